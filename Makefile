@@ -1,0 +1,45 @@
+# The one entry point: `make demo`, `make test`, `make lint`, `make bench`.
+# Both `demo` and `test` create the virtual environment and install what they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# The PostgreSQL the suite runs against (CI runs every storage test on SQLite and on this).
+# Set it empty to skip the PostgreSQL half locally: RAMPART_TEST_PG_URL= make test
+RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export RAMPART_TEST_PG_URL
+PYTEST_FLAGS ?=
+
+.PHONY: venv test test-fast test-slow demo lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[collector,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: test-fast test-slow
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS)
+
+demo: $(STAMP)
+	$(BIN)/rampart-agent check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

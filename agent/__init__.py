@@ -1,0 +1,1 @@
+"""The Rampart endpoint agent."""

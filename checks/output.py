@@ -1,0 +1,70 @@
+"""Output for people (aligned tables) and for machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+_STATUS_COLOURS = {
+    "pass": "32",
+    "fail": "31",
+    "error": "33",
+    "not_applicable": "90",
+    "waived": "36",
+    "critical": "31;1",
+    "high": "31",
+}
+
+
+def use_colour(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def colour(text: str, stream: TextIO) -> str:
+    code = _STATUS_COLOURS.get(text)
+    return f"\x1b[{code}m{text}\x1b[0m" if code and use_colour(stream) else text
+
+
+def format_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    stream: TextIO | None = None,
+    coloured: Sequence[int] = (),
+    wrap_last: bool = True,
+) -> str:
+    """An aligned table; the last column is cut to the terminal width when writing to a terminal."""
+    stream = stream or sys.stdout
+    text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        for index, cell in enumerate(row[:-1] if wrap_last else row):
+            widths[index] = max(widths[index], len(cell))
+    if wrap_last and text_rows:
+        widths[-1] = max([len(headers[-1])] + [len(row[-1]) for row in text_rows])
+    limit = shutil.get_terminal_size((200, 24)).columns if stream.isatty() else None
+    lines = []
+    for row_index, row in enumerate([list(headers)] + text_rows):
+        cells = []
+        for index, cell in enumerate(row):
+            shown = cell
+            if limit and index == len(row) - 1:
+                room = max(limit - sum(widths[:-1]) - 2 * (len(widths) - 1), 20)
+                if len(shown) > room:
+                    shown = shown[: room - 1] + "…"
+            padded = shown.ljust(widths[index]) if index < len(row) - 1 else shown
+            if row_index > 0 and index in coloured:
+                padded = colour(cell, stream) + " " * (widths[index] - len(cell))
+            cells.append(padded)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    json.dump(data, stream, indent=2, sort_keys=False, default=str)
+    stream.write("\n")

@@ -1,0 +1,211 @@
+"""Running a policy: probes observe, expectations judge, waivers apply.
+
+Each distinct (probe, parameters) pair runs once per evaluation, however many checks read its facts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.policy.expr import Outcome, Truth, substitute_inputs
+from checks.policy.model import Check, Policy, ProbeRef, Waiver, canonical_json
+from checks.probes import registry
+from checks.probes.host import ProbeError
+from checks.probes.registry import ResourceFacts
+from checks.results import Result, Status, Subject, SubjectKind
+
+# Runs a probe: (probe ref with inputs resolved) -> facts, or a list of ResourceFacts; raises ProbeError.
+ProbeRunner = Callable[[ProbeRef], Any]
+
+
+@dataclass
+class Evaluation:
+    results: list[Result]
+    expired_waivers: list[Waiver] = field(default_factory=list)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def resolve_params(ref: ProbeRef, inputs: dict[str, Any]) -> ProbeRef:
+    params = {
+        key: inputs[value["input"]] if isinstance(value, dict) and set(value) == {"input"} else value
+        for key, value in ref.params.items()
+    }
+    return ProbeRef(ref.name, params)
+
+
+class CachingRunner:
+    """Runs each distinct probe invocation once; remembers errors as well as facts."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self._cache: dict[bytes, tuple[Any, str | None]] = {}
+
+    def __call__(self, ref: ProbeRef) -> Any:
+        key = canonical_json({"name": ref.name, "params": ref.params})
+        if key not in self._cache:
+            try:
+                self._cache[key] = (collect(self.target, ref), None)
+            except ProbeError as exc:
+                self._cache[key] = (None, exc.reason)
+        facts, error = self._cache[key]
+        if error is not None:
+            raise ProbeError(error)
+        return facts
+
+
+def collect(target: Any, ref: ProbeRef) -> Any:
+    """Run a probe's collector for the target's platform."""
+    spec = registry.get(ref.name)
+    if spec is None:
+        raise ProbeError(f"unknown probe {ref.name}")
+    collector = spec.collectors.get(target.platform)
+    if collector is None:
+        raise ProbeError(f"probe {ref.name} has no collector for {target.platform}")
+    try:
+        return collector(target, spec.params_with_defaults(ref.params))
+    except ProbeError:
+        raise
+    except Exception as exc:  # a collector bug must become an error result, not end the run
+        raise ProbeError(f"probe {ref.name} failed unexpectedly: {type(exc).__name__}: {exc}") from exc
+
+
+def evaluate_policy(
+    policy: Policy,
+    *,
+    subject: Subject,
+    platform: str,
+    run_probe: ProbeRunner,
+    groups: tuple[str, ...] = (),
+    waivers: list[Waiver] | None = None,
+    today: dt.date | None = None,
+    only: set[str] | None = None,
+) -> Evaluation:
+    """Judge every check of a policy (or those in `only`) on one subject."""
+    inputs = policy.inputs_for(groups)
+    today = today or _utcnow().date()
+    applicable_waivers = [w for w in waivers or [] if w.policy in (None, policy.id)]
+    results: list[Result] = []
+    expired: dict[str, Waiver] = {}
+    for check in policy.checks:
+        if only is not None and check.id not in only:
+            continue
+        for result in evaluate_check(
+            policy, check, subject=subject, platform=platform, run_probe=run_probe, inputs=inputs
+        ):
+            _apply_waivers(result, policy, check, groups, applicable_waivers, today, expired)
+            results.append(result)
+    return Evaluation(results, sorted(expired.values(), key=lambda w: w.id))
+
+
+def evaluate_check(
+    policy: Policy,
+    check: Check,
+    *,
+    subject: Subject,
+    platform: str,
+    run_probe: ProbeRunner,
+    inputs: dict[str, Any],
+) -> list[Result]:
+    started = time.monotonic()
+    evaluated_at = _utcnow().isoformat(timespec="seconds")
+
+    def result(
+        status: Status, reason: str = "", observed: dict[str, Any] | None = None, on: Subject = subject
+    ) -> Result:
+        return Result(
+            check_id=check.id,
+            title=check.title,
+            status=status,
+            severity=check.severity,
+            weight=check.weight,
+            reason=reason,
+            observed=observed or {},
+            expectation=substitute_inputs(check.raw_expect, inputs),
+            frameworks=check.frameworks,
+            policy_id=policy.id,
+            policy_version=policy.version,
+            policy_hash=policy.sha256,
+            evaluated_at=evaluated_at,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            subject=on,
+        )
+
+    if check.platforms is not None and platform not in check.platforms:
+        return [result(Status.NOT_APPLICABLE, f"applies to {', '.join(check.platforms)}; this is {platform}")]
+    spec = registry.get(check.probe.name)
+    if spec is None or platform not in spec.collectors:
+        return [result(Status.NOT_APPLICABLE, f"probe {check.probe.name} does not run on {platform}")]
+
+    if check.applicable_if is not None:
+        condition = check.applicable_if
+        try:
+            condition_facts = run_probe(resolve_params(condition.probe, inputs))
+        except ProbeError as exc:
+            return [result(Status.ERROR, f"cannot tell whether the check applies: {exc.reason}")]
+        if isinstance(condition_facts, dict):
+            outcome = condition.expect.evaluate(condition_facts, inputs)
+            if outcome.truth is Truth.FALSE:
+                return [result(Status.NOT_APPLICABLE, condition.reason)]
+            if outcome.truth is Truth.UNKNOWN:
+                reason = "cannot tell whether the check applies: " + "; ".join(outcome.details)
+                return [result(Status.ERROR, reason, condition_facts)]
+
+    try:
+        facts = run_probe(resolve_params(check.probe, inputs))
+    except ProbeError as exc:
+        return [result(Status.ERROR, exc.reason)]
+
+    if isinstance(facts, list):  # a resource-scoped cloud probe: one result per resource
+        results = []
+        for resource in facts:
+            assert isinstance(resource, ResourceFacts)
+            on = Subject(SubjectKind.CLOUD_RESOURCE, resource.resource_id, resource.name)
+            status, reason = judge(check.expect.evaluate(resource.facts, inputs))
+            results.append(result(status, reason, resource.facts, on))
+        return results
+    status, reason = judge(check.expect.evaluate(facts, inputs))
+    return [result(status, reason, facts)]
+
+
+def judge(outcome: Outcome) -> tuple[Status, str]:
+    if outcome.truth is Truth.TRUE:
+        return Status.PASS, ""
+    if outcome.truth is Truth.FALSE:
+        return Status.FAIL, "; ".join(outcome.details)
+    return Status.ERROR, "; ".join(outcome.details)
+
+
+def _apply_waivers(
+    result: Result,
+    policy: Policy,
+    check: Check,
+    groups: tuple[str, ...],
+    waivers: list[Waiver],
+    today: dt.date,
+    expired: dict[str, Waiver],
+) -> None:
+    """A live waiver turns a fail or error into `waived`; an expired one stops applying and is reported."""
+    subject = result.subject
+    assert subject is not None
+    for waiver in waivers:
+        if not waiver.applies_to(policy.id, check.id) or not waiver.scope.covers(subject, groups):
+            continue
+        if waiver.expired(today):
+            expired[waiver.id] = waiver
+            note = f"waiver {waiver.id} expired on {waiver.expires.isoformat()} and no longer applies"
+            result.reason = f"{result.reason}; {note}" if result.reason else note
+            continue
+        if result.status in (Status.FAIL, Status.ERROR):
+            result.waived_status = result.status
+            result.status = Status.WAIVED
+            result.waiver_id = waiver.id
+            accepted = f"accepted risk: waiver {waiver.id} approved by {waiver.approved_by} until {waiver.expires}"
+            result.reason = f"{accepted}; {result.reason}" if result.reason else accepted
+            return

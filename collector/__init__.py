@@ -1,0 +1,1 @@
+"""The Rampart collector: verified ingest, storage, the compliance API, cloud checks, reports."""

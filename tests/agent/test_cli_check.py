@@ -1,0 +1,183 @@
+"""`rampart-agent check` and `policy ...` run as processes, the way administrators use them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+
+from tests.conftest import DATA, run_cli
+
+Write = Callable[[str, str], Path]
+
+
+def test_version_and_help() -> None:
+    version = run_cli("rampart-agent", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("rampart-agent ")
+    helped = run_cli("rampart-agent", "check", "--help")
+    assert helped.returncode == 0 and "--waivers" in helped.stdout and "Exit 0 when" in helped.stdout
+
+
+def test_bad_usage_exits_2() -> None:
+    assert run_cli("rampart-agent").returncode == 2
+    assert run_cli("rampart-agent", "check", "--format", "xml").returncode == 2
+
+
+def test_check_prints_a_table_of_the_baseline() -> None:
+    result = run_cli("rampart-agent", "check")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Endpoint security baseline (baseline 1.0.0, sha256 ")
+    assert lines[1].split() == ["STATUS", "SEVERITY", "CHECK", "DETAIL"]
+    assert any(line.startswith("not_applicable") and "windows-defender-service" in line for line in lines)
+    assert "score" in lines[-1]
+
+
+def test_check_json_carries_everything_a_result_needs() -> None:
+    result = run_cli("rampart-agent", "check", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["platform"] == "linux"
+    results = {r["check_id"]: r for r in report["results"]}
+    shadow = results["shadow-file-permissions"]
+    assert shadow["policy"] == {"id": "baseline", "version": "1.0.0", "hash": report["policy"]["hash"]}
+    assert shadow["observed"]["mode"] == f"{Path('/etc/shadow').stat().st_mode & 0o7777:04o}"
+    assert shadow["expectation"]["all"][0] == {"fact": "exists", "eq": True}
+    for r in report["results"]:
+        assert r["status"] in ("pass", "fail", "error", "not_applicable")
+        if r["status"] in ("error", "not_applicable", "fail"):
+            assert r["reason"], r
+
+
+def test_check_with_waivers_and_groups(write: Write) -> None:
+    policy = write(
+        "p.yaml",
+        """
+        id: local
+        version: "1"
+        title: Local
+        inputs:
+          limit: {type: integer, default: 1, description: d}
+        overrides:
+          - groups: [relaxed]
+            inputs: {limit: 99999999}
+        checks:
+          - id: pid-max-small
+            title: pid_max under the limit
+            description: d
+            rationale: r
+            remediation: m
+            severity: low
+            probe: {name: sysctl, params: {name: kernel.pid_max}}
+            expect: {fact: int_value, lte: {input: limit}}
+        """,
+    )
+    waivers = write(
+        "w.yaml",
+        """
+        waivers:
+          - id: W-9
+            check: pid-max-small
+            scope: {all: true}
+            justification: test
+            requested_by: a@example.org
+            approved_by: b@example.org
+            expires: 2999-01-01
+        """,
+    )
+    plain = json.loads(run_cli("rampart-agent", "check", "--policy", str(policy), "--format", "json").stdout)
+    assert plain["results"][0]["status"] == "fail"
+    relaxed = run_cli("rampart-agent", "check", "--policy", str(policy), "--group", "relaxed", "--format", "json")
+    assert json.loads(relaxed.stdout)["results"][0]["status"] == "pass"
+    waived = run_cli("rampart-agent", "check", "--policy", str(policy), "--waivers", str(waivers), "--format", "json")
+    result = json.loads(waived.stdout)["results"][0]
+    assert (result["status"], result["waived_status"], result["waiver_id"]) == ("waived", "fail", "W-9")
+
+
+def test_check_rejects_a_bad_policy_with_exit_2(write: Write) -> None:
+    policy = write("bad.yaml", 'id: x\nversion: "1"\ntitle: t\nchecks:\n  - id: a\n    title: t\n')
+    result = run_cli("rampart-agent", "check", "--policy", str(policy))
+    assert result.returncode == 2
+    assert f"{policy}:5: checks[0]: missing required field 'description'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_on_a_recorded_windows_machine() -> None:
+    result = run_cli("rampart-agent", "check", "--replay", str(DATA / "hosts" / "windows-basic"), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["platform"] == "windows" and report["subject"]["name"] == "LAPTOP-0042"
+    results = {r["check_id"]: r for r in report["results"]}
+    assert results["windows-defender-service"]["status"] == "fail"
+    assert "active = false" in results["windows-defender-service"]["reason"]
+    assert results["os-64-bit"]["status"] == "pass"
+    assert results["shadow-file-permissions"]["status"] == "not_applicable"
+
+
+def test_policy_validate_reports_file_line_and_exits_1(write: Write) -> None:
+    bad = write("bad.yaml", 'id: x\nversion: "1"\ntitle: t\nchecks:\n  - id: a\n    title: t\n    sevrity: low\n')
+    result = run_cli("rampart-agent", "policy", "validate", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:7: checks[0]: unknown key 'sevrity'; did you mean 'severity'?" in result.stdout.splitlines()
+    good = run_cli("rampart-agent", "policy", "validate", str(DATA.parent.parent / "policies" / "baseline.yaml"))
+    assert good.returncode == 0 and good.stdout.startswith("ok: ")
+
+
+def test_policy_validate_json(write: Write) -> None:
+    bad = write("bad.yaml", "id: x\n")
+    report = json.loads(run_cli("rampart-agent", "policy", "validate", "--format", "json", str(bad)).stdout)
+    assert report["valid"] is False
+    assert {
+        "file": str(bad),
+        "line": 1,
+        "message": "(top level): missing required field 'version'",
+    } in report["issues"]
+
+
+def test_policy_test_runs_the_tests_section(write: Write) -> None:
+    baseline = str(DATA.parent.parent / "policies" / "baseline.yaml")
+    result = run_cli("rampart-agent", "policy", "test", baseline)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1].endswith("passed, 0 failed")
+    wrong = write(
+        "p.yaml",
+        """
+        id: t
+        version: "1"
+        title: t
+        checks:
+          - id: aslr
+            title: t
+            description: d
+            rationale: r
+            remediation: m
+            severity: low
+            probe: {name: sysctl, params: {name: kernel.randomize_va_space}}
+            expect: {fact: int_value, eq: 2}
+        tests:
+          - name: claims partial ASLR passes
+            check: aslr
+            facts: {exists: true, value: "1", int_value: 1}
+            status: pass
+        """,
+    )
+    failed = run_cli("rampart-agent", "policy", "test", str(wrong))
+    assert failed.returncode == 1
+    assert "expected pass, got fail (int_value = 1 (expected == 2))" in failed.stdout
+
+
+def test_policy_schema_is_printed_for_editors() -> None:
+    result = run_cli("rampart-agent", "policy", "schema")
+    schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "sysctl" in json.dumps(schema["$defs"]["probe_ref"])
+    waivers = json.loads(run_cli("rampart-agent", "policy", "schema", "--waivers").stdout)
+    assert "approved_by" in json.dumps(waivers)
+
+
+def test_policy_probes_lists_every_probe() -> None:
+    listing = json.loads(run_cli("rampart-agent", "policy", "probes", "--format", "json").stdout)
+    names = {p["name"] for p in listing}
+    assert {"file", "command", "sysctl", "service", "package", "process", "os"} <= names

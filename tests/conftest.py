@@ -1,0 +1,43 @@
+"""Shared test helpers: run our commands as real processes, write files to a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+DATA = Path(__file__).parent / "data"
+
+
+def run_cli(
+    program: str,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `rampart-agent` or `rampart-collector` from this virtual environment as a process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPART_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(BIN / program), *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
+    )
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write dedented text to a file under tmp_path and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return _write
