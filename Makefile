@@ -26,8 +26,9 @@ test: test-fast test-slow
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
+# pytest exits 5 when no test carries the marker: not a failure.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS)
+	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 demo: $(STAMP)
 	$(BIN)/rampart-agent check
