@@ -197,6 +197,16 @@ def _item_label(item: Any, index: int) -> str:
     return f"[{index}]"
 
 
+def _list_fact(facts: Any, path: str) -> list[Any] | Outcome:
+    """The list at `path`, or the unknown outcome saying why there is none."""
+    items = lookup(facts, path)
+    if items is _MISSING or items is None:
+        return Outcome(Truth.UNKNOWN, [f"fact {_fact_label(path)} is missing or unknown"])
+    if not isinstance(items, list):
+        return Outcome(Truth.UNKNOWN, [f"fact {_fact_label(path)} is not a list"])
+    return items
+
+
 @dataclass
 class ItemQuantifier(Expr):
     fact: str
@@ -204,12 +214,10 @@ class ItemQuantifier(Expr):
     inner: Expr
 
     def evaluate(self, facts: Any, inputs: dict[str, Any]) -> Outcome:
-        items = lookup(facts, self.fact)
         label = _fact_label(self.fact)
-        if items is _MISSING or items is None:
-            return Outcome(Truth.UNKNOWN, [f"fact {label} is missing or unknown"])
-        if not isinstance(items, list):
-            return Outcome(Truth.UNKNOWN, [f"fact {label} is not a list"])
+        items = _list_fact(facts, self.fact)
+        if isinstance(items, Outcome):
+            return items
         false_details: list[str] = []
         unknown_details: list[str] = []
         any_true = False
@@ -245,12 +253,10 @@ class Count(Expr):
     operand: Any
 
     def evaluate(self, facts: Any, inputs: dict[str, Any]) -> Outcome:
-        items = lookup(facts, self.fact)
         label = _fact_label(self.fact)
-        if items is _MISSING or items is None:
-            return Outcome(Truth.UNKNOWN, [f"fact {label} is missing or unknown"])
-        if not isinstance(items, list):
-            return Outcome(Truth.UNKNOWN, [f"fact {label} is not a list"])
+        items = _list_fact(facts, self.fact)
+        if isinstance(items, Outcome):
+            return items
         matched: list[str] = []
         unknown: list[str] = []
         for index, item in enumerate(items):

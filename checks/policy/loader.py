@@ -235,10 +235,9 @@ def _with_input_defaults(data: dict[str, Any]) -> dict[str, Any]:
     for check in data["checks"]:
         if isinstance(check, dict):
             check = dict(check)
-            for holder_key in ("probe",):
-                probe = check.get(holder_key)
-                if isinstance(probe, dict) and "params" in probe:
-                    check[holder_key] = {**probe, "params": substitute(probe["params"])}
+            probe = check.get("probe")
+            if isinstance(probe, dict) and "params" in probe:
+                check["probe"] = {**probe, "params": substitute(probe["params"])}
             applicable = check.get("applicable_if")
             if isinstance(applicable, dict) and isinstance(applicable.get("probe"), dict):
                 probe = applicable["probe"]
