@@ -521,6 +521,23 @@ def collect_patch_level_windows(host: Host, params: Params) -> Facts:
 # --- macOS ---------------------------------------------------------------------------------------------
 
 
+_PLIST_ESCAPE = re.compile(r"\\(U[0-9a-fA-F]{4}|[0-7]{3}|.)")
+
+
+def _unescape_plist_string(text: str) -> str:
+    """`defaults` escapes non-ASCII as \\UXXXX (four hex digits), plus the usual \\n, \\" and \\\\."""
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code.startswith("U") and len(code) == 5:
+            return chr(int(code[1:], 16))
+        if len(code) == 3 and code.isdigit():
+            return chr(int(code, 8))
+        return {"n": "\n", "t": "\t", "r": "\r"}.get(code, code)
+
+    return _PLIST_ESCAPE.sub(replace, text)
+
+
 def parse_old_plist(text: str) -> Any:
     """Parse the old-style (NeXTSTEP) property list that `defaults read` prints."""
     tokens = re.findall(r'"(?:[^"\\]|\\.)*"|[{}()=;,]|[^\s{}()=;,"]+', text)
@@ -551,7 +568,7 @@ def parse_old_plist(text: str) -> Any:
             position += 1
             return items
         if token.startswith('"'):
-            return bytes(token[1:-1], "utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+            return _unescape_plist_string(token[1:-1])
         return token
 
     try:
@@ -597,6 +614,9 @@ def parse_install_history(data: Any) -> float | None:
     return latest
 
 
+INSTALL_HISTORY = "/Library/Receipts/InstallHistory.plist"
+
+
 @PATCH_LEVEL.collector("darwin")
 def collect_patch_level_darwin(host: Host, params: Params) -> Facts:
     import plistlib
@@ -606,12 +626,14 @@ def collect_patch_level_darwin(host: Host, params: Params) -> Facts:
     if not prefs.ok and "does not exist" not in prefs.stderr:
         raise_for_failure(prefs, "defaults read com.apple.SoftwareUpdate")
     result = parse_softwareupdate_prefs(prefs.stdout if prefs.ok else "", now)
-    history = host.run(["plutil", "-convert", "xml1", "-o", "-", "/Library/Receipts/InstallHistory.plist"], timeout=30)
-    if history.ok:
-        try:
-            result.last_installed = parse_install_history(plistlib.loads(history.stdout.encode("utf-8")))
-        except (plistlib.InvalidFileException, ValueError):
-            result.notes.append("InstallHistory.plist could not be parsed")
+    try:
+        history = host.run(["plutil", "-convert", "xml1", "-o", "-", INSTALL_HISTORY], timeout=30)
+        result.last_installed = parse_install_history(plistlib.loads(history.stdout.encode("utf-8")))
+    except (ProbeError, plistlib.InvalidFileException, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, ProbeError) else "it could not be parsed"
+        result.notes.append(f"last install unknown: {INSTALL_HISTORY}: {reason}")
+    if result.last_installed is None and not any("last install" in n for n in result.notes):
+        result.notes.append("no Software Update install found in the install history")
     result.reboot_pending = None
     result.notes.append("macOS does not expose a pending-restart flag to read")
     return result.facts(now)

@@ -31,7 +31,6 @@ WEAK_ALGORITHMS = {
         "hmac-md5-etm@openssh.com",
         "hmac-md5-96-etm@openssh.com",
         "hmac-sha1-96-etm@openssh.com",
-        "umac-64@openssh.com",
         "hmac-ripemd160",
     ),
     "kexalgorithms": (
