@@ -18,10 +18,10 @@ from checks.probes.patches import (
     collect_patch_level_darwin,
     collect_patch_level_linux,
     collect_patch_level_windows,
-    parse_apt_list_upgradable,
+    parse_apt_cache_policy,
     parse_check_update,
-    parse_dpkg_holds,
     parse_dpkg_log_last_upgrade,
+    parse_dpkg_status,
     parse_metadata_age,
     parse_softwareupdate_prefs,
     parse_updateinfo_dates,
@@ -44,31 +44,42 @@ def fixture(name: str) -> str:
 
 
 def test_apt_counts_every_upgradable_package_and_classifies_security_by_pocket() -> None:
-    upgradable = parse_apt_list_upgradable(fixture("debian12-apt-list-upgradable.txt"))
+    upgradable = parse_apt_cache_policy(fixture("debian12-apt-cache-policy.txt"))
     names = {u.name: u.security for u in upgradable}
     assert len(upgradable) == 124  # apt-get -s dist-upgrade on the same machine: "124 upgraded"
-    assert names["libssl3"] is True  # candidate from oldstable-security
-    assert names["krb5-locales"] is True  # in both oldstable and oldstable-security
+    assert names["libssl3"] is True  # candidate from bookworm-security
+    assert names["krb5-locales"] is True  # in both bookworm and bookworm-security
     assert names["bash"] is False  # point release only
     assert sum(names.values()) == 70
 
 
 def test_apt_security_fix_superseded_by_a_point_release_still_counts() -> None:
-    # openssh-client: installed deb12u6; deb12u9 came through oldstable-security; the candidate deb12u10 is
-    # from the point release. The security fix is still missing: apt list without --all-versions hides it.
-    names = {u.name: u.security for u in parse_apt_list_upgradable(fixture("debian12-apt-list-upgradable.txt"))}
+    # openssh-client: installed deb12u6; deb12u9 came through bookworm-security; the candidate deb12u10 is
+    # from the point release. The security fix is still missing, though the candidate's own source is not
+    # a security pocket (`apt list --upgradable` shows only that one).
+    names = {u.name: u.security for u in parse_apt_cache_policy(fixture("debian12-apt-cache-policy.txt"))}
     assert names["openssh-client"] is True
     # A security version older than the installed one does not count (curl: deb12u5 < installed deb12u14).
     assert names["curl"] is False
 
 
-def test_apt_nothing_pending() -> None:
-    assert parse_apt_list_upgradable(fixture("debian12-apt-list-nothing-pending.txt")) == []
+def test_apt_nothing_pending_and_pinned_downgrade() -> None:
+    assert parse_apt_cache_policy(fixture("debian12-apt-cache-policy-no-sources.txt")) == []
+    pinned = (
+        "foo:\n  Installed: 2.0\n  Candidate: 1.0\n  Version table:\n *** 2.0 100\n        100 /var/lib/dpkg/status\n"
+        "     1.0 1001\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n"
+    )
+    assert parse_apt_cache_policy(pinned) == []
 
 
-def test_dpkg_holds_and_last_upgrade() -> None:
-    assert parse_dpkg_holds(fixture("debian12-dpkg-status-held.txt")) == {"curl", "jq"}
-    assert parse_dpkg_holds(fixture("debian12-dpkg-status.txt")) == set()
+def test_dpkg_status_holds_and_last_upgrade() -> None:
+    packages = parse_dpkg_status(fixture("debian12-dpkg-status-trimmed.txt"))
+    assert len(packages) == 759 and not any(p.held for p in packages)
+    assert {p.name for p in parse_dpkg_status(fixture("debian12-dpkg-status-trimmed-held.txt")) if p.held} == {
+        "curl",
+        "jq",
+    }
+    assert next(p for p in packages if p.name == "tzdata").query == "tzdata:all"
     last = parse_dpkg_log_last_upgrade(fixture("debian12-dpkg.log"))
     assert last == parse_timestamp("2026-11-26T02:20:19")
     assert parse_dpkg_log_last_upgrade("2026-11-26 02:20:20 install libfoo:amd64 <none> 1.0\n") is None
@@ -130,7 +141,7 @@ def test_dnf_exit_code_1_is_an_error_and_no_cache_says_so(tmp_path: Path) -> Non
 
 def test_apt_timeout_and_missing_command_are_errors(tmp_path: Path) -> None:
     spec = json.loads((HOSTS / "debian12-laptop-lvm-luks" / "host.json").read_text())
-    spec["commands"][0]["timeout"] = True
+    spec["commands"][0] = {"match": "apt-cache policy ", "timeout": True}
     spec["files"] = {
         k: {**v, "content_file": str((HOSTS / "debian12-laptop-lvm-luks" / v["content_file"]).resolve())}
         if "content_file" in v
