@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -39,7 +40,8 @@ def test_windows11_laptop() -> None:
     assert got["host-firewall-enabled"] == "pass" and got["firewall-blocks-inbound"] == "pass"
     assert got["antimalware-realtime"] == "pass" and got["antimalware-signatures-current"] == "fail"
     assert got["password-min-length"] == "fail" and got["account-lockout"] == "fail"
-    assert got["os-supported"] == "pass"  # 24H2 Enterprise, until 2027-10-12
+    # 24H2 Enterprise is serviced until 2027-10-12 (checks/probes/data/eol.json).
+    assert got["os-supported"] == ("pass" if dt.datetime.now(dt.UTC).date() <= dt.date(2027, 10, 12) else "fail")
     assert got["builtin-administrator-disabled"] == "pass"
     disks = by_id(report)["disks-encrypted"]
     assert {v["status"] for v in disks["observed"]["volumes"]} == {"encrypting", "not_encrypted"}
