@@ -141,7 +141,16 @@ class ResourceFacts:
 _REGISTRY: dict[str, ProbeSpec] = {}
 
 # Modules that define the built-in probes; imported on first use of the registry.
-BUILTIN_MODULES = ("checks.probes.generic",)
+BUILTIN_MODULES = (
+    "checks.probes.generic",
+    "checks.probes.patches",
+    "checks.probes.os_support",
+    "checks.probes.disk_encryption",
+    "checks.probes.firewall",
+    "checks.probes.accounts",
+    "checks.probes.antivirus",
+    "checks.probes.sshd",
+)
 _loaded = False
 
 

@@ -1,0 +1,78 @@
+"""Small helpers the endpoint probes share: optional reads, dates and ages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from checks.probes.host import AccessDenied, CommandResult, Host, ProbeError
+
+
+def read_optional(host: Host, path: str) -> str | None:
+    """The file's text, or None when it does not exist. Permission problems still raise."""
+    if host.stat(path) is None:
+        return None
+    return host.read_text(path)
+
+
+def which_any(host: Host, *names: str) -> str | None:
+    for name in names:
+        if host.which(name):
+            return name
+    return None
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def age_days(then: float | None, now: float) -> float | None:
+    """Days from `then` to `now`, one decimal; never negative (clocks drift)."""
+    if then is None:
+        return None
+    return round(max(now - then, 0.0) / 86400.0, 1)
+
+
+def whole_days(then: float | None, now: float) -> int | None:
+    if then is None:
+        return None
+    return int(max(now - then, 0.0) // 86400)
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    """An ISO 8601 date-time (with or without zone; naive means UTC), or a /Date(ms)/ value, as epoch seconds."""
+    if not text:
+        return None
+    text = str(text).strip()
+    match = re.fullmatch(r"/Date\((-?\d+)\)/", text)
+    if match:
+        return int(match.group(1)) / 1000.0
+    candidate = text.replace("Z", "+00:00")
+    # `2020-10-10 14:14:38 +0000` (macOS defaults) -> ISO
+    candidate = re.sub(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ?([+-]\d\d)(\d\d)$", r"\1T\2\3:\4", candidate)
+    # .NET's round-trip format carries seven fractional digits; Python takes six.
+    candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate)
+    try:
+        parsed = dt.datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    if parsed.year < 1980:  # COM/WMI's "never" (1601-01-01, 1899-12-30)
+        return None
+    return parsed.timestamp()
+
+
+DENIED_MARKERS = ("permission denied", "operation not permitted", "access is denied", "must be run as root")
+
+
+def raise_for_failure(result: CommandResult, what: str, ok_codes: tuple[int, ...] = (0,)) -> None:
+    """Raise AccessDenied or ProbeError, naming `what`, when a command did not succeed."""
+    if result.returncode in ok_codes:
+        return
+    text = (result.stderr + " " + result.stdout).lower()
+    if any(marker in text for marker in DENIED_MARKERS):
+        raise AccessDenied(f"permission denied: {what} needs more privileges ({result.describe_failure()})")
+    raise ProbeError(result.describe_failure())

@@ -1,0 +1,255 @@
+"""patch_level: parsers on recorded outputs, the collectors on recorded hosts, and the live probe here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from checks.probes.common import parse_timestamp
+from checks.probes.host import LocalHost, ProbeError, ReplayHost
+from checks.probes.patches import (
+    collect_patch_level_darwin,
+    collect_patch_level_linux,
+    collect_patch_level_windows,
+    parse_apt_cache_policy,
+    parse_check_update,
+    parse_dpkg_log_last_upgrade,
+    parse_dpkg_status,
+    parse_metadata_age,
+    parse_softwareupdate_prefs,
+    parse_updateinfo_dates,
+    parse_updateinfo_list,
+    parse_windows_update,
+    parse_zypper_xml,
+)
+from tests.conftest import DATA
+
+FIXTURES = DATA / "probes" / "patches"
+HOSTS = DATA / "hosts"
+NOW = parse_timestamp("2024-06-28T12:00:00Z") or 0.0
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+# --- apt -----------------------------------------------------------------------------------------------
+
+
+def test_apt_counts_every_upgradable_package_and_classifies_security_by_pocket() -> None:
+    upgradable = parse_apt_cache_policy(fixture("debian12-apt-cache-policy.txt"))
+    names = {u.name: u.security for u in upgradable}
+    assert len(upgradable) == 124  # apt-get -s dist-upgrade on the same machine: "124 upgraded"
+    assert names["libssl3"] is True  # candidate from bookworm-security
+    assert names["krb5-locales"] is True  # in both bookworm and bookworm-security
+    assert names["bash"] is False  # point release only
+    assert sum(names.values()) == 70
+
+
+def test_apt_security_fix_superseded_by_a_point_release_still_counts() -> None:
+    # openssh-client: installed deb12u6; deb12u9 came through bookworm-security; the candidate deb12u10 is
+    # from the point release. The security fix is still missing, though the candidate's own source is not
+    # a security pocket (`apt list --upgradable` shows only that one).
+    names = {u.name: u.security for u in parse_apt_cache_policy(fixture("debian12-apt-cache-policy.txt"))}
+    assert names["openssh-client"] is True
+    # A security version older than the installed one does not count (curl: deb12u5 < installed deb12u14).
+    assert names["curl"] is False
+
+
+def test_apt_nothing_pending_and_pinned_downgrade() -> None:
+    assert parse_apt_cache_policy(fixture("debian12-apt-cache-policy-no-sources.txt")) == []
+    pinned = (
+        "foo:\n  Installed: 2.0\n  Candidate: 1.0\n  Version table:\n *** 2.0 100\n        100 /var/lib/dpkg/status\n"
+        "     1.0 1001\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n"
+    )
+    assert parse_apt_cache_policy(pinned) == []
+
+
+def test_dpkg_status_holds_and_last_upgrade() -> None:
+    packages = parse_dpkg_status(fixture("debian12-dpkg-status-trimmed.txt"))
+    assert len(packages) == 759 and not any(p.held for p in packages)
+    assert {p.name for p in parse_dpkg_status(fixture("debian12-dpkg-status-trimmed-held.txt")) if p.held} == {
+        "curl",
+        "jq",
+    }
+    assert next(p for p in packages if p.name == "tzdata").query == "tzdata:all"
+    last = parse_dpkg_log_last_upgrade(fixture("debian12-dpkg.log"))
+    assert last == parse_timestamp("2026-11-26T02:20:19")
+    assert parse_dpkg_log_last_upgrade("2026-11-26 02:20:20 install libfoo:amd64 <none> 1.0\n") is None
+
+
+# --- dnf / yum / zypper --------------------------------------------------------------------------------
+
+
+def test_yum_updateinfo_security_counts_packages_not_advisories() -> None:
+    packages = parse_updateinfo_list(fixture("rhel7-yum-updateinfo-list-security.txt"))
+    assert packages == {"389-ds-base": "Important", "389-ds-base-libs": "Important"}
+
+
+def test_check_update_ignores_plugin_noise_and_the_security_summary() -> None:
+    # CentOS 6.7's yum printed the non-security packages after "No packages needed for security": they are
+    # pending updates, and nothing in this output says they are security updates.
+    assert parse_check_update(fixture("centos6-yum-security-check-update.txt")) == ["php", "php-cli"]
+
+
+def test_dnf_metadata_age_and_advisory_dates() -> None:
+    assert parse_metadata_age("Last metadata expiration check: 0:41:07 ago on Tue 14 May 2024.") == 2467.0
+    assert parse_metadata_age("Last metadata expiration check: 3 days, 1:00:00 ago on ...") == 3 * 86400 + 3600.0
+    assert parse_metadata_age("nothing here") is None
+    dates = parse_updateinfo_dates("  Update ID: RHSA-1\n    Updated: 2024-05-08 00:00:00\n   Issued : 2024-05-01\n")
+    assert dates == [parse_timestamp("2024-05-08T00:00:00"), parse_timestamp("2024-05-01T00:00:00")]
+
+
+def test_zypper_xml() -> None:
+    updates, security = parse_zypper_xml(fixture("sles15-zypper-list-patches.xml"))
+    assert security == ["SUSE-SLE-Module-Basesystem-15-SP5-2024-1695"]
+    with pytest.raises(ProbeError, match="not XML"):
+        parse_zypper_xml("Repository 'x' is out-of-date")
+
+
+def test_rhel_recording_reads_dnf_without_refreshing() -> None:
+    host = ReplayHost(HOSTS / "rhel9-server")
+    facts = collect_patch_level_linux(host, {})
+    assert facts["manager"] == "dnf"
+    assert facts["pending_updates"] == 8
+    assert facts["security_updates"] == 6
+    assert facts["security_packages"][:2] == ["kernel", "kernel-core"]
+    assert facts["reboot_pending"] is True  # needs-restarting -r exit 1
+    assert facts["index_age_days"] == 0.0  # "0:41:07 ago"
+    released = dt.datetime(2024, 5, 8, tzinfo=dt.UTC)
+    assert facts["oldest_security_update_age_days"] == (dt.datetime.now(dt.UTC) - released).days
+
+
+def test_dnf_exit_code_1_is_an_error_and_no_cache_says_so(tmp_path: Path) -> None:
+    spec = json.loads((HOSTS / "rhel9-server" / "host.json").read_text())
+    spec["commands"][0] = {
+        "argv": ["dnf", "-C", "check-update"],
+        "returncode": 1,
+        "stderr": "Error: Cache-only enabled but no cache for 'rhel-9-for-x86_64-baseos-rpms'\n",
+    }
+    (tmp_path / "host.json").write_text(json.dumps(spec))
+    with pytest.raises(ProbeError, match="no metadata cache"):
+        collect_patch_level_linux(ReplayHost(tmp_path), {})
+
+
+def test_apt_timeout_and_missing_command_are_errors(tmp_path: Path) -> None:
+    spec = json.loads((HOSTS / "debian12-laptop-lvm-luks" / "host.json").read_text())
+    spec["commands"][0] = {"match": "apt-cache policy ", "timeout": True}
+    spec["files"] = {
+        k: {**v, "content_file": str((HOSTS / "debian12-laptop-lvm-luks" / v["content_file"]).resolve())}
+        if "content_file" in v
+        else v
+        for k, v in spec["files"].items()
+    }
+    (tmp_path / "host.json").write_text(json.dumps(spec))
+    with pytest.raises(ProbeError, match="timed out"):
+        collect_patch_level_linux(ReplayHost(tmp_path), {})
+    (tmp_path / "host.json").write_text(json.dumps({"platform": "linux"}))
+    with pytest.raises(ProbeError, match="no supported package manager"):
+        collect_patch_level_linux(ReplayHost(tmp_path), {})
+
+
+def test_debian_recording_held_packages_stale_index_and_pending_reboot() -> None:
+    facts = collect_patch_level_linux(ReplayHost(HOSTS / "debian12-laptop-lvm-luks"), {})
+    assert facts["pending_updates"] == 124 and facts["security_updates"] == 70
+    assert facts["held_packages"] == ["curl", "jq"]
+    assert facts["index_updated_at"] == "2026-10-01T06:12:00+00:00"
+    assert facts["index_age_days"] is not None and facts["index_age_days"] > 7
+    assert facts["reboot_pending"] is True  # vmlinuz-6.1.0-26 installed after the boot
+    assert facts["oldest_security_update_age_days"] is None
+    assert any("cannot be known" in note for note in facts["notes"])
+
+
+# --- Windows and macOS ---------------------------------------------------------------------------------
+
+
+def test_windows_update_classifies_by_category_id_and_msrc_severity() -> None:
+    facts = parse_windows_update(json.loads(fixture("windows11-wua-pending.json")), NOW).facts(NOW)
+    assert facts["pending_updates"] == 3
+    assert facts["security_updates"] == 1  # the .NET update and Defender definitions are not counted
+    assert facts["oldest_security_update_age_days"] == 16  # released 2024-06-11
+    assert facts["index_updated_at"] == "2024-06-28T08:15:02+00:00"
+    assert facts["last_installed_at"] == "2024-05-20T09:02:11+00:00"
+    assert facts["reboot_pending"] is False
+
+
+def test_windows_update_never_scanned_is_unknown_not_zero() -> None:
+    facts = parse_windows_update(json.loads(fixture("windows-server2022-wua-never-scanned.json")), NOW).facts(NOW)
+    assert facts["pending_updates"] is None and facts["security_updates"] is None
+    assert facts["index_age_days"] is None
+
+
+def test_windows_update_access_denied(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "platform": "windows",
+                "commands": [
+                    {
+                        "match": "Microsoft.Update.Session",
+                        "returncode": 1,
+                        "stderr_file": str(FIXTURES / "windows-access-denied.stderr"),
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(ProbeError, match="permission denied"):
+        collect_patch_level_windows(ReplayHost(tmp_path), {})
+
+
+def test_macos_recommended_updates_and_last_check() -> None:
+    facts = parse_softwareupdate_prefs(fixture("macos10.15-softwareupdate-defaults.txt"), NOW).facts(NOW)
+    assert facts["pending_updates"] == 3 and facts["security_updates"] == 3
+    assert "macOS Catalina Security Update 2021-001" in facts["security_packages"]
+    assert facts["index_updated_at"] == "2021-02-23T07:52:51+00:00"
+    none = parse_softwareupdate_prefs(fixture("macos10.15-softwareupdate-defaults-nothing-pending.txt"), NOW)
+    assert none.pending_updates == 0 and none.security_updates == 0
+
+
+def test_macos_localized_update_names() -> None:
+    facts = parse_softwareupdate_prefs(fixture("macos10.13-softwareupdate-defaults-localized.txt"), NOW).facts(NOW)
+    assert facts["security_packages"] == ["macOS 10.13.2アップデート"]
+
+
+def test_macos_recording_without_install_history() -> None:
+    facts = collect_patch_level_darwin(ReplayHost(HOSTS / "macos-laptop"), {})
+    assert facts["last_installed_at"] is None and facts["reboot_pending"] is None
+    assert any("InstallHistory" in note for note in facts["notes"])
+
+
+# --- live, on this machine -----------------------------------------------------------------------------
+
+needs_apt = pytest.mark.skipif(shutil.which("apt") is None, reason="this machine has no apt")
+
+
+@needs_apt
+def test_live_apt_facts_agree_with_what_the_machine_shows() -> None:
+    facts = collect_patch_level_linux(LocalHost(), {})
+    env = {**os.environ, "LC_ALL": "C"}
+    listing = subprocess.run(["apt", "list", "--upgradable"], capture_output=True, text=True, env=env, check=True)
+    lines = [line for line in listing.stdout.splitlines() if "[upgradable from:" in line]
+    assert facts["pending_updates"] == len(lines)
+    candidate_security = {line.split("/")[0] for line in lines if re.search(r"/\S*-security", line)}
+    # Every package whose candidate comes from a security pocket counts; --all-versions may find more.
+    assert facts["security_updates"] >= len(candidate_security)
+    assert len(facts["security_packages"]) == min(facts["security_updates"], 50)
+    lists = Path("/var/lib/apt/lists")
+    newest = max(
+        [lists.stat().st_mtime]
+        + [p.stat().st_mtime for p in lists.iterdir() if p.name.endswith(("_InRelease", "_Release"))]
+        + ([Path(p).stat().st_mtime] if Path(p := "/var/lib/apt/periodic/update-success-stamp").exists() else [])
+    )
+    assert facts["index_updated_at"] == dt.datetime.fromtimestamp(newest, dt.UTC).isoformat(timespec="seconds")
+    upgrades = [line[:19] for line in Path("/var/log/dpkg.log").read_text().splitlines() if " upgrade " in line]
+    if upgrades:
+        assert facts["last_installed_at"] == upgrades[-1].replace(" ", "T") + "+00:00"
+    if not any(Path("/boot").glob("vmlinuz-*")) and shutil.which("needs-restarting") is None:
+        assert facts["reboot_pending"] is Path("/run/reboot-required").exists()
