@@ -1,0 +1,1 @@
+"""Probes: typed observations of a machine or a tenant, one spec and a collector per platform."""
