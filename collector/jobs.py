@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from collector.config import CollectorConfig
 from collector.storage import waivers as waiver_store
+from collector.storage.bulk import upsert
 from collector.storage.engine import write_tx
-from collector.storage.history import add_daily, upsert
+from collector.storage.history import add_daily
 from collector.storage.models import daily_changes, job_runs, job_schedule, reports, result_intervals, utcnow
 
 log = logging.getLogger("rampart.collector.jobs")

@@ -12,12 +12,14 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from collector.storage.bulk import insert_rows, update_rows, upsert
 from collector.storage.models import COUNTER_SHARDS, daily_changes, result_intervals, status_counts
+
+__all__ = ["Change", "add_counts", "add_daily", "record_changes", "shard_of", "upsert"]
 
 
 @dataclass(frozen=True)
@@ -37,34 +39,28 @@ def shard_of(subject_id: int) -> int:
     return subject_id % COUNTER_SHARDS
 
 
-def upsert(connection: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """INSERT ... ON CONFLICT for the connection's dialect (both accept the same builder calls)."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def close_intervals(connection: Connection, closing: Sequence[Change]) -> None:
+    """End the open interval of each changed (subject, policy, check) at its change time."""
+    update_rows(
+        connection,
+        result_intervals,
+        [
+            {"subject_id": c.subject_id, "policy_id": c.policy_id, "check_id": c.check_id, "valid_to": c.at}
+            for c in closing
+        ],
+        match=("subject_id", "policy_id", "check_id"),
+        values=("valid_to",),
+        null=("valid_to",),
+    )
 
 
 def record_changes(connection: Connection, changes: Sequence[Change]) -> None:
     if not changes:
         return
-    closing = [c for c in changes if c.old_status is not None]
-    if closing:
-        connection.execute(
-            result_intervals.update()
-            .where(
-                result_intervals.c.subject_id == sa.bindparam("b_subject"),
-                result_intervals.c.policy_id == sa.bindparam("b_policy"),
-                result_intervals.c.check_id == sa.bindparam("b_check"),
-                result_intervals.c.valid_to.is_(None),
-            )
-            .values(valid_to=sa.bindparam("b_at")),
-            [
-                {"b_subject": c.subject_id, "b_policy": c.policy_id, "b_check": c.check_id, "b_at": c.at}
-                for c in closing
-            ],
-        )
-    connection.execute(
-        result_intervals.insert(),
+    close_intervals(connection, [c for c in changes if c.old_status is not None])
+    insert_rows(
+        connection,
+        result_intervals,
         [
             {
                 "subject_id": c.subject_id,
@@ -100,13 +96,12 @@ def add_counts(connection: Connection, deltas: dict[tuple[int, str, str, str, st
     ]
     if not rows:
         return
-    statement = upsert(connection, status_counts)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["shard", "group_name", "policy_id", "check_id", "status"],
-            set_={"count": status_counts.c.count + statement.excluded.count},
-        ),
+    insert_rows(
+        connection,
+        status_counts,
         rows,
+        key=("shard", "group_name", "policy_id", "check_id", "status"),
+        update=_add_count,
     )
 
 
@@ -126,11 +121,18 @@ def add_daily(connection: Connection, deltas: dict[tuple[dt.date, int, str, str,
     ]
     if not rows:
         return
-    statement = upsert(connection, daily_changes)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["day", "shard", "group_name", "policy_id", "check_id", "status"],
-            set_={"delta": daily_changes.c.delta + statement.excluded.delta},
-        ),
+    insert_rows(
+        connection,
+        daily_changes,
         rows,
+        key=("day", "shard", "group_name", "policy_id", "check_id", "status"),
+        update=_add_delta,
     )
+
+
+def _add_count(excluded: Any) -> dict[str, Any]:
+    return {"count": status_counts.c.count + excluded.count}
+
+
+def _add_delta(excluded: Any) -> dict[str, Any]:
+    return {"delta": daily_changes.c.delta + excluded.delta}

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import Waiver
 from checks.results import Severity, Status, Subject, SubjectKind
 from checks.wire import PROTOCOL
-from collector.storage.history import Change, record_changes, upsert
+from collector.storage.bulk import insert_rows, upsert
+from collector.storage.history import Change, record_changes
 from collector.storage.models import agents, check_catalog, latest_results, reports, subjects
 from collector.storage.registry import AgentRevoked
 
@@ -403,19 +404,25 @@ def store_results(
                 "report_id": report_id,
             }
         )
-    if rows:
-        statement = upsert(connection, latest_results)
-        primary_key = ("subject_id", "policy_id", "check_id")
-        updated = {name: statement.excluded[name] for name in rows[0] if name not in primary_key}
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=["subject_id", "policy_id", "check_id"], set_=updated),
-            rows,
-        )
+    insert_rows(connection, latest_results, rows, key=LATEST_KEY, update=_latest_update)
     record_changes(connection, changes)
     outcome.catalog_written = _update_catalog(connection, list(newest.values()), now, catalog)
     outcome.stored = len(rows)
     outcome.changed = len(changes)
     return outcome
+
+
+LATEST_KEY = ("subject_id", "policy_id", "check_id")
+_LATEST_VALUES = tuple(c.name for c in latest_results.columns if c.name not in LATEST_KEY)
+_CATALOG_VALUES = ("title", "severity", "weight", "frameworks", "policy_version", "policy_hash", "updated_at")
+
+
+def _latest_update(excluded: Any) -> dict[str, Any]:
+    return {name: excluded[name] for name in _LATEST_VALUES}
+
+
+def _catalog_update(excluded: Any) -> dict[str, Any]:
+    return {name: excluded[name] for name in _CATALOG_VALUES}
 
 
 def _update_catalog(
@@ -424,15 +431,9 @@ def _update_catalog(
     fresh = [r for r in results if cache is None or cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
     if not fresh:
         return []
-    statement = upsert(connection, check_catalog)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["policy_id", "check_id"],
-            set_={
-                name: statement.excluded[name]
-                for name in ("title", "severity", "weight", "frameworks", "policy_version", "policy_hash", "updated_at")
-            },
-        ),
+    insert_rows(
+        connection,
+        check_catalog,
         [
             {
                 "policy_id": r.policy_id,
@@ -447,6 +448,8 @@ def _update_catalog(
             }
             for r in sorted(fresh, key=lambda r: (r.policy_id, r.check_id))
         ],
+        key=("policy_id", "check_id"),
+        update=_catalog_update,
     )
     return [(r.policy_id, r.check_id, r.policy_hash) for r in fresh]
 

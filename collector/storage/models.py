@@ -41,7 +41,11 @@ class Subject(SQLModel, table=True):
     """What results are about: a host (an agent), a tenant or a cloud resource."""
 
     __tablename__ = "subjects"
-    __table_args__ = (sa.UniqueConstraint("kind", "ext_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "ext_id"),
+        # Host counts and the stale count by group, from the index alone.
+        sa.Index("ix_subjects_kind_group_seen", "kind", "group_name", "last_seen"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
@@ -55,6 +59,10 @@ class Subject(SQLModel, table=True):
 
 class Agent(SQLModel, table=True):
     __tablename__ = "agents"
+    __table_args__ = (
+        sa.Index("ix_agents_hostname", "hostname", "agent_id"),  # the hosts list, in name order, a page at a time
+        sa.Index("ix_agents_revoked_at", "revoked_at"),
+    )
 
     agent_id: str = Field(primary_key=True, max_length=40)
     subject_id: int = Field(foreign_key="subjects.id", unique=True)
@@ -109,7 +117,10 @@ class Report(SQLModel, table=True):
 
 class LatestResult(SQLModel, table=True):
     __tablename__ = "latest_results"
-    __table_args__ = (sa.Index("ix_latest_results_check_status", "policy_id", "check_id", "status"),)
+    # A check's subjects in one status, longest first, a page at a time.
+    __table_args__ = (
+        sa.Index("ix_latest_results_check_status_since", "policy_id", "check_id", "status", "since", "subject_id"),
+    )
 
     subject_id: int = Field(primary_key=True)
     policy_id: str = Field(primary_key=True, max_length=100)
@@ -137,6 +148,16 @@ class ResultInterval(SQLModel, table=True):
         sa.Index("ix_result_intervals_subject", "subject_id", "policy_id", "check_id", "valid_from"),
         sa.Index("ix_result_intervals_check", "policy_id", "check_id", "valid_from"),
         sa.Index("ix_result_intervals_valid_to", "valid_to"),
+        # The open interval of each (subject, policy, check): what a status change closes. Partial, so it
+        # stays as small as latest_results and the planner prefers it over the per-check index.
+        sa.Index(
+            "ix_result_intervals_open",
+            "subject_id",
+            "policy_id",
+            "check_id",
+            postgresql_where=sa.text("valid_to IS NULL"),
+            sqlite_where=sa.text("valid_to IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import Policy, canonical_json
 from collector.storage import audit
 from collector.storage import waivers as waiver_store
-from collector.storage.history import upsert
+from collector.storage.bulk import upsert
 from collector.storage.models import check_catalog, iso, policies, policy_assignments
 
 

@@ -20,7 +20,8 @@ from checks.policy.model import Waiver
 from checks.results import Status, Subject, SubjectKind
 from collector.security import new_id
 from collector.storage import audit
-from collector.storage.history import Change, record_changes, upsert
+from collector.storage.bulk import update_rows, upsert
+from collector.storage.history import Change, record_changes
 from collector.storage.ingest import WaiverIndex
 from collector.storage.models import iso, latest_results, state_versions, subjects, waivers
 
@@ -280,6 +281,7 @@ def reconcile(connection: Connection, check_id: str, policy_id: str | None, now:
             latest_results.c.waiver_id,
             latest_results.c.policy_hash,
             latest_results.c.report_id,
+            latest_results.c.since,
             subjects.c.kind,
             subjects.c.ext_id,
             subjects.c.name,
@@ -307,13 +309,13 @@ def reconcile(connection: Connection, check_id: str, policy_id: str | None, now:
             continue
         updates.append(
             {
-                "b_subject": row.subject_id,
-                "b_policy": row.policy_id,
-                "b_check": row.check_id,
-                "b_status": status,
-                "b_waived_status": underlying if waiver_id else None,
-                "b_waiver": waiver_id,
-                "b_since": now,
+                "subject_id": row.subject_id,
+                "policy_id": row.policy_id,
+                "check_id": row.check_id,
+                "status": status,
+                "waived_status": underlying if waiver_id else None,
+                "waiver_id": waiver_id,
+                "since": now if status != row.status else row.since,
             }
         )
         if status != row.status:
@@ -330,30 +332,13 @@ def reconcile(connection: Connection, check_id: str, policy_id: str | None, now:
                     report_id=row.report_id,
                 )
             )
-        else:
-            updates[-1]["b_since"] = None  # only the waiver changed: the status did not begin now
-    if updates:
-        pk = (
-            latest_results.c.subject_id == sa.bindparam("b_subject"),
-            latest_results.c.policy_id == sa.bindparam("b_policy"),
-            latest_results.c.check_id == sa.bindparam("b_check"),
-        )
-        status_changed = [u for u in updates if u["b_since"] is not None]
-        waiver_only = [u for u in updates if u["b_since"] is None]
-        values: dict[str, Any] = {
-            "status": sa.bindparam("b_status"),
-            "waived_status": sa.bindparam("b_waived_status"),
-            "waiver_id": sa.bindparam("b_waiver"),
-        }
-        if status_changed:
-            connection.execute(
-                latest_results.update().where(*pk).values(**values, since=sa.bindparam("b_since")), status_changed
-            )
-        if waiver_only:
-            connection.execute(
-                latest_results.update().where(*pk).values(**values),
-                [{k: v for k, v in u.items() if k != "b_since"} for u in waiver_only],
-            )
+    update_rows(
+        connection,
+        latest_results,
+        updates,
+        match=("subject_id", "policy_id", "check_id"),
+        values=("status", "waived_status", "waiver_id", "since"),
+    )
     record_changes(connection, changes)
     return len(updates)
 
