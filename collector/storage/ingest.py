@@ -34,6 +34,8 @@ _REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 _STATUSES = {s.value for s in Status}
 _SEVERITIES = {s.value for s in Severity}
 _UNDERLYING = {Status.FAIL.value, Status.ERROR.value}
+_WAIVED = Status.WAIVED.value
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ReportError(Exception):
@@ -98,13 +100,15 @@ class StoreOutcome:
 # --- parsing -------------------------------------------------------------------------------------------
 
 
-def _text(value: Any, where: str, *, limit: int = 255, required: bool = True) -> str:
+def _text(value: Any, where: str, name: str, *, limit: int = 255, required: bool = True) -> str:
+    """A string field; the message (built only on error: this runs for every field of every result)
+    names `where`.`name`."""
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise ReportError("bad_report", f"{where} must be a non-empty string")
+        raise ReportError("bad_report", f"{where}.{name} must be a non-empty string")
     if len(value) > limit:
-        raise ReportError("bad_report", f"{where} is longer than {limit} characters")
+        raise ReportError("bad_report", f"{where}.{name} is longer than {limit} characters")
     return value
 
 
@@ -136,9 +140,10 @@ def parse_result(data: Any, where: str) -> IncomingResult:
     if severity not in _SEVERITIES:
         raise ReportError("bad_report", f"{where}.severity must be one of {', '.join(sorted(_SEVERITIES))}")
     waived_status = data.get("waived_status")
-    if status == Status.WAIVED.value and waived_status not in _UNDERLYING:
-        raise ReportError("bad_report", f"{where}.waived_status must be fail or error for a waived result")
-    if status != Status.WAIVED.value:
+    if status == _WAIVED:
+        if waived_status not in _UNDERLYING:
+            raise ReportError("bad_report", f"{where}.waived_status must be fail or error for a waived result")
+    else:
         waived_status = None
     frameworks = data.get("frameworks") or {}
     if not isinstance(frameworks, dict):
@@ -146,26 +151,27 @@ def parse_result(data: Any, where: str) -> IncomingResult:
     weight = data.get("weight")
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)):
         raise ReportError("bad_report", f"{where}.weight must be a number")
-    policy_hash = _text(policy.get("hash"), f"{where}.policy.hash", limit=64)
-    if not re.fullmatch(r"[0-9a-f]{64}", policy_hash):
+    policy_hash = policy.get("hash")
+    if not isinstance(policy_hash, str) or not _SHA256.fullmatch(policy_hash):
         raise ReportError("bad_report", f"{where}.policy.hash must be a SHA-256 in hex")
     observed = data.get("observed")
     if observed is not None and not isinstance(observed, dict | list):
         raise ReportError("bad_report", f"{where}.observed must be an object")
+    evaluated_at = data.get("evaluated_at")
     return IncomingResult(
-        policy_id=_text(policy.get("id"), f"{where}.policy.id", limit=100),
-        check_id=_text(data.get("check_id"), f"{where}.check_id", limit=200),
-        status=str(status),
+        policy_id=_text(policy.get("id"), where, "policy.id", limit=100),
+        check_id=_text(data.get("check_id"), where, "check_id", limit=200),
+        status=status,
         waived_status=waived_status,
-        waiver_id=_text(data.get("waiver_id"), f"{where}.waiver_id", limit=100, required=False) or None,
-        severity=str(severity),
-        title=_text(data.get("title"), f"{where}.title", limit=2000, required=False),
-        reason=_text(data.get("reason"), f"{where}.reason", limit=20000, required=False),
+        waiver_id=_text(data.get("waiver_id"), where, "waiver_id", limit=100, required=False) or None,
+        severity=severity,
+        title=_text(data.get("title"), where, "title", limit=2000, required=False),
+        reason=_text(data.get("reason"), where, "reason", limit=20000, required=False),
         observed=observed,
         expectation=data.get("expectation"),
-        policy_version=_text(policy.get("version"), f"{where}.policy.version", limit=50),
+        policy_version=_text(policy.get("version"), where, "policy.version", limit=50),
         policy_hash=policy_hash,
-        evaluated_at=parse_time(data.get("evaluated_at"), f"{where}.evaluated_at"),
+        evaluated_at=parse_time(evaluated_at, f"{where}.evaluated_at") if evaluated_at else None,
         frameworks=frameworks,
         weight=None if weight is None else float(weight),
     )
