@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from checks import __version__
@@ -71,6 +72,7 @@ def test_serve_refuses_to_start_without_init(tmp_path: Path) -> None:
     assert "rampart-collector init" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_served_collector_enrols_stores_and_revokes(tmp_path: Path, database_url: str) -> None:
     with collector_process(tmp_path, database_url=database_url) as collector:
         session = collector.session()

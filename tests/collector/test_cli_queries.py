@@ -13,6 +13,9 @@ from tests.conftest import run_cli
 from tests.support.agents import make_result, make_results
 from tests.support.live import LiveCollector
 
+# Many CLI processes per test: part of the slow suite (`make test` still runs it).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def cli(live: LiveCollector, tmp_path: Path) -> object:
