@@ -61,36 +61,6 @@ class Observe:
         limit = self.state.config.max_body_bytes
         path: str = scope["path"]
         guarded = path not in agents.AGENT_PATHS
-        if guarded:
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                response = error_response(
-                    413,
-                    "body_too_large",
-                    f"the body exceeds {limit} bytes",
-                    {"Connection": "close"},
-                    limit_bytes=limit,
-                )
-                await response(scope, receive, send)
-                self._done(scope, 413, started)
-                return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if guarded and message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise ApiError(
-                        413,
-                        "body_too_large",
-                        f"the body exceeds {limit} bytes",
-                        headers={"Connection": "close"},
-                        limit_bytes=limit,
-                    )
-            return message
 
         async def timed_send(message: Message) -> None:
             nonlocal status
@@ -101,10 +71,57 @@ class Observe:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if guarded:
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(scope, receive, timed_send)
+                self._done(scope, 413, started)
+                return
+            if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                # No declared length (chunked): read up to the limit here, so that the refusal is a 413
+                # (the framework would turn an error raised while it reads into a 400).
+                buffered = await self._read_limited(receive, limit)
+                if buffered is None:
+                    await self._too_large(scope, receive, timed_send)
+                    self._done(scope, 413, started)
+                    return
+                receive = self._replay(buffered, receive)
+
         try:
-            await self.app(scope, limited_receive, timed_send)
+            await self.app(scope, receive, timed_send)
         finally:
             self._done(scope, status, started)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.state.config.max_body_bytes
+        response = error_response(
+            413, "body_too_large", f"the body exceeds {limit} bytes", {"Connection": "close"}, limit_bytes=limit
+        )
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _read_limited(receive: Receive, limit: int) -> list[Message] | None:
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > limit:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
+    @staticmethod
+    def _replay(messages: list[Message], receive: Receive) -> Receive:
+        pending = list(messages)
+
+        async def replayed() -> Message:
+            return pending.pop(0) if pending else await receive()
+
+        return replayed
 
     def _done(self, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 import requests
 
 from tests.support.live import LiveCollector
@@ -125,3 +127,19 @@ def test_operations_endpoints_need_no_token(live: LiveCollector) -> None:
     assert anonymous.get(live.url + "/readyz").json()["status"] == "ready"
     metrics = anonymous.get(live.url + "/metrics")
     assert metrics.status_code == 200 and "rampart_http_requests_total" in metrics.text
+
+
+@pytest.mark.parametrize("live_config", [{"max_body_bytes": 2000}])
+def test_bodies_of_api_calls_are_limited_too(live: LiveCollector) -> None:
+    admin = live.admin()
+    big = {"yaml": "x" * 5000}
+    refused = admin.post(live.url + "/api/v1/policies", json=big)
+    assert refused.status_code == 413 and refused.json()["code"] == "body_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
+        for _ in range(10):
+            yield b" " * 500
+
+    streamed = admin.post(live.url + "/api/v1/policies", data=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
+    assert admin.get(live.url + "/api/v1/policies").status_code == 200
