@@ -575,6 +575,9 @@ def main() -> int:
         "load_average_at_start": os.getloadavg(),
         "parameters": {k: v for k, v in vars(args).items() if k not in ("json", "pg_url")},
     }
+    if "postgresql" in kinds and not pg_reachable(args.pg_url):
+        print(f"PostgreSQL is not reachable at {args.pg_url}: its half is skipped", flush=True)
+        kinds.remove("postgresql")
     try:
         for kind in kinds:
             result: dict[str, Any] = {}
@@ -606,6 +609,17 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0
+
+
+def pg_reachable(url: str) -> bool:
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def markdown(figures: dict[str, Any]) -> str:
