@@ -31,7 +31,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 demo: $(STAMP)
-	$(BIN)/rampart-agent check
+	BIN=$(BIN) scripts/demo.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

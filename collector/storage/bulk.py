@@ -1,0 +1,162 @@
+"""Writing many rows in one statement, the fast way for each database.
+
+PostgreSQL: one `INSERT ... SELECT ... FROM json_to_recordset(:rows)` (or `UPDATE ... FROM
+json_to_recordset(...)`). The statement text is the same whatever the number of rows, so it is compiled
+and prepared once; the rows travel as one JSON text (encoded in C by the json module, parsed in C by
+PostgreSQL) in one round trip. A plain executemany would send one statement per row; multi-row VALUES
+would make a new statement text for each row count; arrays per column cost a Python call per value.
+SQLite: executemany, which the sqlite3 module runs in C without round trips.
+
+Statements are built once per (table, columns, conflict rule) and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+Update = Callable[[Any], dict[str, Any]]
+
+
+def upsert(connection: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT for the connection's dialect (both accept the same builder calls)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _is_json(column: sa.Column[Any]) -> bool:
+    return isinstance(column.type, sa.JSON)
+
+
+def _recordset(table: sa.Table, names: tuple[str, ...], prefix: str = "") -> Any:
+    """FROM json_to_recordset(:rows) AS u(a <type>, b <type>, ...): the rows as one JSON text parameter."""
+    columns = [
+        sa.column(prefix + name, postgresql.JSON() if _is_json(table.c[name]) else table.c[name].type) for name in names
+    ]
+    rows = sa.cast(sa.bindparam("rows", type_=sa.Text()), postgresql.JSON)
+    return sa.func.json_to_recordset(rows).table_valued(*columns).render_derived(name="u", with_types=True)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} in a bulk statement")
+
+
+def _rows_param(rows: Sequence[dict[str, Any]], prefix: str = "", names: Sequence[str] | None = None) -> dict[str, str]:
+    """The rows as one JSON text, encoded in C by the json module, parsed in C by PostgreSQL."""
+    if prefix:
+        rows = [{prefix + name: row[name] for name in names or row} for row in rows]
+    return {"rows": json.dumps(list(rows), default=_json_default, separators=(",", ":"))}
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_insert(table: sa.Table, names: tuple[str, ...], key: tuple[str, ...] | None, update: Update | None) -> Any:
+    source = _recordset(table, names)
+    select = sa.select(*[source.c[name] for name in names])
+    statement = postgresql.insert(table).from_select(list(names), select)
+    if key is None:
+        return statement
+    if update is None:
+        return statement.on_conflict_do_nothing(index_elements=list(key))
+    return statement.on_conflict_do_update(index_elements=list(key), set_=update(statement.excluded))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(table: sa.Table, key: tuple[str, ...] | None, update: Update | None) -> Any:
+    statement = sqlite.insert(table)
+    if key is None:
+        return table.insert()
+    if update is None:
+        return statement.on_conflict_do_nothing(index_elements=list(key))
+    return statement.on_conflict_do_update(index_elements=list(key), set_=update(statement.excluded))
+
+
+def insert_rows(
+    connection: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str] | None = None,
+    update: Update | None = None,
+) -> None:
+    """INSERT rows (all with the same keys). With `key`: ON CONFLICT (key) DO UPDATE SET update(excluded),
+    or DO NOTHING without `update`. Keys must be unique within `rows` (PostgreSQL will not update a row
+    twice in one statement). `update` must be a module-level function, so the statement can be cached."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    conflict = tuple(key) if key is not None else None
+    if connection.dialect.name == "postgresql":
+        connection.execute(_pg_insert(table, names, conflict, update), _rows_param(rows))
+    else:
+        connection.execute(_sqlite_insert(table, conflict, update), list(rows))
+
+
+@functools.lru_cache(maxsize=32)
+def _pg_update(
+    table: sa.Table, match: tuple[str, ...], values: tuple[str, ...], null: tuple[str, ...], same: tuple[str, ...]
+) -> Any:
+    # The source columns are named s_<column>, so that a column can be both matched and set.
+    source = _recordset(table, match + values, prefix="s_")
+    condition = [table.c[name] == source.c[f"s_{name}"] for name in match]
+    condition += [table.c[name].is_(None) for name in null]
+    condition += [table.c[name] == sa.bindparam(f"c_{name}") for name in same]
+    return table.update().where(*condition).values({name: source.c[f"s_{name}"] for name in values})
+
+
+@functools.lru_cache(maxsize=32)
+def _sqlite_update(
+    table: sa.Table, match: tuple[str, ...], values: tuple[str, ...], null: tuple[str, ...], same: tuple[str, ...]
+) -> Any:
+    condition = [table.c[name] == sa.bindparam(f"m_{name}") for name in match]
+    condition += [table.c[name].is_(None) for name in null]
+    condition += [table.c[name] == sa.bindparam(f"c_{name}") for name in same]
+    return table.update().where(*condition).values({name: sa.bindparam(f"v_{name}") for name in values})
+
+
+def update_rows(
+    connection: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    match: Sequence[str],
+    values: Sequence[str],
+    null: Sequence[str] = (),
+    same: dict[str, Any] | None = None,
+) -> None:
+    """For each row: UPDATE table SET <values from the row> WHERE <match columns equal the row's> AND
+    <null columns> IS NULL AND <same columns equal the given constants>.
+
+    `same` is for what all rows share (e.g. one subject): as a constant it lets the planner pick the
+    index it leads (an estimate of rows from a JSON parameter cannot).
+    """
+    if not rows:
+        return
+    constants = same or {}
+    match_names, value_names, null_names = tuple(match), tuple(values), tuple(null)
+    same_names = tuple(sorted(constants))
+    fixed = {f"c_{name}": value for name, value in constants.items()}
+    if connection.dialect.name == "postgresql":
+        params = {**_rows_param(rows, prefix="s_", names=match_names + value_names), **fixed}
+        connection.execute(_pg_update(table, match_names, value_names, null_names, same_names), params)
+    else:
+        connection.execute(
+            _sqlite_update(table, match_names, value_names, null_names, same_names),
+            [
+                {
+                    **{f"m_{name}": row[name] for name in match_names},
+                    **{f"v_{name}": row[name] for name in value_names},
+                    **fixed,
+                }
+                for row in rows
+            ],
+        )

@@ -1,0 +1,152 @@
+"""Recording status changes: history intervals, current counts and daily changes, in one place.
+
+Ingest, waiver approval and waiver expiry all change the status of (subject, policy, check) rows; each
+change closes the open interval, opens a new one and moves one unit of count from the old status to the
+new one, today and in the day's change log. Counter rows are updated in a fixed order so that concurrent
+transactions cannot deadlock on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from collector.storage.bulk import insert_rows, update_rows, upsert
+from collector.storage.models import COUNTER_SHARDS, daily_changes, result_intervals, status_counts
+
+__all__ = ["Change", "add_counts", "add_daily", "record_changes", "shard_of", "upsert"]
+
+
+@dataclass(frozen=True)
+class Change:
+    subject_id: int
+    group: str
+    policy_id: str
+    check_id: str
+    old_status: str | None  # None: first result for this (subject, policy, check)
+    new_status: str
+    at: dt.datetime
+    policy_hash: str
+    report_id: str | None
+
+
+def shard_of(subject_id: int) -> int:
+    return subject_id % COUNTER_SHARDS
+
+
+def close_intervals(connection: Connection, closing: Sequence[Change]) -> None:
+    """End the open interval of each changed (subject, policy, check) at its change time."""
+    if not closing:
+        return
+    subjects = {c.subject_id for c in closing}
+    if len(subjects) == 1:  # ingest: one subject, named as a constant so that its index is used
+        update_rows(
+            connection,
+            result_intervals,
+            [{"policy_id": c.policy_id, "check_id": c.check_id, "valid_to": c.at} for c in closing],
+            match=("policy_id", "check_id"),
+            values=("valid_to",),
+            null=("valid_to",),
+            same={"subject_id": closing[0].subject_id},
+        )
+        return
+    update_rows(
+        connection,
+        result_intervals,
+        [
+            {"subject_id": c.subject_id, "policy_id": c.policy_id, "check_id": c.check_id, "valid_to": c.at}
+            for c in closing
+        ],
+        match=("subject_id", "policy_id", "check_id"),
+        values=("valid_to",),
+        null=("valid_to",),
+    )
+
+
+def record_changes(connection: Connection, changes: Sequence[Change]) -> None:
+    if not changes:
+        return
+    close_intervals(connection, [c for c in changes if c.old_status is not None])
+    insert_rows(
+        connection,
+        result_intervals,
+        [
+            {
+                "subject_id": c.subject_id,
+                "policy_id": c.policy_id,
+                "check_id": c.check_id,
+                "status": c.new_status,
+                "policy_hash": c.policy_hash,
+                "valid_from": c.at,
+                "valid_to": None,
+                "report_id": c.report_id,
+            }
+            for c in changes
+        ],
+    )
+    current: dict[tuple[int, str, str, str, str], int] = defaultdict(int)
+    daily: dict[tuple[dt.date, int, str, str, str, str], int] = defaultdict(int)
+    for c in changes:
+        shard = shard_of(c.subject_id)
+        current[(shard, c.group, c.policy_id, c.check_id, c.new_status)] += 1
+        daily[(c.at.date(), shard, c.group, c.policy_id, c.check_id, c.new_status)] += 1
+        if c.old_status is not None:
+            current[(shard, c.group, c.policy_id, c.check_id, c.old_status)] -= 1
+            daily[(c.at.date(), shard, c.group, c.policy_id, c.check_id, c.old_status)] -= 1
+    add_counts(connection, current)
+    add_daily(connection, daily)
+
+
+def add_counts(connection: Connection, deltas: dict[tuple[int, str, str, str, str], int]) -> None:
+    rows = [
+        {"shard": k[0], "group_name": k[1], "policy_id": k[2], "check_id": k[3], "status": k[4], "count": v}
+        for k, v in sorted(deltas.items())
+        if v
+    ]
+    if not rows:
+        return
+    insert_rows(
+        connection,
+        status_counts,
+        rows,
+        key=("shard", "group_name", "policy_id", "check_id", "status"),
+        update=_add_count,
+    )
+
+
+def add_daily(connection: Connection, deltas: dict[tuple[dt.date, int, str, str, str, str], int]) -> None:
+    rows = [
+        {
+            "day": k[0],
+            "shard": k[1],
+            "group_name": k[2],
+            "policy_id": k[3],
+            "check_id": k[4],
+            "status": k[5],
+            "delta": v,
+        }
+        for k, v in sorted(deltas.items())
+        if v
+    ]
+    if not rows:
+        return
+    insert_rows(
+        connection,
+        daily_changes,
+        rows,
+        key=("day", "shard", "group_name", "policy_id", "check_id", "status"),
+        update=_add_delta,
+    )
+
+
+def _add_count(excluded: Any) -> dict[str, Any]:
+    return {"count": status_counts.c.count + excluded.count}
+
+
+def _add_delta(excluded: Any) -> dict[str, Any]:
+    return {"delta": daily_changes.c.delta + excluded.delta}
