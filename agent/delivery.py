@@ -21,6 +21,7 @@ from agent.transport import AgentRefused, CollectorError, Rejected, RetryPolicy,
 log = logging.getLogger("rampart.agent.delivery")
 
 REPORTS_PATH = "/api/v1/reports"
+LOCKED_RETRY_S = 60.0
 # Refusals about how a request was signed, not about the report: keep the report and try again later.
 _AUTH_CODES = {"unsigned", "bad_timestamp", "bad_digest", "bad_signature", "stale_timestamp", "bad_encoding"}
 
@@ -65,6 +66,7 @@ class Drain:
         if not self.lock.acquire():
             outcome.skipped = "another process is delivering"
             outcome.pending = self.spool.stats().reports
+            outcome.next_attempt_at = self.now() + LOCKED_RETRY_S  # look again later, not in a tight loop
             return outcome
         try:
             self._drain(outcome)
