@@ -107,16 +107,37 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot write the state directory {config.state_dir}: {exc}", EXIT_FAILED) from exc
     identity = enrolled.identity
+    policy = _first_checkin(config)
     if args.format == "json":
-        print_json({**identity.to_dict(), "replaced": enrolled.replaced, "state_dir": config.state_dir})
+        print_json(
+            {**identity.to_dict(), "replaced": enrolled.replaced, "state_dir": config.state_dir, "policy": policy}
+        )
     else:
         print(f"enrolled as {identity.agent_id} with {identity.collector_url}")
         if identity.group:
             print(f"group: {identity.group}")
+        print(f"policy: {policy}")
         if enrolled.replaced:
             print(f"replaces {enrolled.replaced} (its undelivered results are kept aside in {config.state_dir})")
         print(f"state: {config.state_dir}; start the agent with `rampart-agent run` (or its service)")
     return EXIT_OK
+
+
+def _first_checkin(config: Any) -> str:
+    """Check in at once, so the inventory shows the machine and the policy is here before the first run."""
+    from agent.transport import CollectorError
+    from agent.worker import Worker, WorkerError
+
+    worker = Worker(config)
+    try:
+        bundle = worker.checkin()
+    except (CollectorError, WorkerError) as exc:
+        return f"not fetched yet ({exc}); the agent fetches it at its first check-in"
+    finally:
+        worker.close()
+    if bundle is None:
+        return worker.summary.get("policy_error") or "none assigned yet"
+    return bundle.describe()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

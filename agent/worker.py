@@ -60,8 +60,13 @@ def _rusage() -> dict[str, float]:
     except ImportError:  # pragma: no cover - Windows
         return {}
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the commands probes ran
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "max_rss_mb": round(usage.ru_maxrss * scale / 2**20, 1)}
+    return {
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "cpu_children_s": round(children.ru_utime + children.ru_stime, 3),
+        "max_rss_mb": round(usage.ru_maxrss * scale / 2**20, 1),
+    }
 
 
 class Worker:
@@ -153,7 +158,7 @@ class Worker:
 
     def sync_policy(self, current: Bundle | None) -> Bundle | None:
         """Fetch the bundle if it changed; keep the last good one when the collector is away or sends a bad one."""
-        headers = {"If-None-Match": current.etag} if current is not None and current.etag else None
+        headers = {"If-None-Match": f'"{current.etag}"'} if current is not None and current.etag else None
         deadline = time.monotonic() + self.config.seconds("delivery_budget")
         try:
             answer = self.transport.call(
