@@ -53,6 +53,10 @@ class Unreachable(CollectorError):
     retryable = True
 
 
+class TlsFailure(CollectorError):
+    """The collector's certificate does not verify with the pinned CA: retrying at once will not help."""
+
+
 class ServerError(CollectorError):
     """5xx (or a 429/503 without a usable Retry-After): try again after a backoff."""
 
@@ -147,7 +151,7 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise Unreachable(f"TLS failure talking to {self.base_url}: {_short(exc)}", code="tls") from exc
+            raise TlsFailure(f"TLS failure talking to {self.base_url}: {_short(exc)}", code="tls") from exc
         except requests.exceptions.Timeout as exc:
             raise Unreachable(f"timed out talking to {self.base_url}", code="timeout") from exc
         except requests.exceptions.RequestException as exc:

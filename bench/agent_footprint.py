@@ -68,7 +68,9 @@ def rss_after_import(code: str) -> float:
 
 
 def import_costs(repeats: int = 3) -> dict[str, float]:
-    return {name: statistics.median(rss_after_import(code) for _ in range(repeats)) for name, code in IMPORT_SETS.items()}
+    return {
+        name: statistics.median(rss_after_import(code) for _ in range(repeats)) for name, code in IMPORT_SETS.items()
+    }
 
 
 def run_worker(config: Path, task: str) -> dict[str, Any]:
@@ -97,12 +99,8 @@ def measure(runs: int, idle_seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rampart-bench-") as tmp, collector_process(Path(tmp) / "c") as collector:
         token = json.loads(collector.cli("enroll-token", "create", "--format", "json").stdout)["token"]
         config = Path(tmp) / "agent.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {"agent": {"state_dir": str(Path(tmp) / "state"), "splay": "0", "jitter": "0", "checkin_interval": "1h"}}
-            ),
-            encoding="utf-8",
-        )
+        agent = {"state_dir": str(Path(tmp) / "state"), "splay": "0", "jitter": "0", "checkin_interval": "1h"}
+        config.write_text(yaml.safe_dump({"agent": agent}), encoding="utf-8")
         enroll = subprocess.run(
             [str(BIN / "rampart-agent"), "--config", str(config), "enroll", "--collector", collector.url,
              "--token", token, "--ca-cert", collector.ca_file],

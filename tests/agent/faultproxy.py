@@ -118,6 +118,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
         self.tamper: Callable[[str, str, bytes], bytes] | None = None
+        self.strip_if_none_match = False  # make the collector send the whole bundle, for `tamper` to change
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         proxy = self
@@ -175,6 +176,8 @@ class FaultProxy:
         )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
         headers["Host"] = f"{self.upstream_host}:{self.upstream_port}"
+        if self.strip_if_none_match:
+            headers = {k: v for k, v in headers.items() if k.lower() != "if-none-match"}
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
