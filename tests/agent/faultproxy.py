@@ -190,13 +190,13 @@ class FaultProxy:
             return
         finally:
             connection.close()
+        self._record(method, path, status, False, body)
         hold = self._take(self.holds, method, path)
         if hold is not None:
             hold.forwarded.set()
             time.sleep(hold.seconds)
         if self.tamper is not None:
             answer = self.tamper(method, path, answer)
-        self._record(method, path, status, False, body)
         try:
             self._reply(request, status, answer_headers, answer)
         except OSError:
