@@ -60,13 +60,14 @@ def new_token(collector: RunningCollector, *args: str) -> str:
     return token
 
 
-def enrol(collector: RunningCollector, directory: Path, **agent: Any) -> EnrolledAgent:
+def enrol(collector: RunningCollector, directory: Path, *, group: str | None = None, **agent: Any) -> EnrolledAgent:
     directory.mkdir(parents=True, exist_ok=True)
     state = directory / "state"
     config = write_config(directory / "agent.yaml", **{**FAST_AGENT, "state_dir": str(state), **agent})
+    token = new_token(collector, *(["--group", group] if group else []))
     enrolled = subprocess.run(
         [str(BIN / "rampart-agent"), "--config", str(config), "enroll", "--collector", collector.url,
-         "--token", new_token(collector), "--ca-cert", collector.ca_file, "--format", "json"],
+         "--token", token, "--ca-cert", collector.ca_file, "--format", "json"],
         capture_output=True, text=True, timeout=120, env=clean_env(),
     )  # fmt: skip
     assert enrolled.returncode == 0, enrolled.stderr

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.spool import Spool
 from agent.state import StatePaths
 from tests.agent.e2e import EnrolledAgent, enrol, new_token, stored_reports
 from tests.agent.faultproxy import Fault, FaultProxy
-from tests.agent.helpers import clean_env
+from tests.agent.helpers import clean_env, command_check, small_policy
 from tests.support.collector import RunningCollector, collector_process
 
 
@@ -222,3 +223,25 @@ def test_clock_skew_is_corrected_from_the_collectors_answer(
     assert [c.status for c in checkins[:2]] == [401, 200]  # stale_timestamp, corrected, re-signed
     assert abs(agent.status()["clock_offset_s"]) < 5
     assert len(stored_reports(collector, agent.agent_id)) == 1
+
+
+def test_policies_assigned_on_the_collector_reach_the_agent_and_command_probes_stay_off(
+    tmp_path: Path, collector: RunningCollector, write: Callable[[str, str], Path]
+) -> None:
+    agent = enrol(collector, tmp_path / "agent", group="command-ops")
+    assert agent.status()["policy"]["policies"][0]["id"] == "baseline"  # the default group's, until assigned
+    policy = write("ops.yaml", yaml.safe_dump(small_policy(checks=[command_check("echo-hello")]) | {"id": "ops"}))
+    added = collector.cli("policy", "add", str(policy), "--group", "command-ops")
+    assert added.returncode == 0, added.stderr
+    once = agent.cli("run", "--once")  # the check-in sees a new ETag and fetches the signed bundle
+    assert once.returncode == 0, once.stderr
+    assert [p["id"] for p in agent.status()["policy"]["policies"]] == ["ops"]
+    host = json.loads(collector.cli("host", agent.agent_id, "--format", "json").stdout)
+    (result,) = [r for r in host["results"] if r["check"] == "echo-hello"]
+    assert result["status"] == "error" and "allow_command_probe: true" in result["reason"]
+
+    agent.reconfigure(allow_command_probe=True)  # a local administrator's decision, not the collector's
+    assert agent.cli("run", "--once").returncode == 0
+    host = json.loads(collector.cli("host", agent.agent_id, "--format", "json").stdout)
+    (result,) = [r for r in host["results"] if r["check"] == "echo-hello"]
+    assert result["status"] == "pass"
