@@ -133,13 +133,17 @@ class Daemon:
         splay = min(float(self.plan.get("splay_s", 0)), interval)
         return dt.datetime.now(UTC) + dt.timedelta(seconds=self.rng.uniform(0, splay))
 
-    def _trigger(self, interval: float) -> IntervalTrigger:
+    def _add(self, job: Any, interval: float, job_id: str, args: list[Any] | None = None) -> None:
+        """An interval job whose first run is at a random point of the splay (at once when splay is 0)."""
+        assert self.scheduler is not None
+        first = self._start_date(interval)
         jitter = float(self.plan.get("jitter_s", 0))
-        return IntervalTrigger(
-            seconds=interval,
-            start_date=self._start_date(interval),
-            timezone=UTC,
-            jitter=min(jitter, interval / 2) or None,
+        trigger = IntervalTrigger(
+            seconds=interval, start_date=first, timezone=UTC, jitter=min(jitter, interval / 2) or None
+        )
+        # next_run_time given explicitly: left to the trigger, a start date just past would mean one interval later
+        self.scheduler.add_job(
+            job, trigger, args=args, id=job_id, name=job_id, next_run_time=first, replace_existing=True
         )
 
     def apply_plan(self, plan: dict[str, Any]) -> None:
@@ -159,12 +163,10 @@ class Daemon:
             if self.scheduler.get_job(job_id) is not None:
                 self.scheduler.modify_job(job_id, args=[keys])
             else:
-                self.scheduler.add_job(self.run_checks, self._trigger(interval), args=[keys], id=job_id, name=job_id)
+                self._add(self.run_checks, interval, job_id, args=[keys])
         checkin = float(plan.get("checkin_interval_s", 3600))
         if self.scheduler.get_job("checkin") is None or previous_checkin != checkin:
-            self.scheduler.add_job(
-                self.checkin, self._trigger(checkin), id="checkin", name="checkin", replace_existing=True
-            )
+            self._add(self.checkin, checkin, "checkin")
         total = sum(len(keys) for _, keys in wanted.values())
         log.info(
             "schedule: %d checks in %d job(s) (%s); check-in every %gs; policy %s",

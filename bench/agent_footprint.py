@@ -74,6 +74,7 @@ def import_costs(repeats: int = 3) -> dict[str, float]:
 
 
 def run_worker(config: Path, task: str) -> dict[str, Any]:
+    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-P", "-m", "agent.worker", task, "--config", str(config)],
         capture_output=True,
@@ -83,6 +84,7 @@ def run_worker(config: Path, task: str) -> dict[str, Any]:
         timeout=600,
     )
     summary: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary["process_wall_s"] = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"worker {task} failed ({proc.returncode}): {summary}\n{proc.stderr[-2000:]}")
     return summary
@@ -115,9 +117,9 @@ def measure(runs: int, idle_seconds: float) -> dict[str, Any]:
         figures["checks_per_run"] = summaries[0]["results"]
         figures["run_cpu_s"] = statistics.median(s["cpu_s"] for s in summaries)
         figures["run_cpu_children_s"] = statistics.median(s["cpu_children_s"] for s in summaries)
-        figures["run_cpu_total_s"] = statistics.median(s["cpu_s"] + s["cpu_children_s"] for s in summaries)
-        figures["run_cpu_max_total_s"] = max(s["cpu_s"] + s["cpu_children_s"] for s in summaries)
-        figures["run_wall_s"] = statistics.median(s["duration_s"] for s in summaries)
+        figures["run_cpu_total_s"] = round(statistics.median(s["cpu_s"] + s["cpu_children_s"] for s in summaries), 3)
+        figures["run_cpu_max_total_s"] = round(max(s["cpu_s"] + s["cpu_children_s"] for s in summaries), 3)
+        figures["run_wall_s"] = round(statistics.median(s["process_wall_s"] for s in summaries), 3)
         figures["worker_peak_rss_mb"] = statistics.median(s["max_rss_mb"] for s in summaries)
         figures["delivered"] = all(s["pending"] == 0 for s in summaries)
 
@@ -192,8 +194,8 @@ def report(f: dict[str, Any]) -> str:
         f"| CPU per full baseline run ({f['checks_per_run']} checks), worker | {f['run_cpu_s']} s | |",
         f"| CPU of the commands the probes ran | {f['run_cpu_children_s']} s | |",
         f"| CPU per full baseline run, total (median / max) | {f['run_cpu_total_s']} s / "
-        f"{round(f['run_cpu_max_total_s'], 3)} s | < {CPU_TARGET_S:g} s |",
-        f"| wall time of a run (after start-up) | {f['run_wall_s']} s | |",
+        f"{f['run_cpu_max_total_s']} s | < {CPU_TARGET_S:g} s |",
+        f"| wall time of a worker process, start to exit (median) | {f['run_wall_s']} s | |",
         "",
         "| process imports | RSS |",
         "|---|---|",

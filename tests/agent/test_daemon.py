@@ -189,3 +189,13 @@ def test_the_daemon_module_does_not_import_the_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_with_no_splay_the_first_run_and_check_in_are_at_start(
+    tmp_path: Path, daemon_factory: Callable[[Path], DaemonProcess]
+) -> None:
+    root = tmp_path / "state"
+    make_state(root, collector_url=closed_port_url(), policies=[small_policy(interval="6h")])
+    daemon = daemon_factory(fast_config(tmp_path, root, check_intervals={}, checkin_interval="1h"))
+    daemon.wait_for(lambda: daemon.runs() >= 1 and "checkin:" in daemon.log(), 30, "the first run and check-in")
+    assert daemon.stop() == 0
