@@ -199,3 +199,12 @@ def test_with_no_splay_the_first_run_and_check_in_are_at_start(
     daemon = daemon_factory(fast_config(tmp_path, root, check_intervals={}, checkin_interval="1h"))
     daemon.wait_for(lambda: daemon.runs() >= 1 and "checkin:" in daemon.log(), 30, "the first run and check-in")
     assert daemon.stop() == 0
+
+
+def test_run_with_a_bad_config_says_where_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"agent:\n  state_dir: {tmp_path}\n  checkin_interval: hourly\n", encoding="utf-8")
+    for args in (("run",), ("run", "--once")):
+        result = run_cli("rampart-agent", "--config", str(config), *args, timeout=60)
+        assert result.returncode == 2
+        assert f"{config}:3: agent.checkin_interval: invalid duration 'hourly'" in result.stderr
