@@ -57,6 +57,13 @@ class Drain:
 
     def run(self, *, force: bool = False) -> DeliveryOutcome:
         outcome = DeliveryOutcome()
+        refused = self.spool.get("refused")
+        if refused and not force:
+            # Unknown or revoked: sending is pointless until a check-in succeeds again (or the admin re-enrols).
+            outcome.skipped = f"the collector refuses this agent ({refused})"
+            outcome.refused = True
+            outcome.pending = self.spool.stats().reports
+            return outcome
         not_before = float(self.spool.get("next_attempt_at", 0) or 0)
         if not force and self.now() < not_before and self.spool.oldest() is not None:
             outcome.skipped = f"waiting until {time.strftime('%H:%M:%S', time.localtime(not_before))} (backoff)"

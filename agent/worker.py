@@ -316,7 +316,7 @@ class Worker:
     def task_run(self, only: set[str] | None) -> int:
         self.run_checks(self.current_bundle(), only)
         outcome = self.deliver()
-        return EXIT_OK if outcome.ok or outcome.skipped else EXIT_FAILED
+        return EXIT_OK if outcome.ok or (outcome.skipped and not outcome.refused) else EXIT_FAILED
 
     def task_deliver(self) -> int:
         return EXIT_OK if self.deliver().ok else EXIT_FAILED

@@ -15,7 +15,7 @@ from agent.spool import Spool
 from agent.state import StatePaths
 from tests.agent.e2e import EnrolledAgent, enrol, new_token, stored_reports
 from tests.agent.faultproxy import Fault, FaultProxy
-from tests.agent.helpers import clean_env, command_check, small_policy
+from tests.agent.helpers import clean_env, command_check, run_worker, small_policy
 from tests.support.collector import RunningCollector, collector_process
 
 
@@ -143,6 +143,11 @@ def test_a_revoked_agent_is_no_longer_accepted(tmp_path: Path, collector: Runnin
     assert status.returncode == 1 and "REFUSED" in status.stdout
     # refused at check-in: no checks are run for a collector that will not take them
     assert agent.status()["spool"]["reports"] == 0 and agent.status()["refused_by_collector"] == "agent_revoked"
+    # the daemon's scheduled runs still check and spool, but send nothing to a collector that refuses them
+    run = run_worker(agent.config, "run")
+    assert run.returncode == 1 and "refuses this agent (agent_revoked)" in run.summary["delivery_skipped"]
+    assert run.summary["results"] == 11 and run.summary["pending"] == 1
+    assert len(stored_reports(collector, agent.agent_id)) == 1
 
 
 def test_a_tampered_policy_bundle_is_refused_and_the_last_good_one_kept(
