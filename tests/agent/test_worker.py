@@ -126,3 +126,11 @@ def test_a_bundle_altered_on_disk_stops_checks_and_says_why(tmp_path: Path) -> N
     assert plan.summary["jobs"] == [] and "altered" in plan.summary["policy_error"]
     run = run_worker(config, "run")
     assert run.summary["results"] == 0 and "altered" in run.stderr
+
+
+def test_config_may_follow_the_command(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    make_state(root, policies=[small_policy()])
+    config = agent_config(tmp_path, root)
+    after = run_cli("rampart-agent", "status", "--config", str(config), "--format", "json")
+    assert after.returncode == 0 and json.loads(after.stdout)["state_dir"] == str(root)
