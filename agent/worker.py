@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -385,6 +386,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary["error"] = str(exc)
         print(f"rampart-agent: error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: say so; what was committed stays committed
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        print(f"rampart-agent: error: {summary['error']}", file=sys.stderr)
+        code = EXIT_FAILED
+    except Exception as exc:  # a bug: the traceback for the log, the summary for the daemon
+        log.exception("worker %s failed", args.task)
+        summary["error"] = f"internal error: {type(exc).__name__}: {exc}"
+        code = EXIT_FAILED
     finally:
         if worker is not None:
             worker.close()
