@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from agent.commands import CommandError, add_commands
 from checks import __version__
 from checks.output import format_table, print_json
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     probes = policy_commands.add_parser("probes", help="list the probes policies can use, with parameters and facts")
     probes.add_argument("--format", choices=("table", "json"), default="table")
     probes.set_defaults(handler=cmd_policy_probes)
+    add_commands(commands)  # enroll, run, status
     return parser
 
 
@@ -320,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"rampart-agent: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandError as exc:
+        print(f"rampart-agent: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: the endpoint baseline on this machine, then a collector in ./demo-data served on loopback,
-# this machine's agent enrolled and delivering a run, and the compliance summary. Safe to run again: what
-# exists in ./demo-data is kept. The collector is stopped when the script ends, however it ends.
+# this machine's agent enrolled and delivering a run, and the compliance summary. Each run starts afresh in
+# ./demo-data on a free port. The collector is stopped when the script ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
 DATA=${DEMO_DATA:-demo-data}
-PORT=${DEMO_PORT:-18443}
+PORT=${DEMO_PORT:-$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 URL="https://127.0.0.1:${PORT}"
 CONFIG="$DATA/collector.yaml"
 SERVER_PID=""
@@ -26,15 +26,15 @@ step "The endpoint baseline on this machine (rampart-agent check, no collector n
 "$BIN/rampart-agent" check || true
 
 step "A collector in $DATA (rampart-collector init)"
-mkdir -p "$DATA"
-if [ ! -f "$CONFIG" ]; then
-  cat > "$CONFIG" <<YAML
+rm -rf "$DATA" && mkdir -p "$DATA"
+cat > "$CONFIG" <<YAML
 collector:
   data_dir: $PWD/$DATA/collector
   listen_host: 127.0.0.1
   listen_port: $PORT
+agent:
+  state_dir: $PWD/$DATA/agent
 YAML
-fi
 "$BIN/rampart-collector" --config "$CONFIG" init --format json > "$DATA/init.json"
 CA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ca_file"])' "$DATA/init.json")
 TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"] or "")' "$DATA/init.json")
@@ -60,22 +60,12 @@ step "An enrolment token for this machine (rampart-collector enroll-token create
   > "$DATA/enroll-token.json"
 ENROLL_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$DATA/enroll-token.json")
 
-# The agent's step: enrol this machine's agent with the token and deliver one run of its checks.
-agent_enrol_and_deliver() {
-  if ! "$BIN/rampart-agent" enroll --help > /dev/null 2>&1; then
-    echo "(this build of rampart-agent has no 'enroll' yet: the agent runtime adds this step)"
-    return 0
-  fi
-  mkdir -p "$DATA/agent"
-  cat > "$DATA/agent.yaml" <<YAML
-agent:
-  state_dir: $PWD/$DATA/agent
-YAML
-  "$BIN/rampart-agent" --config "$DATA/agent.yaml" enroll --collector "$URL" --token "$ENROLL_TOKEN" --ca-cert "$CA"
-  "$BIN/rampart-agent" --config "$DATA/agent.yaml" run --once
-}
-step "This machine's agent enrols and delivers a run"
-agent_enrol_and_deliver
+step "This machine's agent enrols (rampart-agent enroll; the token is read from stdin, never stored)"
+echo "$ENROLL_TOKEN" | "$BIN/rampart-agent" --config "$CONFIG" enroll --collector "$URL" --ca-cert "$CA"
+
+step "One full agent run, delivered (rampart-agent run --once)"
+"$BIN/rampart-agent" --config "$CONFIG" run --once
+"$BIN/rampart-agent" --config "$CONFIG" status
 
 step "Compliance summary (rampart-collector summary)"
 "$BIN/rampart-collector" --config "$CONFIG" summary
