@@ -131,17 +131,28 @@ class ProbeSpec:
 
 @dataclass(frozen=True)
 class ResourceFacts:
-    """The facts of one cloud resource (a storage account, an NSG, ...)."""
+    """The facts of one cloud resource (a storage account, an NSG, ...).
+
+    `error` is set instead of facts when this resource (or a whole subscription) could not be read, so
+    that one unreadable subscription gives an `error` result of its own without hiding the others.
+    """
 
     resource_id: str
     name: str
     facts: Facts
+    error: str | None = None
 
 
 _REGISTRY: dict[str, ProbeSpec] = {}
 
 # Modules that define the built-in probes; imported on first use of the registry.
-BUILTIN_MODULES = ("checks.probes.generic",)
+BUILTIN_MODULES = (
+    "checks.probes.generic",
+    "checks.probes.cloud.mfa",
+    "checks.probes.cloud.conditional_access",
+    "checks.probes.cloud.entra",
+    "checks.probes.cloud.azure",
+)
 _loaded = False
 
 
