@@ -229,7 +229,7 @@ class MicrosoftCloud:
             self.stats.waited_s += wait
             time.sleep(wait)
         assert failure is not None
-        raise Throttled(
+        raise type(failure)(
             f"{failure.reason}; gave up after {self.config.max_retries} retries (cloud.max_retries)",
             status=failure.status,
             code=failure.code,

@@ -40,7 +40,9 @@ def test_certificate_sign_in_sends_an_rs256_assertion_the_tenant_verifies(fake: 
 def test_encrypted_certificate_key_needs_its_password(fake: FakeMicrosoft, tmp_path: Path) -> None:
     certificate = make_certificate(tmp_path, "locked", password="pem-pass")
     fake.scenario.apps[CLIENT_ID] = App(CLIENT_ID, certificate=certificate)
-    run = run_checks(fake, client_secret="", certificate_path=str(certificate.pem_path), certificate_password="pem-pass")
+    run = run_checks(
+        fake, client_secret="", certificate_path=str(certificate.pem_path), certificate_password="pem-pass"
+    )
     assert {r.status for r in run.results} == {Status.PASS}
 
     refused = run_checks(fake, client_secret="", certificate_path=str(certificate.pem_path))
