@@ -190,7 +190,9 @@ def user(
         "isSsprEnabled": False,
         "isSsprCapable": False,
         "isSystemPreferredAuthenticationMethodEnabled": True,
-        "methodsRegistered": list(methods if methods is not None else (["microsoftAuthenticatorPush"] if capable else [])),
+        "methodsRegistered": list(
+            methods if methods is not None else (["microsoftAuthenticatorPush"] if capable else [])
+        ),
         "systemPreferredAuthenticationMethods": [],
         "userPreferredMethodForSecondaryAuthentication": "push" if capable else "none",
         "lastUpdatedDateTime": "2025-01-15T08:30:00Z",
@@ -674,7 +676,8 @@ class _Handler(BaseHTTPRequestHandler):
             if app.secret is None or not hmac.compare_digest(form["client_secret"], app.secret):
                 return (
                     "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request "
-                    f"is the client secret value, not the client secret ID, for a secret added to app '{app.client_id}'."
+                    "is the client secret value, not the client secret ID, for a secret added to app "
+                    f"'{app.client_id}'."
                 )
             return None
         if form.get("client_assertion_type") != ASSERTION_TYPE or "client_assertion" not in form:
@@ -738,13 +741,19 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1.0/reports/authenticationMethods/userRegistrationDetails":
             return self._graph_page(path, query, scenario.users, select, "userRegistrationDetails")
         if path == "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy":
-            return 200, {
-                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/identitySecurityDefaultsEnforcementPolicy/$entity",
-                "id": "00000000-0000-0000-0000-000000000005",
-                "displayName": "Security Defaults",
-                "description": "Security defaults is a set of basic identity security mechanisms recommended by Microsoft.",
-                "isEnabled": scenario.security_defaults,
-            }, {}
+            return (
+                200,
+                {
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/"
+                    "identitySecurityDefaultsEnforcementPolicy/$entity",
+                    "id": "00000000-0000-0000-0000-000000000005",
+                    "displayName": "Security Defaults",
+                    "description": "Security defaults is a set of basic identity security mechanisms "
+                    "recommended by Microsoft.",
+                    "isEnabled": scenario.security_defaults,
+                },
+                {},
+            )
         if path == "/v1.0/identity/conditionalAccess/policies":
             return self._graph_page(path, query, scenario.ca_policies, select, "identity/conditionalAccess/policies")
         if path == "/v1.0/roleManagement/directory/roleAssignments":
@@ -756,13 +765,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1.0/security/secureScores":
             top = int(_first(query, "$top") or len(scenario.scores) or 1)
             newest = sorted(scenario.scores, key=lambda s: s["createdDateTime"], reverse=True)[:top]
-            return 200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/secureScores", "value": newest}, {}
+            return (
+                200,
+                {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/secureScores", "value": newest},
+                {},
+            )
         segment = path.rsplit("/", 1)[-1]
         return 400, _graph_error("BadRequest", f"Resource not found for the segment '{segment}'."), {}
 
-    def _graph_page(
-        self, path: str, query: dict[str, list[str]], rows: Any, select: str | None, context: str
-    ) -> Reply:
+    def _graph_page(self, path: str, query: dict[str, list[str]], rows: Any, select: str | None, context: str) -> Reply:
         size = self.owner.scenario.graph_page_size
         offset = _decode_skiptoken(_first(query, "$skiptoken"))
         if offset is None:
@@ -771,7 +782,10 @@ class _Handler(BaseHTTPRequestHandler):
         if select:
             fields = select.split(",")
             window = [{k: item[k] for k in fields if k in item} for item in window]
-        body: dict[str, Any] = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{context}", "value": window}
+        body: dict[str, Any] = {
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{context}",
+            "value": window,
+        }
         if offset + size < len(rows):
             kept = {k: v[-1] for k, v in query.items() if k != "$skiptoken"}
             kept["$skiptoken"] = _encode_skiptoken(offset + size)
@@ -783,7 +797,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._bearer("arm"):
             return 401, _arm_error("InvalidAuthenticationToken", "The access token is invalid."), {}
         if not _first(query, "api-version"):
-            return 400, _arm_error("MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."), {}
+            return (
+                400,
+                _arm_error(
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                ),
+                {},
+            )
         fault = self.owner.fault_for(path)
         if fault is not None:
             return fault.status, _arm_error(fault.code, fault.message or fault.code), _retry(fault)
@@ -803,7 +824,14 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         subscription = next((s for s in scenario.subscriptions if len(parts) > 1 and s.id == parts[1]), None)
         if subscription is None:
-            return 404, _arm_error("SubscriptionNotFound", f"The subscription '{parts[1] if len(parts) > 1 else ''}' could not be found."), {}
+            return (
+                404,
+                _arm_error(
+                    "SubscriptionNotFound",
+                    f"The subscription '{parts[1] if len(parts) > 1 else ''}' could not be found.",
+                ),
+                {},
+            )
         provider = "/".join(parts[2:])
         lists: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "providers/Microsoft.Storage/storageAccounts": lambda: subscription.storage,
@@ -828,11 +856,20 @@ class _Handler(BaseHTTPRequestHandler):
             server = parts[7]
             databases = subscription.sql.get(server)
             if databases is None or parts[8] != "databases":
-                return 404, _arm_error("ResourceNotFound", f"The Resource 'Microsoft.Sql/servers/{server}' was not found."), {}
+                return (
+                    404,
+                    _arm_error("ResourceNotFound", f"The Resource 'Microsoft.Sql/servers/{server}' was not found."),
+                    {},
+                )
             server_id = arm_id(subscription.id, "Microsoft.Sql/servers", server)
             if len(parts) == 9:
                 rows = [
-                    {"id": f"{server_id}/databases/{db}", "name": db, "type": "Microsoft.Sql/servers/databases", "location": "uksouth"}
+                    {
+                        "id": f"{server_id}/databases/{db}",
+                        "name": db,
+                        "type": "Microsoft.Sql/servers/databases",
+                        "location": "uksouth",
+                    }
                     for db in ["master", *databases]
                 ]
                 return self._arm_page(path, query, rows)
@@ -841,12 +878,16 @@ class _Handler(BaseHTTPRequestHandler):
                 state = "Enabled" if db == "master" else databases.get(db)
                 if state is None:
                     return 404, _arm_error("ResourceNotFound", f"Database '{db}' was not found."), {}
-                return 200, {
-                    "id": f"{server_id}/databases/{db}/transparentDataEncryption/Current",
-                    "name": "Current",
-                    "type": "Microsoft.Sql/servers/databases/transparentDataEncryption",
-                    "properties": {"state": state},
-                }, {}
+                return (
+                    200,
+                    {
+                        "id": f"{server_id}/databases/{db}/transparentDataEncryption/Current",
+                        "name": "Current",
+                        "type": "Microsoft.Sql/servers/databases/transparentDataEncryption",
+                        "properties": {"state": state},
+                    },
+                    {},
+                )
         return 404, _arm_error("InvalidResourceType", f"The resource type could not be found for '{path}'."), {}
 
     def _arm_page(self, path: str, query: dict[str, list[str]], rows: list[dict[str, Any]]) -> Reply:
@@ -941,7 +982,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ca.cert_pem.write_to_path(str(ca_path))
     scenario = Scenario(users=GeneratedUsers(args.users), graph_page_size=args.page_size, security_defaults=True)
     with FakeMicrosoft(ca, scenario, ca_path=ca_path) as fake:
-        print(json.dumps({"port": fake.port, "ca_path": str(ca_path), "expected": scenario.users.expected()}), flush=True)
+        print(
+            json.dumps({"port": fake.port, "ca_path": str(ca_path), "expected": scenario.users.expected()}), flush=True
+        )
         sys.stdin.read()  # the parent closes stdin (or dies) to stop us
         served = sum(1 for r in fake.requests if r.path.endswith("userRegistrationDetails"))
         print(json.dumps({"pages_served": served}), flush=True)

@@ -356,10 +356,7 @@ DEFENDER = register(
 
 
 def defender_facts(pricings: list[dict[str, Any]], required: list[str]) -> Facts:
-    plans = [
-        {"name": str(p.get("name") or ""), "tier": str(_properties(p).get("pricingTier") or "")}
-        for p in pricings
-    ]
+    plans = [{"name": str(p.get("name") or ""), "tier": str(_properties(p).get("pricingTier") or "")} for p in pricings]
     standard = sorted(p["name"] for p in plans if p["tier"].lower() == "standard")
     standard_lower = set(lower_all(standard))
     return {

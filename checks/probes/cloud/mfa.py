@@ -182,4 +182,3 @@ def collect_mfa_coverage(context: CloudContext, params: Params) -> Facts:
         for record in page:
             coverage.add(record)
     return coverage.facts()
-
