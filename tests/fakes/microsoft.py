@@ -991,5 +991,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class SpawnedFake:
+    """The fake tenant in a child process (`main` above), so its memory is not measured with ours."""
+
+    def __init__(self, users: int, directory: Path, page_size: int = 1000) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.microsoft", "--users", str(users), "--page-size", str(page_size),
+             "--directory", str(directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        ready = json.loads(self.process.stdout.readline())
+        self.port = int(ready["port"])
+        self.ca_path = str(ready["ca_path"])
+        self.expected: dict[str, int] = ready["expected"]
+        self.pages_served = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "tenant_id": TENANT_ID,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "authority_url": self.base_url,
+            "graph_url": f"{self.base_url}/graph",
+            "arm_url": f"{self.base_url}/arm",
+            "ca_bundle": self.ca_path,
+            "timeout_s": 60.0,
+        }
+        values.update(overrides)
+        return values
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        line = self.process.stdout.readline()
+        if line:
+            self.pages_served = int(json.loads(line)["pages_served"])
+        self.process.stdout.close()
+        self.process.wait(timeout=30)
+
+    def __enter__(self) -> SpawnedFake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.stop()
+
+
 if __name__ == "__main__":
     sys.exit(main())
