@@ -80,6 +80,10 @@ class TokenSource:
                 raise SignInFailed(f"cannot reach the sign-in service at {self.endpoints.authority}: {exc}") from None
         return self._app
 
+    @property
+    def failure(self) -> SignInFailed | None:
+        return self._failure
+
     def token(self, scope: str) -> str:
         with self._lock:
             if self._failure is not None:

@@ -32,6 +32,7 @@ class CloudRun:
     stats: Stats = field(default_factory=Stats)
     started_at: str = ""
     duration_s: float = 0.0
+    sign_in_error: str | None = None  # set when the app could not sign in: nothing could be judged
 
 
 def load_cloud_policies(config: CloudConfig) -> tuple[list[Policy], list[Waiver]]:
@@ -110,4 +111,5 @@ def run_cloud_checks(
         stats=cloud.stats,
         started_at=started_at,
         duration_s=time.monotonic() - started,
+        sign_in_error=cloud.tokens.failure.reason if cloud.tokens.failure else None,
     )

@@ -51,7 +51,9 @@ def test_environment_overrides_the_file(write: Callable[[str, str], Path]) -> No
 
 def test_unknown_key_is_reported_with_file_and_line(write: Callable[[str, str], Path]) -> None:
     config_path = write("config.yaml", "cloud:\n  tenant_id: t\n  client_secert: x\n")
-    with pytest.raises(ConfigError, match=r"config.yaml:3: unknown key cloud.client_secert; did you mean 'client_secret'"):
+    with pytest.raises(
+        ConfigError, match=r"config.yaml:3: unknown key cloud.client_secert; did you mean 'client_secret'"
+    ):
         load_cloud_config(str(config_path), environ={})
 
 
