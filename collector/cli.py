@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from checks import __version__
+from collector.cloud import cli as cloud_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,13 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", metavar="PATH", help="config file (default: $RAMPART_CONFIG, /etc/rampart/config.yaml)"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cloud_cli.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return 0
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
 
 
 if __name__ == "__main__":
