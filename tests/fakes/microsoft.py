@@ -434,6 +434,7 @@ class Scenario:
     graph_page_size: int = 100
     arm_page_size: int = 2
     next_link_base: str | None = None  # serve next links on another host (the client must refuse them)
+    empty_first_page: bool = False  # Graph may answer a page with no items and a next link
     token_lifetime_s: int = 3599
 
 
@@ -775,9 +776,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _graph_page(self, path: str, query: dict[str, list[str]], rows: Any, select: str | None, context: str) -> Reply:
         size = self.owner.scenario.graph_page_size
-        offset = _decode_skiptoken(_first(query, "$skiptoken"))
+        token = _first(query, "$skiptoken")
+        offset = _decode_skiptoken(token)
         if offset is None:
             return 400, _graph_error("BadRequest", "The $skiptoken is not valid."), {}
+        if token is None and self.owner.scenario.empty_first_page:
+            size = 0
         window = rows[offset : offset + size]
         if select:
             fields = select.split(",")
@@ -786,7 +790,7 @@ class _Handler(BaseHTTPRequestHandler):
             "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{context}",
             "value": window,
         }
-        if offset + size < len(rows):
+        if offset + size < len(rows) or (size == 0 and rows):
             kept = {k: v[-1] for k, v in query.items() if k != "$skiptoken"}
             kept["$skiptoken"] = _encode_skiptoken(offset + size)
             base = self.owner.scenario.next_link_base or self.owner.graph_url

@@ -146,3 +146,11 @@ def test_configured_subscriptions_are_not_discovered(fake: FakeMicrosoft) -> Non
     run = run_checks(fake, subscriptions=[SUB_A])
     assert result_of(run, "defender-plans-on").status is Status.PASS
     assert "/arm/subscriptions" not in fake.paths()
+
+
+def test_an_empty_page_with_a_next_link_is_not_the_end(fake: FakeMicrosoft) -> None:
+    fake.scenario.empty_first_page = True
+    fake.scenario.users = [user(f"u{i}@contoso.example") for i in range(30)]
+    pages = list(client(fake).graph_pages(REPORT))
+    assert [len(page) for page in pages] == [0, 30]
+    assert result_of(run_checks(fake), "mfa-coverage").observed["members"] == 30
