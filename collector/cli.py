@@ -1,4 +1,11 @@
-"""`rampart-collector`: the server's command line."""
+"""`rampart-collector`: the server's command line.
+
+Commands that read or change the collector's state work on its database directly (the config names it),
+so they work on the collector host whether or not `serve` is running. Changes are written to the audit
+log as made by `cli:<login name>`.
+
+Exit codes: 0 ok, 1 failed, 2 bad usage or input.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +14,44 @@ import sys
 from collections.abc import Sequence
 
 from checks import __version__
+from checks.config import ConfigError
 from collector.cloud import cli as cloud_cli
+from collector.commands import admin, base, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rampart-collector",
         description="Rampart collector: keeps verified results, serves the compliance API, runs cloud checks.",
-        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input. Run `rampart-collector COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="version", version=f"rampart-collector {__version__}")
     parser.add_argument(
         "--config", metavar="PATH", help="config file (default: $RAMPART_CONFIG, /etc/rampart/config.yaml)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    setup.register(commands)
+    admin.register(commands)
     cloud_cli.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except base.UsageError as exc:
+        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        return base.EXIT_USAGE
+    except ConfigError as exc:
+        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        return base.EXIT_USAGE
+    except base.Failed as exc:
+        print(f"rampart-collector: {exc}", file=sys.stderr)
+        return base.EXIT_FAILED
+    except KeyboardInterrupt:
+        return base.EXIT_FAILED
 
 
 if __name__ == "__main__":

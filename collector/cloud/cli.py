@@ -1,4 +1,8 @@
-"""`rampart-collector cloud run`: judge the cloud policies now, store the results, print them."""
+"""`rampart-collector cloud run`: judge the cloud policies now, store the results, print them.
+
+Results are stored in the collector's database like an agent's, subject by subject (the tenant, each
+cloud resource); the waivers the collector holds are applied when judging and again when storing.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,15 @@ from typing import Any
 from checks.config import ConfigError
 from checks.output import format_table, print_json
 from checks.policy.loader import PolicyError
+from checks.policy.model import Waiver
 from checks.results import Status, score
 from collector.cloud.config import load_cloud_config
-from collector.cloud.run import CloudRun, run_cloud_checks
+from collector.cloud.run import CloudRun, load_cloud_policies, run_cloud_checks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-# Stores a run's results where endpoint results go; returns how many were stored.
-Store = Callable[[argparse.Namespace, CloudRun], int]
 
-
-def register(subparsers: Any, store: Store | None = None) -> None:
+def register(subparsers: Any) -> None:
     cloud = subparsers.add_parser(
         "cloud",
         help="Microsoft 365 / Entra ID and Azure checks",
@@ -37,8 +39,12 @@ def register(subparsers: Any, store: Store | None = None) -> None:
         "2 bad configuration or policy.",
     )
     run.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
-    run.add_argument("--no-store", action="store_true", help="print the results without storing them")
-    run.set_defaults(handler=lambda args: cmd_cloud_run(args, store))
+    run.add_argument(
+        "--no-store",
+        action="store_true",
+        help="print the results without opening the database (no waivers applied, nothing stored)",
+    )
+    run.set_defaults(handler=cmd_cloud_run)
 
 
 def _progress() -> Callable[[str, str, int, int], None] | None:
@@ -55,23 +61,58 @@ def _progress() -> Callable[[str, str, int, int], None] | None:
     return show
 
 
-def cmd_cloud_run(args: argparse.Namespace, store: Store | None = None) -> int:
+class CollectorDatabase:
+    """The collector's database for one cloud run: its waivers before, the results after."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from collector.commands import base
+
+        self.engine = base.engine_of(base.config_of(args))  # base.Failed when there is no schema
+
+    def waivers(self) -> list[Waiver]:
+        from collector.commands import base
+        from collector.storage import waivers
+        from collector.storage.engine import read_tx
+
+        with read_tx(self.engine) as connection:
+            return waivers.in_force(connection, base.now().date())
+
+    def store(self, run: CloudRun) -> int:
+        from collector.cloud.store import store_cloud_run
+        from collector.commands import base
+        from collector.storage.engine import run_write
+        from collector.storage.waivers import WaiverCache
+
+        cache = WaiverCache()
+        return run_write(self.engine, lambda c: store_cloud_run(c, run, now=base.now(), waivers=cache.current))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def cmd_cloud_run(args: argparse.Namespace) -> int:
     try:
         config = load_cloud_config(getattr(args, "config", None))
         config.validate()
-        progress = _progress()
-        run = run_cloud_checks(config, on_page=progress)
-        if progress is not None:
-            sys.stderr.write("\r\033[K")
+        policies = load_cloud_policies(config)
     except ConfigError as exc:
-        print(f"rampart-collector: {exc}", file=sys.stderr)
+        print(f"rampart-collector: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
-        print("rampart-collector: invalid cloud policy:\n" + str(exc), file=sys.stderr)
+        print("rampart-collector: error: invalid cloud policy:\n" + str(exc), file=sys.stderr)
         return EXIT_USAGE
-    stored = 0
-    if store is not None and not args.no_store:
-        stored = store(args, run)
+    database = None if args.no_store else CollectorDatabase(args)
+    try:
+        progress = _progress()
+        run = run_cloud_checks(
+            config, policies=policies, waivers=database.waivers() if database else [], on_page=progress
+        )
+        if progress is not None:
+            sys.stderr.write("\r\033[K")
+        stored = database.store(run) if database else 0
+    finally:
+        if database is not None:
+            database.close()
     summary = score(run.results, weighted=True)
     counts = {status: sum(1 for r in run.results if r.status is status) for status in Status}
     if args.format == "json":
@@ -108,7 +149,7 @@ def cmd_cloud_run(args: argparse.Namespace, store: Store | None = None) -> int:
             f"{counts[Status.NOT_APPLICABLE]} not applicable, {counts[Status.WAIVED]} waived; "
             f"score {ratio} (weighted by severity); {run.stats.requests} requests, {run.stats.pages} pages, "
             f"{run.stats.retries} retries in {run.duration_s:.1f}s"
-            + (f"; {stored} results stored" if store is not None and not args.no_store else "")
+            + ("" if args.no_store else f"; {stored} results stored")
         )
         for waiver in run.expired_waivers:
             print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}")

@@ -34,7 +34,6 @@ class CloudConfig:
     retry_budget_s: float = 600.0  # most seconds one run may spend waiting on Retry-After and back-off
     interval: str = "6h"  # how often the collector runs the cloud checks
     policies: list[str] = field(default_factory=list)  # policy files; empty: the shipped cloud policies
-    waivers: list[str] = field(default_factory=list)  # waiver files applied to cloud results
 
     @property
     def configured(self) -> bool:

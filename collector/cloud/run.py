@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from checks.policy.evaluate import CachingRunner, evaluate_policy
-from checks.policy.loader import PolicyError, load_policy_file, load_waiver_file
+from checks.policy.loader import PolicyError, load_policy_file
 from checks.policy.model import Policy, Waiver
 from checks.probes import registry
 from checks.probes.registry import CLOUD_PLATFORMS
@@ -35,8 +35,8 @@ class CloudRun:
     sign_in_error: str | None = None  # set when the app could not sign in: nothing could be judged
 
 
-def load_cloud_policies(config: CloudConfig) -> tuple[list[Policy], list[Waiver]]:
-    """The configured policy and waiver files (default: the shipped cloud policies); PolicyError if invalid."""
+def load_cloud_policies(config: CloudConfig) -> list[Policy]:
+    """The configured policy files (default: the shipped cloud policies); PolicyError if any is invalid."""
     paths = config.policies or [str(shipped_path(name)) for name in SHIPPED_CLOUD_POLICIES]
     policies, issues = [], []
     for path in paths:
@@ -44,15 +44,9 @@ def load_cloud_policies(config: CloudConfig) -> tuple[list[Policy], list[Waiver]
             policies.append(load_policy_file(path))
         except PolicyError as exc:
             issues.extend(exc.issues)
-    waivers: list[Waiver] = []
-    for path in config.waivers:
-        try:
-            waivers.extend(load_waiver_file(path))
-        except PolicyError as exc:
-            issues.extend(exc.issues)
     if issues:
         raise PolicyError(issues)
-    return policies, waivers
+    return policies
 
 
 def check_platform(policy: Policy, check_id: str) -> str | None:
@@ -76,11 +70,13 @@ def run_cloud_checks(
     today: dt.date | None = None,
     backoff_base_s: float = 1.0,
 ) -> CloudRun:
-    """Judge the cloud policies on the configured tenant; sign-in and API failures become error results."""
+    """Judge the cloud policies on the configured tenant; sign-in and API failures become error results.
+
+    `waivers` are those the collector holds (storage applies the same ones again when it stores).
+    """
     config.validate()
     if policies is None:
-        policies, loaded_waivers = load_cloud_policies(config)
-        waivers = loaded_waivers if waivers is None else waivers
+        policies = load_cloud_policies(config)
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     tenant = Subject(SubjectKind.TENANT, config.tenant_id, config.tenant_name or config.tenant_id)

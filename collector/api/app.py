@@ -1,0 +1,202 @@
+"""The collector's FastAPI application.
+
+`create_app(config)` builds it; `app_from_env()` is the factory uvicorn imports in each worker process
+(the config path travels in $RAMPART_CONFIG). Every response carries X-Rampart-Time; every request is
+logged as one JSON line and counted in /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from checks import __version__
+from collector.api import agents
+from collector.api.errors import (
+    ApiError,
+    error_response,
+    handle_api_error,
+    handle_http_exception,
+    handle_validation_error,
+)
+from collector.api.metrics import Metrics
+from collector.api.state import AppState
+from collector.config import CollectorConfig, load_collector_config
+from collector.initialise import load_signing_key
+from collector.logs import setup_logging
+from collector.storage import migrate
+from collector.storage.engine import make_engine
+
+log = logging.getLogger("rampart.collector.http")
+
+
+class Observe:
+    """Adds X-Rampart-Time, limits bodies of the non-agent routes, logs and counts every request."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        limit = self.state.config.max_body_bytes
+        path: str = scope["path"]
+        guarded = path not in agents.AGENT_PATHS
+        if guarded:
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                response = error_response(
+                    413,
+                    "body_too_large",
+                    f"the body exceeds {limit} bytes",
+                    {"Connection": "close"},
+                    limit_bytes=limit,
+                )
+                await response(scope, receive, send)
+                self._done(scope, 413, started)
+                return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if guarded and message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ApiError(
+                        413,
+                        "body_too_large",
+                        f"the body exceeds {limit} bytes",
+                        headers={"Connection": "close"},
+                        limit_bytes=limit,
+                    )
+            return message
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-rampart-time", str(int(time.time())).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, timed_send)
+        finally:
+            self._done(scope, status, started)
+
+    def _done(self, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        route_path = getattr(route, "path", "unmatched")
+        metrics = self.state.metrics
+        metrics.requests.labels(scope["method"], route_path, str(status)).inc()
+        metrics.request_seconds.labels(route_path).observe(elapsed)
+        state = scope.get("state") or {}
+        log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+                "actor": state.get("actor"),
+                "client": (scope.get("client") or ("", 0))[0],
+            },
+        )
+
+
+def create_app(config: CollectorConfig, engine: Engine | None = None) -> FastAPI:
+    engine = engine or make_engine(config.resolved_database_url(), config.db_pool_size)
+    state = AppState(
+        config=config,
+        engine=engine,
+        signing_key=load_signing_key(config),
+        metrics=Metrics(),
+        holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("collector started", extra={"version": __version__, "holder": state.holder})
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Rampart collector",
+        version=__version__,
+        description="Verified ingest of agent results and the compliance API. Errors are JSON "
+        '{"code", "message"} with a stable code. API calls authenticate with `Authorization: Bearer <token>`.',
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.rampart = state
+    app.add_exception_handler(ApiError, handle_api_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(agents.router)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database is reachable and its schema current")
+    async def readyz() -> JSONResponse:
+        try:
+            current = await state.read(lambda c: migrate.current_revision(c.engine))
+        except Exception as exc:  # any database failure means not ready
+            message = f"database unavailable: {type(exc).__name__}"
+            return JSONResponse({"status": "unavailable", "code": "database_unavailable", "message": message}, 503)
+        head = migrate.head_revision()
+        if current != head:
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "code": "schema_outdated",
+                    "message": f"schema {current} is not {head}: run `rampart-collector db upgrade`",
+                },
+                503,
+            )
+        return JSONResponse({"status": "ready", "schema": current})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(Observe, state=state)
+    return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(500, "internal_error", "the collector failed to answer; see its log")
+
+
+def app_from_env() -> Any:
+    """uvicorn's factory: config from $RAMPART_CONFIG (and RAMPART_COLLECTOR__* variables)."""
+    config = load_collector_config(os.environ.get("RAMPART_CONFIG") or None)
+    setup_logging(config.log_level)
+    return create_app(config)

@@ -1,0 +1,51 @@
+"""Prometheus metrics, one registry per application (each process exposes its own at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rampart_http_requests",
+            "HTTP requests answered, by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "rampart_http_request_seconds",
+            "Time to answer HTTP requests, by route",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.reports = Counter(
+            "rampart_reports", "Agent reports by outcome (stored, duplicate)", ["outcome"], registry=self.registry
+        )
+        self.results = Counter("rampart_results_stored", "Results stored from agent reports", registry=self.registry)
+        self.status_changes = Counter(
+            "rampart_status_changes", "Results whose status changed (history written)", registry=self.registry
+        )
+        self.rejected = Counter(
+            "rampart_agent_requests_rejected",
+            "Agent requests refused, by error code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.ingest_seconds = Histogram(
+            "rampart_ingest_seconds",
+            "Time to store one report (database transaction)",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.ingest_pending = Gauge(
+            "rampart_ingest_pending", "Reports being stored or waiting to be", registry=self.registry
+        )
+        self.overloaded = Counter(
+            "rampart_ingest_overloaded", "Reports refused with 503 because ingest was full", registry=self.registry
+        )
+        self.job_runs = Counter(
+            "rampart_job_runs", "Scheduled jobs run by this process", ["job", "status"], registry=self.registry
+        )

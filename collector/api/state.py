@@ -1,0 +1,85 @@
+"""What the API's handlers share within one collector process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import anyio
+from anyio import to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Connection, Engine
+
+from collector.api.metrics import Metrics
+from collector.config import CollectorConfig
+from collector.storage.engine import read_tx, run_write
+from collector.storage.ingest import CatalogCache
+from collector.storage.registry import AgentAuth
+from collector.storage.waivers import WaiverCache
+
+T = TypeVar("T")
+
+
+class AgentCache:
+    """Recently seen agents, for the check made before a report's body is read.
+
+    Only used where the same check is made again, authoritatively, inside the storing transaction
+    (reports), so a revocation is never missed: it only costs the revoked agent one body upload.
+    """
+
+    def __init__(self, ttl_s: float = 2.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, AgentAuth]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, agent_id: str) -> AgentAuth | None:
+        entry = self._entries.get(agent_id)
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        return entry[1]
+
+    def put(self, auth: AgentAuth) -> None:
+        with self._lock:
+            if len(self._entries) > 200_000:
+                self._entries.clear()
+            self._entries[auth.agent_id] = (time.monotonic(), auth)
+
+    def forget(self, agent_id: str) -> None:
+        with self._lock:
+            self._entries.pop(agent_id, None)
+
+
+@dataclass
+class AppState:
+    config: CollectorConfig
+    engine: Engine
+    signing_key: Ed25519PrivateKey
+    metrics: Metrics
+    holder: str  # this process, as named in job runs
+    waivers: WaiverCache = field(default_factory=WaiverCache)
+    catalog: CatalogCache = field(default_factory=CatalogCache)
+    agents: AgentCache = field(default_factory=AgentCache)
+    ingest_limiter: anyio.CapacityLimiter | None = None
+    ingest_pending: int = 0
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self.ingest_limiter is None:
+            self.ingest_limiter = anyio.CapacityLimiter(self.config.max_concurrent_ingest)
+        return self.ingest_limiter
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with read_tx(self.engine) as connection:
+                return work(connection)
+
+        return await to_thread.run_sync(run)
+
+    async def write(self, work: Callable[[Connection], T], limiter: anyio.CapacityLimiter | None = None) -> T:
+        return await to_thread.run_sync(run_write, self.engine, work, limiter=limiter)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

@@ -1,0 +1,1 @@
+"""The `rampart-collector` subcommands, grouped by what they manage."""

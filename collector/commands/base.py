@@ -1,0 +1,110 @@
+"""What every subcommand shares: config, database, the acting user's name, output and errors."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from checks.output import format_table, print_json
+from checks.policy.model import parse_duration
+from collector.config import CollectorConfig, load_collector_config
+
+if TYPE_CHECKING:  # the database stack is imported when a command needs it: --help stays fast
+    from sqlalchemy.engine import Connection, Engine
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Bad input: printed as `rampart-collector: error: ...`, exit 2."""
+
+
+class Failed(Exception):
+    """The command could not do its work: exit 1."""
+
+
+def config_of(args: argparse.Namespace) -> CollectorConfig:
+    return load_collector_config(args.config)
+
+
+def engine_of(config: CollectorConfig, *, require_schema: bool = True) -> Engine:
+    import sqlalchemy as sa
+
+    from collector.storage import migrate
+    from collector.storage.engine import make_engine
+
+    engine = make_engine(config.resolved_database_url(), pool_size=2)
+    if require_schema:
+        try:
+            current = migrate.current_revision(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise Failed(f"cannot open the database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+        if current is None:
+            raise Failed("the database has no schema: run `rampart-collector init` (or `db upgrade`)")
+        if current != migrate.head_revision():
+            raise Failed(
+                f"the database schema is {current}, this collector needs {migrate.head_revision()}: "
+                "run `rampart-collector db upgrade`"
+            )
+    return engine
+
+
+def read(args: argparse.Namespace, work: Callable[[Connection], T]) -> T:
+    from collector.storage.engine import read_tx
+
+    engine = engine_of(config_of(args))
+    try:
+        with read_tx(engine) as connection:
+            return work(connection)
+    finally:
+        engine.dispose()
+
+
+def write(args: argparse.Namespace, work: Callable[[Connection], T]) -> T:
+    from collector.storage.engine import run_write
+
+    engine = engine_of(config_of(args))
+    try:
+        return run_write(engine, work)
+    finally:
+        engine.dispose()
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def duration(text: str) -> dt.timedelta:
+    try:
+        return dt.timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+
+
+def output(args: argparse.Namespace, data: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    if getattr(args, "format", "table") == "json":
+        print_json(data)
+    else:
+        print(format_table(headers, rows))

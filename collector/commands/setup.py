@@ -1,0 +1,160 @@
+"""`init`, `serve` and `db upgrade|current`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from checks.output import print_json
+from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of
+
+
+def register(commands: Any) -> None:
+    init = commands.add_parser(
+        "init",
+        help="create the data directory, database, signing key, TLS certificate and a first admin token",
+        description="Prepare a collector: data directory, database schema, the collector's Ed25519 signing "
+        "key, a TLS CA and server certificate (unless the config names them), the shipped baseline policy "
+        "for the default group, and a first admin API token, printed once. Running it again keeps what exists.",
+    )
+    add_format(init)
+    init.set_defaults(handler=cmd_init)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the agent protocol and the API (HTTPS unless told otherwise)",
+        description="Serve the agent endpoints and the API over HTTPS with the configured certificate. "
+        "--plain-http is for running behind a proxy that terminates TLS. SIGTERM stops it cleanly.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: listen_host from the config)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: listen_port from the config)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: workers from the config)")
+    serve.add_argument("--plain-http", action="store_true", help="serve plain HTTP (behind a TLS proxy only)")
+    serve.set_defaults(handler=cmd_serve)
+
+    db = commands.add_parser("db", help="database schema migrations")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="bring the schema up to date (safe to run on every start)")
+    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    current = db_commands.add_parser("current", help="show the schema revision")
+    add_format(current)
+    current.set_defaults(handler=cmd_db_current)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from collector.initialise import InitError, initialise
+
+    config = config_of(args)
+    engine = engine_of(config, require_schema=False)
+    try:
+        outcome = initialise(config, engine)
+    except InitError as exc:
+        raise Failed(str(exc)) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise Failed(f"cannot prepare the database: {str(exc).splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        print_json(
+            {
+                "created": outcome.created,
+                "kept": outcome.kept,
+                "admin_token": outcome.admin_token,
+                "ca_file": outcome.ca_file,
+                "collector_public_key": outcome.public_key,
+            }
+        )
+        return EXIT_OK
+    for line in outcome.created:
+        print(f"created  {line}")
+    for line in outcome.kept:
+        print(f"kept     {line}")
+    print(f"\nagents pin this CA:    {outcome.ca_file}")
+    print(f"collector public key:  {outcome.public_key}")
+    if outcome.admin_token:
+        print("\nFirst admin API token (shown once; store it now):")
+        print(f"  {outcome.admin_token}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector.initialise import InitError, check_ready_to_serve
+
+    config = config_of(args)
+    try:
+        check_ready_to_serve(config)
+    except InitError as exc:
+        raise Failed(str(exc)) from None
+    engine = engine_of(config)
+    engine.dispose()
+    plain = args.plain_http or not config.tls
+    cert, key, _ca = config.tls_paths()
+    # Worker processes build the app from the same config: hand them its path.
+    if args.config:
+        os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
+    from collector.logs import setup_logging
+
+    setup_logging(config.log_level)
+    host = args.host or config.listen_host
+    port = args.port if args.port is not None else config.listen_port
+    print(
+        f"rampart-collector serving {'http' if plain else 'https'}://{host}:{port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "collector.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers or config.workers,
+        ssl_certfile=None if plain else str(cert),
+        ssl_keyfile=None if plain else str(key),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from collector.storage import migrate
+
+    config = config_of(args)
+    engine = engine_of(config, require_schema=False)
+    try:
+        before, after = migrate.upgrade(engine, args.revision)
+    except sa.exc.SQLAlchemyError as exc:
+        raise Failed(f"migration failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    print(f"schema {before or '(empty)'} -> {after}" if before != after else f"schema {after} is current")
+    return EXIT_OK
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    from collector.storage import migrate
+
+    config = config_of(args)
+    engine = engine_of(config, require_schema=False)
+    try:
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = migrate.head_revision()
+    if args.format == "json":
+        print_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        print(f"current {current or '(empty)'}; head {head}{'' if current == head else ' (run db upgrade)'}")
+    return EXIT_OK

@@ -1,0 +1,85 @@
+"""The `collector:` section of the config file (documented key by key in config.example.yaml).
+
+Paths left empty are derived from `data_dir`, so a fresh `rampart-collector init` needs no config at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from checks.config import find_config_path, load_section
+
+
+@dataclass
+class CollectorConfig:
+    # Where the collector keeps its SQLite database, signing key and TLS files.
+    data_dir: str = "rampart-data"
+    # SQLAlchemy URL; empty means SQLite at <data_dir>/collector.db. PostgreSQL: postgresql://user@host/db
+    database_url: str = ""
+    # Connections each collector process keeps to the database (PostgreSQL; SQLite uses one per thread).
+    db_pool_size: int = 8
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8443
+    # Plain HTTP is only for running behind a TLS-terminating proxy.
+    tls: bool = True
+    # Certificate files; empty means the ones `init` created under <data_dir>/tls.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    # Extra names and addresses for the server certificate `init` creates (localhost and this host's
+    # name are always included).
+    tls_hostnames: list[str] = field(default_factory=list)
+    # The collector's Ed25519 key (signs policy bundles and evidence); empty means <data_dir>/signing-key.pem.
+    signing_key_file: str = ""
+    # uvicorn worker processes for `serve`.
+    workers: int = 1
+    # Largest request body accepted (413 above it).
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Largest difference between an agent's timestamp and the collector's clock.
+    max_clock_skew_s: int = 300
+    # Reports stored at once by each process; more wait, up to max_pending_ingest, then 503.
+    max_concurrent_ingest: int = 4
+    max_pending_ingest: int = 64
+    # Seconds an agent is told to wait (Retry-After) when the collector is overloaded.
+    retry_after_s: int = 5
+    # Group given to agents enrolled with a token that names none, and whose policies apply by default.
+    default_group: str = "default"
+    # A host that has not been heard from for this long is flagged stale.
+    stale_after_hours: int = 48
+    # History (status intervals, daily changes) and raw reports older than this are deleted.
+    retention_days: int = 400
+    # How often the retention job runs (once across all collector processes).
+    retention_interval_s: int = 3600
+    # How often each process looks for scheduled jobs that are due.
+    job_poll_s: int = 30
+    # debug, info, warning or error; logs are JSON lines on standard error.
+    log_level: str = "info"
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_path() / 'collector.db').absolute()}"
+
+    def signing_key_path(self) -> Path:
+        return Path(self.signing_key_file) if self.signing_key_file else self.data_path() / "signing-key.pem"
+
+    def tls_paths(self) -> tuple[Path, Path, Path]:
+        """(server certificate, server key, CA certificate the agents pin)."""
+        tls_dir = self.data_path() / "tls"
+        return (
+            Path(self.tls_cert_file) if self.tls_cert_file else tls_dir / "server.pem",
+            Path(self.tls_key_file) if self.tls_key_file else tls_dir / "server-key.pem",
+            Path(self.tls_ca_file) if self.tls_ca_file else tls_dir / "ca.pem",
+        )
+
+
+def load_collector_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
+    """The collector section from --config PATH, $RAMPART_CONFIG or /etc/rampart/config.yaml, then env."""
+    environ = os.environ if environ is None else environ
+    return load_section(CollectorConfig, "collector", find_config_path(path), environ)

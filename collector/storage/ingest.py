@@ -1,0 +1,470 @@
+"""Storing results: one transaction per report, idempotent by report id, a few statements per report.
+
+What one report costs, whatever its size: lock the subject row (so two reports of one subject are stored
+one after the other, on any replica), insert the raw report (a unique report_id turns a re-sent report
+into a no-op), read the subject's latest rows, upsert them in one multi-row statement, and only for
+statuses that changed write history and counters (collector/storage/history.py).
+
+The collector is the authority on waivers: a result is stored as `waived` when a waiver approved here
+covers it, and a `waived` result whose waiver is no longer in force here is stored with its own status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from checks.policy.model import Waiver
+from checks.results import Severity, Status, Subject, SubjectKind
+from checks.wire import PROTOCOL
+from collector.storage.history import Change, record_changes, upsert
+from collector.storage.models import agents, check_catalog, latest_results, reports, subjects
+from collector.storage.registry import AgentRevoked
+
+MAX_RESULTS_PER_REPORT = 5000
+_REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_STATUSES = {s.value for s in Status}
+_SEVERITIES = {s.value for s in Severity}
+_UNDERLYING = {Status.FAIL.value, Status.ERROR.value}
+
+
+class ReportError(Exception):
+    """A report that cannot be stored as sent; `code` is stable, the message says what and where."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class IncomingResult:
+    policy_id: str
+    check_id: str
+    status: str
+    waived_status: str | None
+    waiver_id: str | None
+    severity: str
+    title: str
+    reason: str
+    observed: Any
+    expectation: Any
+    policy_version: str
+    policy_hash: str
+    evaluated_at: dt.datetime | None
+    frameworks: dict[str, Any] = field(default_factory=dict)
+    weight: float | None = None
+
+
+@dataclass
+class ParsedReport:
+    report_id: str
+    agent_id: str
+    created_at: str
+    dropped: int
+    host: dict[str, Any]
+    results: list[IncomingResult]
+
+
+@dataclass(frozen=True)
+class SignedEvidence:
+    """What is needed to verify the agent's signature on a stored report again, later and offline."""
+
+    method: str
+    path: str
+    timestamp: int
+    content_sha256: str
+    signature: str
+
+
+@dataclass
+class StoreOutcome:
+    duplicate: bool
+    stored: int = 0
+    changed: int = 0
+    superseded: int = 0
+    # Catalog entries written in this transaction: remembered by the CatalogCache once it commits.
+    catalog_written: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+# --- parsing -------------------------------------------------------------------------------------------
+
+
+def _text(value: Any, where: str, *, limit: int = 255, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ReportError("bad_report", f"{where} must be a non-empty string")
+    if len(value) > limit:
+        raise ReportError("bad_report", f"{where} is longer than {limit} characters")
+    return value
+
+
+def parse_time(value: Any, where: str) -> dt.datetime | None:
+    """An ISO 8601 time as naive UTC; empty means unknown."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ReportError("bad_report", f"{where} must be an ISO 8601 time")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ReportError("bad_report", f"{where} is not an ISO 8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)
+
+
+def parse_result(data: Any, where: str) -> IncomingResult:
+    if not isinstance(data, dict):
+        raise ReportError("bad_report", f"{where} must be an object")
+    policy = data.get("policy")
+    if not isinstance(policy, dict):
+        raise ReportError("bad_report", f"{where}.policy must be an object with id, version and hash")
+    status = data.get("status")
+    if status not in _STATUSES:
+        raise ReportError("bad_report", f"{where}.status must be one of {', '.join(sorted(_STATUSES))}")
+    severity = data.get("severity")
+    if severity not in _SEVERITIES:
+        raise ReportError("bad_report", f"{where}.severity must be one of {', '.join(sorted(_SEVERITIES))}")
+    waived_status = data.get("waived_status")
+    if status == Status.WAIVED.value and waived_status not in _UNDERLYING:
+        raise ReportError("bad_report", f"{where}.waived_status must be fail or error for a waived result")
+    if status != Status.WAIVED.value:
+        waived_status = None
+    frameworks = data.get("frameworks") or {}
+    if not isinstance(frameworks, dict):
+        raise ReportError("bad_report", f"{where}.frameworks must be an object")
+    weight = data.get("weight")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)):
+        raise ReportError("bad_report", f"{where}.weight must be a number")
+    policy_hash = _text(policy.get("hash"), f"{where}.policy.hash", limit=64)
+    if not re.fullmatch(r"[0-9a-f]{64}", policy_hash):
+        raise ReportError("bad_report", f"{where}.policy.hash must be a SHA-256 in hex")
+    observed = data.get("observed")
+    if observed is not None and not isinstance(observed, dict | list):
+        raise ReportError("bad_report", f"{where}.observed must be an object")
+    return IncomingResult(
+        policy_id=_text(policy.get("id"), f"{where}.policy.id", limit=100),
+        check_id=_text(data.get("check_id"), f"{where}.check_id", limit=200),
+        status=str(status),
+        waived_status=waived_status,
+        waiver_id=_text(data.get("waiver_id"), f"{where}.waiver_id", limit=100, required=False) or None,
+        severity=str(severity),
+        title=_text(data.get("title"), f"{where}.title", limit=2000, required=False),
+        reason=_text(data.get("reason"), f"{where}.reason", limit=20000, required=False),
+        observed=observed,
+        expectation=data.get("expectation"),
+        policy_version=_text(policy.get("version"), f"{where}.policy.version", limit=50),
+        policy_hash=policy_hash,
+        evaluated_at=parse_time(data.get("evaluated_at"), f"{where}.evaluated_at"),
+        frameworks=frameworks,
+        weight=None if weight is None else float(weight),
+    )
+
+
+def parse_report(data: Any, agent_id: str) -> ParsedReport:
+    """Check a report body (docs/protocol.md) before anything is stored."""
+    if not isinstance(data, dict):
+        raise ReportError("bad_report", "a report is a JSON object")
+    if data.get("protocol") != PROTOCOL:
+        raise ReportError("bad_report", f"protocol must be {PROTOCOL!r}")
+    report_id = data.get("report_id")
+    if not isinstance(report_id, str) or not _REPORT_ID.match(report_id):
+        raise ReportError("bad_report", "report_id must be 8 to 64 letters, digits or ._:- (a UUID)")
+    if data.get("agent_id") != agent_id:
+        raise ReportError("agent_mismatch", "the report's agent_id is not the agent that signed the request")
+    dropped = data.get("dropped", 0)
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+        raise ReportError("bad_report", "dropped must be a whole number of results, 0 or more")
+    host = data.get("host") or {}
+    if not isinstance(host, dict):
+        raise ReportError("bad_report", "host must be an object")
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise ReportError("bad_report", "results must be a list")
+    if len(results) > MAX_RESULTS_PER_REPORT:
+        raise ReportError("bad_report", f"a report holds at most {MAX_RESULTS_PER_REPORT} results")
+    created_at = data.get("created_at") or ""
+    parse_time(created_at, "created_at")
+    return ParsedReport(
+        report_id=report_id,
+        agent_id=agent_id,
+        created_at=str(created_at)[:40],
+        dropped=dropped,
+        host=host,
+        results=[parse_result(item, f"results[{index}]") for index, item in enumerate(results)],
+    )
+
+
+# --- waivers in force ----------------------------------------------------------------------------------
+
+
+class WaiverIndex:
+    """The waivers approved at the collector and not expired, by check id."""
+
+    def __init__(self, in_force: Sequence[Waiver] = ()) -> None:
+        self._by_check: dict[str, list[Waiver]] = {}
+        for waiver in in_force:
+            self._by_check.setdefault(waiver.check, []).append(waiver)
+
+    def find(
+        self, policy_id: str, check_id: str, subject: Subject, groups: Sequence[str], today: dt.date
+    ) -> str | None:
+        for waiver in self._by_check.get(check_id, ()):
+            if (
+                waiver.applies_to(policy_id, check_id)
+                and not waiver.expired(today)
+                and waiver.scope.covers(subject, tuple(groups))
+            ):
+                return waiver.id
+        return None
+
+
+# (connection, today) -> the waivers in force; collector.storage.waivers.WaiverCache.current is one.
+WaiverSource = Callable[[Connection, dt.date], WaiverIndex]
+
+
+def judged_status(
+    result: IncomingResult, waivers: WaiverIndex, subject: Subject, group: str, today: dt.date
+) -> tuple[str, str | None, str | None]:
+    """(status, waived_status, waiver_id) as the collector records it."""
+    underlying = result.waived_status if result.status == Status.WAIVED.value else result.status
+    assert underlying is not None
+    if underlying in _UNDERLYING:
+        waiver_id = waivers.find(result.policy_id, result.check_id, subject, [group], today)
+        if waiver_id is not None:
+            return Status.WAIVED.value, underlying, waiver_id
+    return underlying, None, None
+
+
+# --- storing -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    id: int
+    kind: str
+    ext_id: str
+    name: str
+    group: str
+
+
+def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) -> SubjectRow:
+    """Mark the agent's subject seen and lock it for this transaction; AgentRevoked when it may not report."""
+    row = connection.execute(
+        subjects.update()
+        .where(
+            subjects.c.id
+            == sa.select(agents.c.subject_id)
+            .where(agents.c.agent_id == agent_id, agents.c.revoked_at.is_(None))
+            .scalar_subquery()
+        )
+        .values(last_seen=now, last_report_at=now)
+        .returning(subjects.c.id, subjects.c.kind, subjects.c.ext_id, subjects.c.name, subjects.c.group_name)
+    ).first()
+    if row is None:
+        raise AgentRevoked(agent_id)
+    return SubjectRow(row.id, row.kind, row.ext_id, row.name, row.group_name)
+
+
+def insert_report(
+    connection: Connection,
+    parsed: ParsedReport,
+    subject: SubjectRow,
+    body: bytes,
+    evidence: SignedEvidence,
+    now: dt.datetime,
+) -> bool:
+    """Keep the signed report; False when this report_id is already stored (a re-send)."""
+    statement = upsert(connection, reports).values(
+        report_id=parsed.report_id,
+        agent_id=parsed.agent_id,
+        subject_id=subject.id,
+        received_at=now,
+        created_at=parsed.created_at,
+        result_count=len(parsed.results),
+        dropped=parsed.dropped,
+        signed_method=evidence.method,
+        signed_path=evidence.path,
+        signed_timestamp=evidence.timestamp,
+        content_sha256=evidence.content_sha256,
+        signature=evidence.signature,
+        body_zlib=zlib.compress(body, 1),
+    )
+    inserted = connection.execute(
+        statement.on_conflict_do_nothing(index_elements=["report_id"]).returning(reports.c.id)
+    ).first()
+    return inserted is not None
+
+
+class CatalogCache:
+    """(policy_id, check_id) -> policy hash this process knows check_catalog holds, to skip rewriting it."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str], str] = {}
+
+    def remember(self, outcome: StoreOutcome) -> None:
+        """Call after the transaction committed."""
+        for policy_id, check_id, policy_hash in outcome.catalog_written:
+            self.known[(policy_id, check_id)] = policy_hash
+
+
+def store_results(
+    connection: Connection,
+    subject: SubjectRow,
+    results: Sequence[IncomingResult],
+    *,
+    now: dt.datetime,
+    report_id: str | None,
+    waivers: WaiverSource,
+    catalog: CatalogCache | None = None,
+) -> StoreOutcome:
+    """Update latest state, history and counters for one subject. The caller holds the subject's lock.
+
+    The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
+    another replica is either seen here or re-applied by that replica after this transaction commits.
+    """
+    outcome = StoreOutcome(duplicate=False)
+    newest: dict[tuple[str, str], IncomingResult] = {}
+    for result in results:
+        key = (result.policy_id, result.check_id)
+        seen = newest.get(key)
+        if seen is None or (result.evaluated_at or now) >= (seen.evaluated_at or now):
+            newest[key] = result
+    if not newest:
+        return outcome
+    previous = {
+        (row.policy_id, row.check_id): row
+        for row in connection.execute(
+            sa.select(
+                latest_results.c.policy_id,
+                latest_results.c.check_id,
+                latest_results.c.status,
+                latest_results.c.evaluated_at,
+                latest_results.c.since,
+            )
+            .where(latest_results.c.subject_id == subject.id)
+            .with_for_update()
+        )
+    }
+    who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
+    today = now.date()
+    waiver_index = waivers(connection, today)
+    rows: list[dict[str, Any]] = []
+    changes: list[Change] = []
+    for key, result in newest.items():
+        evaluated_at = min(result.evaluated_at or now, now)
+        before = previous.get(key)
+        if before is not None and evaluated_at < before.evaluated_at:
+            outcome.superseded += 1  # an older run arriving late: kept in the raw report only
+            continue
+        status, waived_status, waiver_id = judged_status(result, waiver_index, who, subject.group, today)
+        since = evaluated_at if before is None else before.since
+        if before is None or before.status != status:
+            since = max(evaluated_at, before.since) if before is not None else evaluated_at
+            changes.append(
+                Change(
+                    subject_id=subject.id,
+                    group=subject.group,
+                    policy_id=result.policy_id,
+                    check_id=result.check_id,
+                    old_status=None if before is None else before.status,
+                    new_status=status,
+                    at=since,
+                    policy_hash=result.policy_hash,
+                    report_id=report_id,
+                )
+            )
+        rows.append(
+            {
+                "subject_id": subject.id,
+                "policy_id": result.policy_id,
+                "check_id": result.check_id,
+                "status": status,
+                "waived_status": waived_status,
+                "waiver_id": waiver_id,
+                "severity": result.severity,
+                "title": result.title,
+                "reason": result.reason,
+                "observed": result.observed,
+                "expectation": result.expectation,
+                "policy_version": result.policy_version,
+                "policy_hash": result.policy_hash,
+                "evaluated_at": evaluated_at,
+                "since": since,
+                "report_id": report_id,
+            }
+        )
+    if rows:
+        statement = upsert(connection, latest_results)
+        primary_key = ("subject_id", "policy_id", "check_id")
+        updated = {name: statement.excluded[name] for name in rows[0] if name not in primary_key}
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=["subject_id", "policy_id", "check_id"], set_=updated),
+            rows,
+        )
+    record_changes(connection, changes)
+    outcome.catalog_written = _update_catalog(connection, list(newest.values()), now, catalog)
+    outcome.stored = len(rows)
+    outcome.changed = len(changes)
+    return outcome
+
+
+def _update_catalog(
+    connection: Connection, results: Sequence[IncomingResult], now: dt.datetime, cache: CatalogCache | None
+) -> list[tuple[str, str, str]]:
+    fresh = [r for r in results if cache is None or cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
+    if not fresh:
+        return []
+    statement = upsert(connection, check_catalog)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["policy_id", "check_id"],
+            set_={
+                name: statement.excluded[name]
+                for name in ("title", "severity", "weight", "frameworks", "policy_version", "policy_hash", "updated_at")
+            },
+        ),
+        [
+            {
+                "policy_id": r.policy_id,
+                "check_id": r.check_id,
+                "title": r.title,
+                "severity": r.severity,
+                "weight": r.weight,
+                "frameworks": r.frameworks,
+                "policy_version": r.policy_version,
+                "policy_hash": r.policy_hash,
+                "updated_at": now,
+            }
+            for r in sorted(fresh, key=lambda r: (r.policy_id, r.check_id))
+        ],
+    )
+    return [(r.policy_id, r.check_id, r.policy_hash) for r in fresh]
+
+
+def store_agent_report(
+    connection: Connection,
+    parsed: ParsedReport,
+    body: bytes,
+    evidence: SignedEvidence,
+    *,
+    now: dt.datetime,
+    waivers: WaiverSource,
+    catalog: CatalogCache | None = None,
+) -> StoreOutcome:
+    """One agent report, in the caller's transaction. Raises AgentRevoked (nothing must be committed)."""
+    subject = lock_agent_subject(connection, parsed.agent_id, now)
+    if not insert_report(connection, parsed, subject, body, evidence, now):
+        return StoreOutcome(duplicate=True)
+    return store_results(
+        connection, subject, parsed.results, now=now, report_id=parsed.report_id, waivers=waivers, catalog=catalog
+    )

@@ -1,0 +1,360 @@
+"""Waivers kept by the collector: requested by one person, approved by another, valid through a date.
+
+An approved waiver turns the fail or error results it covers into `waived` at once (history and counts
+follow); revoking it, or its expiry, turns them back. Agents receive the waivers that cover them in their
+policy bundle, and ingest applies the collector's waivers to every result, so a result is waived exactly
+when a waiver in force here covers it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from checks.policy.loader import PolicyError, load_waiver_document
+from checks.policy.model import Waiver
+from checks.results import Status, Subject, SubjectKind
+from collector.security import new_id
+from collector.storage import audit
+from collector.storage.history import Change, record_changes, upsert
+from collector.storage.ingest import WaiverIndex
+from collector.storage.models import iso, latest_results, state_versions, subjects, waivers
+
+REQUESTED, APPROVED, REJECTED, REVOKED, EXPIRED = "requested", "approved", "rejected", "revoked", "expired"
+_VERSION_NAME = "waivers"
+
+
+class WaiverError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def file_form(row: Any) -> dict[str, Any]:
+    """A stored waiver as a waiver file entry (what agents load with load_waiver_document)."""
+    entry: dict[str, Any] = {
+        "id": row.id,
+        "check": row.check_id,
+        "scope": row.scope,
+        "justification": row.justification,
+        "requested_by": row.requested_by,
+        "approved_by": row.approved_by or "",
+        "expires": row.expires.isoformat(),
+    }
+    if row.policy_id:
+        entry["policy"] = row.policy_id
+    if row.ticket:
+        entry["ticket"] = row.ticket
+    return entry
+
+
+def to_waiver(row: Any) -> Waiver:
+    (waiver,) = load_waiver_document({"waivers": [file_form(row)]}, source=f"waiver {row.id}")
+    return waiver
+
+
+def listing(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "check": row.check_id,
+        "policy": row.policy_id,
+        "scope": row.scope,
+        "justification": row.justification,
+        "ticket": row.ticket,
+        "expires": row.expires.isoformat(),
+        "state": row.state,
+        "requested_by": row.requested_by,
+        "requested_at": iso(row.requested_at),
+        "approved_by": row.approved_by,
+        "approved_at": iso(row.approved_at),
+        "closed_by": row.closed_by,
+        "closed_at": iso(row.closed_at),
+    }
+
+
+# --- what is in force, cached per process ---------------------------------------------------------------
+
+
+def _bump_version(connection: Connection) -> None:
+    statement = upsert(connection, state_versions).values(name=_VERSION_NAME, version=1)
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["name"], set_={"version": state_versions.c.version + 1})
+    )
+
+
+def _version(connection: Connection) -> int:
+    value = connection.execute(
+        sa.select(state_versions.c.version).where(state_versions.c.name == _VERSION_NAME)
+    ).scalar()
+    return int(value or 0)
+
+
+def in_force(connection: Connection, today: dt.date) -> list[Waiver]:
+    rows = connection.execute(
+        sa.select(waivers).where(waivers.c.state == APPROVED, waivers.c.expires >= today).order_by(waivers.c.id)
+    )
+    return [to_waiver(row) for row in rows]
+
+
+class WaiverCache:
+    """The waivers in force, reloaded when any process changed them (one small read per use)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: tuple[int, dt.date, WaiverIndex] | None = None
+
+    def current(self, connection: Connection, today: dt.date) -> WaiverIndex:
+        version = _version(connection)
+        state = self._state
+        if state is not None and state[0] == version and state[1] == today:
+            return state[2]
+        index = WaiverIndex(in_force(connection, today))
+        with self._lock:
+            self._state = (version, today, index)
+        return index
+
+
+# --- changes -------------------------------------------------------------------------------------------
+
+
+def request(
+    connection: Connection,
+    *,
+    check_id: str,
+    policy_id: str | None,
+    scope: dict[str, Any],
+    justification: str,
+    expires: dt.date,
+    requested_by: str,
+    now: dt.datetime,
+    ticket: str = "",
+    waiver_id: str | None = None,
+    known_checks: set[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Record a waiver request; it does nothing until someone else approves it."""
+    waiver_id = waiver_id or new_id("wv-")
+    if expires < now.date():
+        raise WaiverError("bad_waiver", f"expires {expires.isoformat()} is in the past")
+    draft = {
+        "id": waiver_id,
+        "check": check_id,
+        "scope": scope,
+        "justification": justification,
+        "requested_by": requested_by,
+        "approved_by": "(pending approval)",
+        "expires": expires.isoformat(),
+        **({"policy": policy_id} if policy_id else {}),
+        **({"ticket": ticket} if ticket else {}),
+    }
+    try:
+        load_waiver_document({"waivers": [draft]}, source="waiver")
+    except PolicyError as exc:
+        raise WaiverError("bad_waiver", "; ".join(issue.message for issue in exc.issues)) from None
+    if known_checks is not None and not any(
+        c == check_id and (policy_id is None or p == policy_id) for p, c in known_checks
+    ):
+        where = f" in policy {policy_id}" if policy_id else ""
+        raise WaiverError("unknown_check", f"no stored policy has a check {check_id!r}{where}")
+    if connection.execute(sa.select(waivers.c.id).where(waivers.c.id == waiver_id)).first() is not None:
+        raise WaiverError("duplicate_waiver", f"a waiver with id {waiver_id!r} exists")
+    connection.execute(
+        waivers.insert().values(
+            id=waiver_id,
+            check_id=check_id,
+            policy_id=policy_id,
+            scope=scope,
+            justification=justification,
+            ticket=ticket,
+            expires=expires,
+            state=REQUESTED,
+            requested_by=requested_by,
+            requested_at=now,
+        )
+    )
+    audit.record(connection, requested_by, "waiver.request", waiver_id, {"check": check_id, "scope": scope}, now)
+    return get(connection, waiver_id)
+
+
+def get(connection: Connection, waiver_id: str) -> dict[str, Any]:
+    row = connection.execute(sa.select(waivers).where(waivers.c.id == waiver_id)).first()
+    if row is None:
+        raise WaiverError("not_found", f"no waiver {waiver_id!r}")
+    return listing(row)
+
+
+def list_waivers(connection: Connection, state: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(waivers).order_by(waivers.c.requested_at.desc(), waivers.c.id)
+    if state:
+        query = query.where(waivers.c.state == state)
+    return [listing(row) for row in connection.execute(query)]
+
+
+def _locked(connection: Connection, waiver_id: str) -> Any:
+    row = connection.execute(sa.select(waivers).where(waivers.c.id == waiver_id).with_for_update()).first()
+    if row is None:
+        raise WaiverError("not_found", f"no waiver {waiver_id!r}")
+    return row
+
+
+def approve(connection: Connection, waiver_id: str, *, approver: str, now: dt.datetime) -> dict[str, Any]:
+    row = _locked(connection, waiver_id)
+    if row.state != REQUESTED:
+        raise WaiverError("bad_state", f"waiver {waiver_id} is {row.state}, not awaiting approval")
+    if approver.strip().lower() == row.requested_by.strip().lower():
+        raise WaiverError("approver_is_requester", "a waiver must be approved by someone other than its requester")
+    if row.expires < now.date():
+        raise WaiverError("bad_state", f"waiver {waiver_id} expired on {row.expires.isoformat()}")
+    connection.execute(
+        waivers.update().where(waivers.c.id == waiver_id).values(state=APPROVED, approved_by=approver, approved_at=now)
+    )
+    _bump_version(connection)
+    changed = reconcile(connection, row.check_id, row.policy_id, now)
+    audit.record(connection, approver, "waiver.approve", waiver_id, {"results_changed": changed}, now)
+    return get(connection, waiver_id)
+
+
+def close(connection: Connection, waiver_id: str, *, by: str, now: dt.datetime) -> dict[str, Any]:
+    """Reject a request, or revoke an approved waiver (its results return to their own status)."""
+    row = _locked(connection, waiver_id)
+    if row.state == REQUESTED:
+        new_state, action = REJECTED, "waiver.reject"
+    elif row.state == APPROVED:
+        new_state, action = REVOKED, "waiver.revoke"
+    else:
+        raise WaiverError("bad_state", f"waiver {waiver_id} is already {row.state}")
+    connection.execute(
+        waivers.update().where(waivers.c.id == waiver_id).values(state=new_state, closed_by=by, closed_at=now)
+    )
+    changed = 0
+    if row.state == APPROVED:
+        _bump_version(connection)
+        changed = reconcile(connection, row.check_id, row.policy_id, now)
+    audit.record(connection, by, action, waiver_id, {"results_changed": changed}, now)
+    return get(connection, waiver_id)
+
+
+def expire_due(connection: Connection, now: dt.datetime) -> list[str]:
+    """Mark approved waivers past their date expired and give their results back their own status."""
+    rows = connection.execute(
+        sa.select(waivers)
+        .where(waivers.c.state == APPROVED, waivers.c.expires < now.date())
+        .order_by(waivers.c.id)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return []
+    connection.execute(
+        waivers.update()
+        .where(waivers.c.id.in_([r.id for r in rows]))
+        .values(state=EXPIRED, closed_by="system", closed_at=now)
+    )
+    _bump_version(connection)
+    for row in rows:
+        changed = reconcile(connection, row.check_id, row.policy_id, now)
+        audit.record(connection, "system", "waiver.expire", row.id, {"results_changed": changed}, now)
+    return [r.id for r in rows]
+
+
+def reconcile(connection: Connection, check_id: str, policy_id: str | None, now: dt.datetime) -> int:
+    """Make the latest results of one check agree with the waivers in force; returns how many changed."""
+    index = WaiverIndex(in_force(connection, now.date()))
+    query = (
+        sa.select(
+            latest_results.c.subject_id,
+            latest_results.c.policy_id,
+            latest_results.c.check_id,
+            latest_results.c.status,
+            latest_results.c.waived_status,
+            latest_results.c.waiver_id,
+            latest_results.c.policy_hash,
+            latest_results.c.report_id,
+            subjects.c.kind,
+            subjects.c.ext_id,
+            subjects.c.name,
+            subjects.c.group_name,
+        )
+        .join(subjects, subjects.c.id == latest_results.c.subject_id)
+        .where(
+            latest_results.c.check_id == check_id,
+            latest_results.c.status.in_([Status.FAIL.value, Status.ERROR.value, Status.WAIVED.value]),
+        )
+        .order_by(latest_results.c.subject_id, latest_results.c.policy_id)
+        .with_for_update(of=latest_results)
+    )
+    if policy_id:
+        query = query.where(latest_results.c.policy_id == policy_id)
+    updates: list[dict[str, Any]] = []
+    changes: list[Change] = []
+    today = now.date()
+    for row in connection.execute(query):
+        underlying = row.waived_status if row.status == Status.WAIVED.value else row.status
+        who = Subject(SubjectKind(row.kind), row.ext_id, row.name)
+        waiver_id = index.find(row.policy_id, row.check_id, who, [row.group_name], today)
+        status = Status.WAIVED.value if waiver_id else underlying
+        if (status, waiver_id) == (row.status, row.waiver_id):
+            continue
+        updates.append(
+            {
+                "b_subject": row.subject_id,
+                "b_policy": row.policy_id,
+                "b_check": row.check_id,
+                "b_status": status,
+                "b_waived_status": underlying if waiver_id else None,
+                "b_waiver": waiver_id,
+                "b_since": now,
+            }
+        )
+        if status != row.status:
+            changes.append(
+                Change(
+                    subject_id=row.subject_id,
+                    group=row.group_name,
+                    policy_id=row.policy_id,
+                    check_id=row.check_id,
+                    old_status=row.status,
+                    new_status=status,
+                    at=now,
+                    policy_hash=row.policy_hash,
+                    report_id=row.report_id,
+                )
+            )
+        else:
+            updates[-1]["b_since"] = None  # only the waiver changed: the status did not begin now
+    if updates:
+        pk = (
+            latest_results.c.subject_id == sa.bindparam("b_subject"),
+            latest_results.c.policy_id == sa.bindparam("b_policy"),
+            latest_results.c.check_id == sa.bindparam("b_check"),
+        )
+        status_changed = [u for u in updates if u["b_since"] is not None]
+        waiver_only = [u for u in updates if u["b_since"] is None]
+        values: dict[str, Any] = {
+            "status": sa.bindparam("b_status"),
+            "waived_status": sa.bindparam("b_waived_status"),
+            "waiver_id": sa.bindparam("b_waiver"),
+        }
+        if status_changed:
+            connection.execute(
+                latest_results.update().where(*pk).values(**values, since=sa.bindparam("b_since")), status_changed
+            )
+        if waiver_only:
+            connection.execute(
+                latest_results.update().where(*pk).values(**values),
+                [{k: v for k, v in u.items() if k != "b_since"} for u in waiver_only],
+            )
+    record_changes(connection, changes)
+    return len(updates)
+
+
+def for_agent(connection: Connection, agent_id: str, hostname: str, group: str, today: dt.date) -> list[dict[str, Any]]:
+    """The waivers in force that cover this agent, in waiver-file form, for its policy bundle."""
+    who = Subject(SubjectKind.HOST, agent_id, hostname)
+    rows = connection.execute(
+        sa.select(waivers).where(waivers.c.state == APPROVED, waivers.c.expires >= today).order_by(waivers.c.id)
+    )
+    return [file_form(row) for row in rows if to_waiver(row).scope.covers(who, (group,))]

@@ -1,0 +1,1 @@
+"""Helpers shared by test suites (and benchmarks): real collectors, simulated agents, databases."""
