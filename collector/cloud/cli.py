@@ -14,10 +14,9 @@ from typing import Any
 from checks.config import ConfigError
 from checks.output import format_table, print_json
 from checks.policy.loader import PolicyError
-from checks.policy.model import Waiver
 from checks.results import Status, score
 from collector.cloud.config import load_cloud_config
-from collector.cloud.run import CloudRun, load_cloud_policies, run_cloud_checks
+from collector.cloud.run import load_cloud_policies, run_cloud_checks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -61,35 +60,6 @@ def _progress() -> Callable[[str, str, int, int], None] | None:
     return show
 
 
-class CollectorDatabase:
-    """The collector's database for one cloud run: its waivers before, the results after."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from collector.commands import base
-
-        self.engine = base.engine_of(base.config_of(args))  # base.Failed when there is no schema
-
-    def waivers(self) -> list[Waiver]:
-        from collector.commands import base
-        from collector.storage import waivers
-        from collector.storage.engine import read_tx
-
-        with read_tx(self.engine) as connection:
-            return waivers.in_force(connection, base.now().date())
-
-    def store(self, run: CloudRun) -> int:
-        from collector.cloud.store import store_cloud_run
-        from collector.commands import base
-        from collector.storage.engine import run_write
-        from collector.storage.waivers import WaiverCache
-
-        cache = WaiverCache()
-        return run_write(self.engine, lambda c: store_cloud_run(c, run, now=base.now(), waivers=cache.current))
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
 def cmd_cloud_run(args: argparse.Namespace) -> int:
     try:
         config = load_cloud_config(getattr(args, "config", None))
@@ -101,18 +71,20 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print("rampart-collector: error: invalid cloud policy:\n" + str(exc), file=sys.stderr)
         return EXIT_USAGE
-    database = None if args.no_store else CollectorDatabase(args)
-    try:
-        progress = _progress()
-        run = run_cloud_checks(
-            config, policies=policies, waivers=database.waivers() if database else [], on_page=progress
-        )
-        if progress is not None:
-            sys.stderr.write("\r\033[K")
-        stored = database.store(run) if database else 0
-    finally:
-        if database is not None:
-            database.close()
+    progress = _progress()
+    if args.no_store:
+        run, stored = run_cloud_checks(config, policies=policies, on_page=progress), 0
+    else:
+        from collector.cloud.job import run_and_store
+        from collector.commands import base
+
+        engine = base.engine_of(base.config_of(args))  # base.Failed (exit 1) when there is no schema
+        try:
+            run, stored = run_and_store(engine, config, base.now(), policies=policies, on_page=progress)
+        finally:
+            engine.dispose()
+    if progress is not None:
+        sys.stderr.write("\r\033[K")
     summary = score(run.results, weighted=True)
     counts = {status: sum(1 for r in run.results if r.status is status) for status in Status}
     if args.format == "json":
