@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from checks import __version__
 from checks.config import ConfigError
 from collector.cloud import cli as cloud_cli
-from collector.commands import admin, base, setup
+from collector.commands import admin, base, governance, people, queries, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     setup.register(commands)
     admin.register(commands)
+    queries.register(commands)
+    governance.register(commands)
+    people.register(commands)
     cloud_cli.register(commands)
     return parser
 

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from checks import __version__
-from collector.api import agents
+from collector.api import admin, agents, query
 from collector.api.errors import (
     ApiError,
     error_response,
@@ -37,6 +37,7 @@ from collector.api.metrics import Metrics
 from collector.api.state import AppState
 from collector.config import CollectorConfig, load_collector_config
 from collector.initialise import load_signing_key
+from collector.jobs import JobRunner
 from collector.logs import setup_logging
 from collector.storage import migrate
 from collector.storage.engine import make_engine
@@ -126,7 +127,8 @@ class Observe:
         )
 
 
-def create_app(config: CollectorConfig, engine: Engine | None = None) -> FastAPI:
+def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_jobs: bool = True) -> FastAPI:
+    """The application; `run_jobs` starts this process's scheduled-job thread (see collector/jobs.py)."""
     engine = engine or make_engine(config.resolved_database_url(), config.db_pool_size)
     state = AppState(
         config=config,
@@ -139,7 +141,15 @@ def create_app(config: CollectorConfig, engine: Engine | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("collector started", extra={"version": __version__, "holder": state.holder})
+        runner = None
+        if run_jobs:
+            runner = JobRunner(
+                engine, config, state.holder, lambda job, status: state.metrics.job_runs.labels(job, status).inc()
+            )
+            runner.start()
         yield
+        if runner is not None:
+            runner.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -158,6 +168,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None) -> FastAPI
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(agents.router)
+    app.include_router(query.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -93,10 +93,11 @@ def duration(text: str) -> dt.timedelta:
 
 
 def day(text: str) -> dt.date:
+    """An argparse type: a date as YYYY-MM-DD."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def add_format(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from checks.policy.model import Policy, canonical_json
 from collector.storage import audit
 from collector.storage import waivers as waiver_store
 from collector.storage.history import upsert
-from collector.storage.models import iso, policies, policy_assignments
+from collector.storage.models import check_catalog, iso, policies, policy_assignments
 
 
 @dataclass
@@ -156,3 +156,12 @@ def bundle_for(
         waivers=covering,
         policy_hashes=hashes,
     )
+
+
+def known_checks(connection: Connection) -> set[tuple[str, str]]:
+    """(policy id, check id) of every check in a stored policy or seen in results."""
+    known = {(row.policy_id, row.check_id) for row in connection.execute(sa.select(check_catalog))}
+    for row in connection.execute(sa.select(policies.c.policy_id, policies.c.document)):
+        for entry in row.document.get("checks", []):
+            known.add((row.policy_id, str(entry.get("id"))))
+    return known

@@ -218,13 +218,20 @@ def approve(connection: Connection, waiver_id: str, *, approver: str, now: dt.da
     return get(connection, waiver_id)
 
 
-def close(connection: Connection, waiver_id: str, *, by: str, now: dt.datetime) -> dict[str, Any]:
-    """Reject a request, or revoke an approved waiver (its results return to their own status)."""
+def close(
+    connection: Connection, waiver_id: str, *, by: str, now: dt.datetime, action: str | None = None
+) -> dict[str, Any]:
+    """Reject a request, or revoke an approved waiver (its results return to their own status).
+
+    `action` ("reject" or "revoke") insists on one of the two; None does whichever the state allows.
+    """
     row = _locked(connection, waiver_id)
-    if row.state == REQUESTED:
-        new_state, action = REJECTED, "waiver.reject"
-    elif row.state == APPROVED:
-        new_state, action = REVOKED, "waiver.revoke"
+    if row.state == REQUESTED and action in (None, "reject"):
+        new_state, event = REJECTED, "waiver.reject"
+    elif row.state == APPROVED and action in (None, "revoke"):
+        new_state, event = REVOKED, "waiver.revoke"
+    elif row.state in (REQUESTED, APPROVED):
+        raise WaiverError("bad_state", f"waiver {waiver_id} is {row.state}: it cannot be {action}ed")
     else:
         raise WaiverError("bad_state", f"waiver {waiver_id} is already {row.state}")
     connection.execute(
@@ -234,7 +241,7 @@ def close(connection: Connection, waiver_id: str, *, by: str, now: dt.datetime) 
     if row.state == APPROVED:
         _bump_version(connection)
         changed = reconcile(connection, row.check_id, row.policy_id, now)
-    audit.record(connection, by, action, waiver_id, {"results_changed": changed}, now)
+    audit.record(connection, by, event, waiver_id, {"results_changed": changed}, now)
     return get(connection, waiver_id)
 
 

@@ -1,0 +1,55 @@
+"""API tokens and roles: `Authorization: Bearer <token>`; each route names the permission it needs.
+
+admin: everything; analyst: read and waivers; auditor: read, export and the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from collector.api.errors import ApiError
+from collector.api.state import AppState
+from collector.security import Permission, allowed
+from collector.storage import users
+from collector.storage.engine import read_tx
+from collector.storage.users import Caller
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `rampart-collector api-token create`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require(permission: Permission) -> Callable[..., Caller]:
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> Caller:
+        if credentials is None or not credentials.credentials:
+            raise ApiError(
+                401, "unauthenticated", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE
+            )
+        state: AppState = request.app.state.rampart
+        with read_tx(state.engine) as connection:
+            caller = users.authenticate(connection, credentials.credentials, state.now())
+        if caller is None:
+            raise ApiError(401, "bad_api_token", "the API token is unknown, revoked or expired", headers=_CHALLENGE)
+        request.state.actor = f"user:{caller.user}"
+        if not allowed(caller.role, permission):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"the {caller.role} role may not do this (it needs the {permission.value} permission)",
+                permission=permission.value,
+            )
+        return caller
+
+    return dependency
+
+
+read_access = require(Permission.READ)
+waive_access = require(Permission.WAIVE)
+export_access = require(Permission.EXPORT)
+audit_access = require(Permission.AUDIT)
+admin_access = require(Permission.ADMIN)

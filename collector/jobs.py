@@ -1,0 +1,182 @@
+"""Scheduled jobs that run once across all collector processes sharing a database.
+
+Each process polls every `job_poll_s`. A run is claimed by moving the job's `next_run_at` forward with one
+conditional UPDATE (`... WHERE next_run_at <= now`): on PostgreSQL the second of two concurrent claims
+re-reads the row after the first commits and no longer matches, so exactly one process runs each slot.
+Every run is recorded in `job_runs` (who, when, outcome). Other modules add jobs with `register`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from collector.config import CollectorConfig
+from collector.storage import waivers as waiver_store
+from collector.storage.engine import write_tx
+from collector.storage.history import add_daily, upsert
+from collector.storage.models import daily_changes, job_runs, job_schedule, reports, result_intervals, utcnow
+
+log = logging.getLogger("rampart.collector.jobs")
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_s: Callable[[CollectorConfig], int]
+    run: Callable[[Engine, CollectorConfig, dt.datetime], dict[str, Any]]
+
+
+JOBS: dict[str, Job] = {}
+
+
+def register(job: Job) -> Job:
+    JOBS[job.name] = job
+    return job
+
+
+def claim(connection: Connection, name: str, now: dt.datetime, interval: dt.timedelta) -> bool:
+    """True when this caller won the job's current slot (and moved the next one `interval` ahead)."""
+    statement = upsert(connection, job_schedule).values(name=name, next_run_at=now)
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    won = connection.execute(
+        job_schedule.update()
+        .where(job_schedule.c.name == name, job_schedule.c.next_run_at <= now)
+        .values(next_run_at=now + interval)
+    ).rowcount
+    return bool(won)
+
+
+def run_due(
+    engine: Engine, config: CollectorConfig, holder: str, now: dt.datetime | None = None, only: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run every registered job whose slot this process wins; returns what ran."""
+    ran = []
+    for job in list(JOBS.values()):
+        if only is not None and job.name not in only:
+            continue
+        started = now or utcnow()
+        with write_tx(engine) as connection:
+            if not claim(connection, job.name, started, dt.timedelta(seconds=job.interval_s(config))):
+                continue
+            run_id = connection.execute(
+                job_runs.insert()
+                .values(name=job.name, holder=holder[:100], started_at=started, status="running", detail={})
+                .returning(job_runs.c.id)
+            ).scalar_one()
+        try:
+            detail = job.run(engine, config, started)
+            status = "ok"
+        except Exception as exc:  # a failing job is recorded and retried next slot; the server goes on
+            log.exception("job failed", extra={"job": job.name})
+            detail, status = {"error": f"{type(exc).__name__}: {exc}"[:500]}, "failed"
+        with write_tx(engine) as connection:
+            connection.execute(
+                job_runs.update()
+                .where(job_runs.c.id == run_id)
+                .values(finished_at=utcnow(), status=status, detail=detail)
+            )
+        log.info("job ran", extra={"job": job.name, "status": status, **detail})
+        ran.append({"job": job.name, "status": status, "detail": detail})
+    return ran
+
+
+class JobRunner(threading.Thread):
+    """The background thread of one collector process."""
+
+    def __init__(
+        self, engine: Engine, config: CollectorConfig, holder: str, on_run: Callable[[str, str], None]
+    ) -> None:
+        super().__init__(name="rampart-jobs", daemon=True)
+        self.engine = engine
+        self.config = config
+        self.holder = holder
+        self.on_run = on_run
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.config.job_poll_s):
+            try:
+                for outcome in run_due(self.engine, self.config, self.holder):
+                    self.on_run(outcome["job"], outcome["status"])
+            except sa.exc.SQLAlchemyError:
+                log.warning("could not look for due jobs", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30)
+
+
+# --- retention -----------------------------------------------------------------------------------------
+
+
+def _delete_in_batches(engine: Engine, table: sa.Table, condition: Any) -> int:
+    deleted = 0
+    while True:
+        with write_tx(engine) as connection:
+            ids = sa.select(table.c.id).where(condition).limit(BATCH).scalar_subquery()
+            count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+        deleted += count
+        if count < BATCH:
+            return deleted
+        time.sleep(0)  # let ingest in between batches
+
+
+def fold_daily_changes(connection: Connection, *, before: dt.date, into_day: dt.date | None = None) -> int:
+    """Merge the daily changes of days before `before` into shard 0 (of `into_day`, if given, else of each
+    day). DELETE ... RETURNING makes the merge exact even while ingest adds to those rows."""
+    condition = daily_changes.c.day < before
+    if into_day is None:
+        condition = sa.and_(condition, daily_changes.c.shard != 0)
+    removed = connection.execute(
+        daily_changes.delete()
+        .where(condition)
+        .returning(
+            daily_changes.c.day,
+            daily_changes.c.group_name,
+            daily_changes.c.policy_id,
+            daily_changes.c.check_id,
+            daily_changes.c.status,
+            daily_changes.c.delta,
+        )
+    ).all()
+    merged: dict[tuple[dt.date, int, str, str, str, str], int] = {}
+    for row in removed:
+        key = (into_day or row.day, 0, row.group_name, row.policy_id, row.check_id, row.status)
+        merged[key] = merged.get(key, 0) + int(row.delta)
+    add_daily(connection, merged)
+    return len(removed)
+
+
+def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
+    """Delete history and raw reports past the retention horizon; expire waivers; compact daily changes."""
+    cutoff = now - dt.timedelta(days=config.retention_days)
+    with write_tx(engine) as connection:
+        expired = waiver_store.expire_due(connection, now)
+    intervals = _delete_in_batches(engine, result_intervals, result_intervals.c.valid_to < cutoff)
+    old_reports = _delete_in_batches(engine, reports, reports.c.received_at < cutoff)
+    with write_tx(engine) as connection:
+        # Changes before the horizon become one starting balance on its eve; past days lose their stripes.
+        folded = fold_daily_changes(connection, before=cutoff.date(), into_day=cutoff.date() - dt.timedelta(days=1))
+        compacted = fold_daily_changes(connection, before=now.date())
+        old_runs = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff)).rowcount
+    return {
+        "expired_waivers": expired,
+        "deleted_intervals": intervals,
+        "deleted_reports": old_reports,
+        "folded_daily_rows": folded,
+        "compacted_daily_rows": compacted,
+        "deleted_job_runs": old_runs,
+    }
+
+
+register(Job("retention", lambda config: config.retention_interval_s, retention))

@@ -1,0 +1,592 @@
+"""The compliance views: summary, hosts, one host, one check, trends; now or as at a date.
+
+"Now" reads the striped counters (a few thousand rows whatever the fleet size) and the latest rows of the
+subjects asked for. "As at a date" means at the end of that day (UTC): the summary and trends sum the
+daily changes up to that day; a host's or a check's results come from the history intervals that were
+open then. Compliance is passed / (passed + failed); errors, not applicable and waived are counted beside
+it, never dropped; the weighted ratio uses the check's weight or its severity's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from checks.results import SEVERITY_WEIGHTS, Severity
+from collector.storage.models import (
+    agents,
+    check_catalog,
+    daily_changes,
+    iso,
+    latest_results,
+    reports,
+    result_intervals,
+    status_counts,
+    subjects,
+)
+
+STATUSES = ("pass", "fail", "error", "not_applicable", "waived")
+
+
+class QueryError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Filters:
+    group: str | None = None
+    policy: str | None = None
+
+
+def check_as_of(as_of: dt.date | None, today: dt.date, retention_days: int) -> None:
+    """History is kept for `retention_days`: earlier dates cannot be answered truthfully."""
+    if as_of is not None and as_of < today - dt.timedelta(days=retention_days):
+        raise QueryError(
+            "outside_retention",
+            f"{as_of.isoformat()} is before the {retention_days} days of history kept (retention_days)",
+        )
+
+
+def end_of(day: dt.date) -> dt.datetime:
+    """The first instant after `day`: "as at day" means the state just before it."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+
+
+def _counts() -> dict[str, int]:
+    return dict.fromkeys(STATUSES, 0)
+
+
+def _score(
+    counts: dict[str, int], weighted_pass: float | None = None, weighted_fail: float | None = None
+) -> dict[str, Any]:
+    judged = counts["pass"] + counts["fail"]
+    result: dict[str, Any] = {**counts, "total": sum(counts.values())}
+    result["compliance"] = None if judged == 0 else round(counts["pass"] / judged, 4)
+    if weighted_pass is not None and weighted_fail is not None:
+        weighted = weighted_pass + weighted_fail
+        result["compliance_weighted"] = None if weighted == 0 else round(weighted_pass / weighted, 4)
+    return result
+
+
+def _catalog(connection: Connection) -> dict[tuple[str, str], Any]:
+    return {(row.policy_id, row.check_id): row for row in connection.execute(sa.select(check_catalog))}
+
+
+def _weight(entry: Any) -> float:
+    if entry is None:
+        return 1.0
+    if entry.weight is not None:
+        return float(entry.weight)
+    try:
+        return SEVERITY_WEIGHTS[Severity(entry.severity)]
+    except ValueError:
+        return 1.0
+
+
+def _count_rows(connection: Connection, as_of: dt.date | None, filters: Filters) -> list[Any]:
+    """(group, policy, check, status, n) for now or at the end of `as_of`."""
+    if as_of is None:
+        table, value = status_counts, status_counts.c.count
+    else:
+        table, value = daily_changes, daily_changes.c.delta
+    columns = (table.c.group_name, table.c.policy_id, table.c.check_id, table.c.status)
+    query = sa.select(*columns, sa.func.sum(value).label("n")).group_by(*columns)
+    if as_of is not None:
+        query = query.where(daily_changes.c.day <= as_of)
+    if filters.group:
+        query = query.where(table.c.group_name == filters.group)
+    if filters.policy:
+        query = query.where(table.c.policy_id == filters.policy)
+    return [row for row in connection.execute(query) if row.n]
+
+
+def summary(
+    connection: Connection,
+    *,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    as_of: dt.date | None = None,
+    filters: Filters = Filters(),
+) -> dict[str, Any]:
+    catalog = _catalog(connection)
+    totals = _counts()
+    by_policy: dict[str, dict[str, int]] = defaultdict(_counts)
+    by_check: dict[tuple[str, str], dict[str, int]] = defaultdict(_counts)
+    by_group: dict[str, dict[str, int]] = defaultdict(_counts)
+    by_control: dict[tuple[str, str], dict[str, int]] = defaultdict(_counts)
+    weighted = {"pass": 0.0, "fail": 0.0}
+    for row in _count_rows(connection, as_of, filters):
+        n = int(row.n)
+        if row.status not in totals:
+            continue
+        totals[row.status] += n
+        by_policy[row.policy_id][row.status] += n
+        by_check[(row.policy_id, row.check_id)][row.status] += n
+        by_group[row.group_name][row.status] += n
+        entry = catalog.get((row.policy_id, row.check_id))
+        if row.status in weighted:
+            weighted[row.status] += n * _weight(entry)
+        for framework, controls in (entry.frameworks if entry is not None else {}).items():
+            for control in controls or []:
+                by_control[(framework, str(control))][row.status] += n
+    checks = []
+    for (policy_id, check_id), counts in by_check.items():
+        entry = catalog.get((policy_id, check_id))
+        checks.append(
+            {
+                "policy": policy_id,
+                "check": check_id,
+                "title": entry.title if entry is not None else "",
+                "severity": entry.severity if entry is not None else "",
+                **_score(counts),
+            }
+        )
+    severity_rank = {s.value: i for i, s in enumerate(Severity)}
+    checks.sort(key=lambda c: (-c["fail"], severity_rank.get(c["severity"], 9), c["policy"], c["check"]))
+    return {
+        "as_of": as_of.isoformat() if as_of else None,
+        "generated_at": iso(now),
+        "filters": {"group": filters.group, "policy": filters.policy},
+        "totals": _score(totals, weighted["pass"], weighted["fail"]),
+        "hosts": _host_counts(connection, now=now, stale_after=stale_after, as_of=as_of, group=filters.group),
+        "by_policy": [{"policy": k, **_score(v)} for k, v in sorted(by_policy.items())],
+        "by_group": [{"group": k, **_score(v)} for k, v in sorted(by_group.items())],
+        "by_check": checks,
+        "by_control": [
+            {"framework": framework, "control": control, **_score(v)}
+            for (framework, control), v in sorted(by_control.items())
+        ],
+    }
+
+
+def _host_counts(
+    connection: Connection, *, now: dt.datetime, stale_after: dt.timedelta, as_of: dt.date | None, group: str | None
+) -> dict[str, Any]:
+    hosts = (
+        sa.select(sa.func.count())
+        .select_from(agents.join(subjects, subjects.c.id == agents.c.subject_id))
+        .where(agents.c.revoked_at.is_(None))
+    )
+    if group:
+        hosts = hosts.where(subjects.c.group_name == group)
+    if as_of is None:
+        total = connection.execute(hosts).scalar_one()
+        stale = connection.execute(
+            hosts.where(sa.or_(subjects.c.last_seen.is_(None), subjects.c.last_seen < now - stale_after))
+        ).scalar_one()
+        return {"total": total, "stale": stale, "stale_after_hours": stale_after.total_seconds() / 3600}
+    moment = end_of(as_of)
+    enrolled = connection.execute(hosts.where(agents.c.enrolled_at < moment)).scalar_one()
+    # Hosts that delivered a report in the stale window before that moment (from the kept reports).
+    reporting = sa.select(sa.func.count(sa.distinct(reports.c.subject_id))).where(
+        reports.c.received_at < moment, reports.c.received_at >= moment - stale_after
+    )
+    if group:
+        reporting = reporting.where(
+            reports.c.subject_id.in_(sa.select(subjects.c.id).where(subjects.c.group_name == group))
+        )
+    reported = connection.execute(reporting).scalar_one()
+    return {
+        "total": enrolled,
+        "stale": max(enrolled - reported, 0),
+        "stale_after_hours": stale_after.total_seconds() / 3600,
+    }
+
+
+# --- hosts ---------------------------------------------------------------------------------------------
+
+
+def hosts(
+    connection: Connection,
+    *,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    group: str | None = None,
+    stale_only: bool = False,
+    search: str | None = None,
+    include_revoked: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    base = sa.select(
+        agents.c.agent_id,
+        agents.c.hostname,
+        agents.c.os,
+        agents.c.os_version,
+        agents.c.agent_version,
+        agents.c.revoked_at,
+        agents.c.enrolled_at,
+        subjects.c.id.label("subject_id"),
+        subjects.c.group_name,
+        subjects.c.last_seen,
+        subjects.c.last_report_at,
+    ).join(subjects, subjects.c.id == agents.c.subject_id)
+    stale_cut = now - stale_after
+    if not include_revoked:
+        base = base.where(agents.c.revoked_at.is_(None))
+    if group:
+        base = base.where(subjects.c.group_name == group)
+    if stale_only:
+        base = base.where(sa.or_(subjects.c.last_seen.is_(None), subjects.c.last_seen < stale_cut))
+    if search:
+        pattern = f"%{search.lower()}%"
+        base = base.where(sa.or_(sa.func.lower(agents.c.hostname).like(pattern), agents.c.agent_id.like(pattern)))
+    total = connection.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
+    rows = list(connection.execute(base.order_by(agents.c.hostname, agents.c.agent_id).limit(limit).offset(offset)))
+    counts = _status_counts_for(connection, [row.subject_id for row in rows])
+    items = []
+    for row in rows:
+        host_counts = counts.get(row.subject_id, _counts())
+        items.append(
+            {
+                "agent_id": row.agent_id,
+                "hostname": row.hostname,
+                "group": row.group_name,
+                "os": " ".join(p for p in (row.os, row.os_version) if p),
+                "agent_version": row.agent_version,
+                "enrolled_at": iso(row.enrolled_at),
+                "last_seen": iso(row.last_seen),
+                "last_report_at": iso(row.last_report_at),
+                "stale": row.last_seen is None or row.last_seen < stale_cut,
+                "revoked": row.revoked_at is not None,
+                **_score(host_counts),
+            }
+        )
+    return {"total": total, "limit": limit, "offset": offset, "hosts": items}
+
+
+def _status_counts_for(connection: Connection, subject_ids: list[int]) -> dict[int, dict[str, int]]:
+    if not subject_ids:
+        return {}
+    result: dict[int, dict[str, int]] = defaultdict(_counts)
+    for row in connection.execute(
+        sa.select(latest_results.c.subject_id, latest_results.c.status, sa.func.count().label("n"))
+        .where(latest_results.c.subject_id.in_(subject_ids))
+        .group_by(latest_results.c.subject_id, latest_results.c.status)
+    ):
+        if row.status in STATUSES:
+            result[row.subject_id][row.status] = int(row.n)
+    return result
+
+
+def find_host(connection: Connection, key: str) -> Any:
+    """An agent by id, or by host name when exactly one agent has it."""
+    query = sa.select(agents, subjects.c.last_seen, subjects.c.last_report_at).join(
+        subjects, subjects.c.id == agents.c.subject_id
+    )
+    row = connection.execute(query.where(agents.c.agent_id == key)).first()
+    if row is not None:
+        return row
+    matches = list(connection.execute(query.where(sa.func.lower(agents.c.hostname) == key.lower()).limit(3)))
+    if not matches:
+        raise QueryError("not_found", f"no host with agent id or host name {key!r}")
+    if len(matches) > 1:
+        ids = ", ".join(m.agent_id for m in matches)
+        raise QueryError("ambiguous", f"several agents have host name {key!r} ({ids}): use the agent id")
+    return matches[0]
+
+
+def _observed_from_reports(
+    connection: Connection, wanted: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], Any]:
+    """(report_id, policy, check) -> the result as it was reported, read back from the kept raw reports."""
+    by_report: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for report_id, policy_id, check_id in wanted:
+        by_report[report_id].add((policy_id, check_id))
+    found: dict[tuple[str, str, str], Any] = {}
+    if not by_report:
+        return found
+    rows = connection.execute(
+        sa.select(reports.c.report_id, reports.c.body_zlib).where(reports.c.report_id.in_(list(by_report)))
+    )
+    for row in rows:
+        body = json.loads(zlib.decompress(row.body_zlib))
+        for result in body.get("results", []):
+            key = ((result.get("policy") or {}).get("id"), result.get("check_id"))
+            if key in by_report[row.report_id]:
+                found[(row.report_id, key[0], key[1])] = result
+    return found
+
+
+def host(
+    connection: Connection,
+    key: str,
+    *,
+    now: dt.datetime,
+    stale_after: dt.timedelta,
+    as_of: dt.date | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    agent = find_host(connection, key)
+    catalog = _catalog(connection)
+    results: list[dict[str, Any]] = []
+    if as_of is None:
+        query = sa.select(latest_results).where(latest_results.c.subject_id == agent.subject_id)
+        if status:
+            query = query.where(latest_results.c.status == status)
+        for row in connection.execute(query.order_by(latest_results.c.policy_id, latest_results.c.check_id)):
+            entry = catalog.get((row.policy_id, row.check_id))
+            results.append(
+                {
+                    "policy": row.policy_id,
+                    "check": row.check_id,
+                    "title": row.title,
+                    "severity": row.severity,
+                    "status": row.status,
+                    "waived_status": row.waived_status,
+                    "waiver_id": row.waiver_id,
+                    "reason": row.reason,
+                    "observed": row.observed,
+                    "expectation": row.expectation,
+                    "since": iso(row.since),
+                    "evaluated_at": iso(row.evaluated_at),
+                    "policy_version": row.policy_version,
+                    "policy_hash": row.policy_hash,
+                    "report_id": row.report_id,
+                    "frameworks": entry.frameworks if entry is not None else {},
+                }
+            )
+    else:
+        moment = end_of(as_of)
+        intervals = result_intervals.c
+        query = sa.select(result_intervals).where(
+            intervals.subject_id == agent.subject_id,
+            intervals.valid_from < moment,
+            sa.or_(intervals.valid_to.is_(None), intervals.valid_to >= moment),
+        )
+        if status:
+            query = query.where(intervals.status == status)
+        rows = list(connection.execute(query.order_by(intervals.policy_id, intervals.check_id)))
+        reported = _observed_from_reports(
+            connection, [(r.report_id, r.policy_id, r.check_id) for r in rows if r.report_id]
+        )
+        for row in rows:
+            entry = catalog.get((row.policy_id, row.check_id))
+            original = reported.get((row.report_id, row.policy_id, row.check_id)) or {}
+            results.append(
+                {
+                    "policy": row.policy_id,
+                    "check": row.check_id,
+                    "title": entry.title if entry is not None else original.get("title", ""),
+                    "severity": entry.severity if entry is not None else original.get("severity", ""),
+                    "status": row.status,
+                    "reason": original.get("reason", ""),
+                    # What was observed when this status began (from the signed report kept as evidence).
+                    "observed": original.get("observed"),
+                    "expectation": original.get("expectation"),
+                    "since": iso(row.valid_from),
+                    "until": iso(row.valid_to),
+                    "policy_hash": row.policy_hash,
+                    "report_id": row.report_id,
+                    "frameworks": entry.frameworks if entry is not None else {},
+                }
+            )
+    counts = _counts()
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return {
+        "as_of": as_of.isoformat() if as_of else None,
+        "host": {
+            "agent_id": agent.agent_id,
+            "hostname": agent.hostname,
+            "group": agent.group_name,
+            "os": agent.os,
+            "os_version": agent.os_version,
+            "agent_version": agent.agent_version,
+            "facts": agent.host_facts,
+            "enrolled_at": iso(agent.enrolled_at),
+            "last_seen": iso(agent.last_seen),
+            "last_report_at": iso(agent.last_report_at),
+            "stale": agent.last_seen is None or agent.last_seen < now - stale_after,
+            "revoked_at": iso(agent.revoked_at),
+        },
+        "score": _score(counts),
+        "results": results,
+    }
+
+
+# --- one check -----------------------------------------------------------------------------------------
+
+
+def _resolve_policy(connection: Connection, check_id: str, policy_id: str | None) -> str:
+    if policy_id:
+        return policy_id
+    policies = list(
+        connection.execute(
+            sa.select(check_catalog.c.policy_id)
+            .where(check_catalog.c.check_id == check_id)
+            .order_by(check_catalog.c.policy_id)
+        ).scalars()
+    )
+    if not policies:
+        raise QueryError("not_found", f"no results for check {check_id!r}")
+    if len(policies) > 1:
+        raise QueryError("ambiguous", f"check {check_id!r} is in policies {', '.join(policies)}: name the policy")
+    return str(policies[0])
+
+
+def check(
+    connection: Connection,
+    check_id: str,
+    *,
+    policy_id: str | None = None,
+    status: str = "fail",
+    as_of: dt.date | None = None,
+    group: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    policy_id = _resolve_policy(connection, check_id, policy_id)
+    entry = _catalog(connection).get((policy_id, check_id))
+    counts = _counts()
+    for row in _count_rows(connection, as_of, Filters(group=group, policy=policy_id)):
+        if row.check_id == check_id and row.status in counts:
+            counts[row.status] += int(row.n)
+    subject_columns = (subjects.c.kind, subjects.c.ext_id, subjects.c.name, subjects.c.group_name)
+    subjects_found: list[dict[str, Any]] = []
+    if as_of is None:
+        latest = latest_results.c
+        query = (
+            sa.select(
+                latest.subject_id, latest.since, latest.reason, latest.observed, latest.waiver_id, *subject_columns
+            )
+            .join(subjects, subjects.c.id == latest.subject_id)
+            .where(latest.policy_id == policy_id, latest.check_id == check_id, latest.status == status)
+        )
+        if group:
+            query = query.where(subjects.c.group_name == group)
+        for row in connection.execute(query.order_by(subjects.c.name, subjects.c.ext_id).limit(limit).offset(offset)):
+            subjects_found.append(
+                {
+                    "kind": row.kind,
+                    "id": row.ext_id,
+                    "name": row.name,
+                    "group": row.group_name,
+                    "since": iso(row.since),
+                    "reason": row.reason,
+                    "observed": row.observed,
+                    "waiver_id": row.waiver_id,
+                }
+            )
+    else:
+        moment = end_of(as_of)
+        intervals = result_intervals.c
+        history = (
+            sa.select(intervals.valid_from, intervals.report_id, *subject_columns)
+            .join(subjects, subjects.c.id == intervals.subject_id)
+            .where(
+                intervals.policy_id == policy_id,
+                intervals.check_id == check_id,
+                intervals.status == status,
+                intervals.valid_from < moment,
+                sa.or_(intervals.valid_to.is_(None), intervals.valid_to >= moment),
+            )
+        )
+        if group:
+            history = history.where(subjects.c.group_name == group)
+        for row in connection.execute(history.order_by(subjects.c.name, subjects.c.ext_id).limit(limit).offset(offset)):
+            subjects_found.append(
+                {
+                    "kind": row.kind,
+                    "id": row.ext_id,
+                    "name": row.name,
+                    "group": row.group_name,
+                    "since": iso(row.valid_from),
+                    "report_id": row.report_id,
+                }
+            )
+    return {
+        "as_of": as_of.isoformat() if as_of else None,
+        "policy": policy_id,
+        "check": check_id,
+        "title": entry.title if entry is not None else "",
+        "severity": entry.severity if entry is not None else "",
+        "frameworks": entry.frameworks if entry is not None else {},
+        "policy_version": entry.policy_version if entry is not None else None,
+        "policy_hash": entry.policy_hash if entry is not None else None,
+        "score": _score(counts),
+        "status": status,
+        "limit": limit,
+        "offset": offset,
+        "subjects": subjects_found,
+    }
+
+
+# --- trends --------------------------------------------------------------------------------------------
+
+
+def bucket_ends(period: str, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The last day of each day, ISO week or month from start to end (the last bucket ends at `end`)."""
+    if start > end:
+        raise QueryError("bad_request", "the start of a trend must not be after its end")
+    days: list[dt.date] = []
+    current = start
+    while current <= end:
+        if period == "day":
+            bucket_end = current
+        elif period == "week":
+            bucket_end = current + dt.timedelta(days=6 - current.weekday())
+        elif period == "month":
+            following = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            bucket_end = following - dt.timedelta(days=1)
+        else:
+            raise QueryError("bad_request", "period must be day, week or month")
+        bucket_end = min(bucket_end, end)
+        days.append(bucket_end)
+        current = bucket_end + dt.timedelta(days=1)
+    return days
+
+
+def trends(
+    connection: Connection,
+    *,
+    period: str,
+    start: dt.date,
+    end: dt.date,
+    filters: Filters = Filters(),
+    check_id: str | None = None,
+) -> dict[str, Any]:
+    ends = bucket_ends(period, start, end)
+    if len(ends) > 1000:
+        raise QueryError("bad_request", "a trend has at most 1000 points: use a longer period or a shorter range")
+    changes = daily_changes.c
+    query = (
+        sa.select(changes.day, changes.status, sa.func.sum(changes.delta).label("n"))
+        .where(changes.day <= end)
+        .group_by(changes.day, changes.status)
+        .order_by(changes.day)
+    )
+    if filters.group:
+        query = query.where(changes.group_name == filters.group)
+    if filters.policy:
+        query = query.where(changes.policy_id == filters.policy)
+    if check_id:
+        query = query.where(changes.check_id == check_id)
+    running = _counts()
+    points = []
+    rows = list(connection.execute(query))
+    index = 0
+    for bucket_end in ends:
+        while index < len(rows) and rows[index].day <= bucket_end:
+            if rows[index].status in running:
+                running[rows[index].status] += int(rows[index].n)
+            index += 1
+        points.append({"date": bucket_end.isoformat(), **_score(dict(running))})
+    return {
+        "period": period,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "filters": {"group": filters.group, "policy": filters.policy, "check": check_id},
+        "points": points,
+    }
