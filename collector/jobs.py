@@ -180,3 +180,6 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
 
 
 register(Job("retention", lambda config: config.retention_interval_s, retention))
+
+# Jobs defined with their features register themselves on import.
+import collector.cloud.job  # noqa: E402,F401

@@ -1,19 +1,23 @@
 """One cloud run against the collector's database: its waivers in, the results stored. Shared by
-`rampart-collector cloud run` and the scheduled cloud job."""
+`rampart-collector cloud run` and the scheduled `cloud` job (run once across replicas by collector/jobs.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from checks.config import ConfigError
 from checks.policy.model import Policy
 from checks.results import Status
 from collector.cloud.client import PageHook
-from collector.cloud.config import CloudConfig
+from collector.cloud.config import CloudConfig, load_cloud_config
 from collector.cloud.run import CloudRun, run_cloud_checks
 from collector.cloud.store import store_cloud_run
+from collector.config import CollectorConfig
+from collector.jobs import Job, register
 from collector.storage import waivers
 from collector.storage.engine import read_tx, run_write
 
@@ -47,3 +51,37 @@ def summary(run: CloudRun, stored: int) -> dict[str, Any]:
         "retries": run.stats.retries,
         "duration_s": round(run.duration_s, 3),
     }
+
+
+# --- the scheduled job -----------------------------------------------------------------------------------
+# Registered with collector/jobs.py, which runs each slot in one collector process only. The cloud section
+# is read from the same file as the collector's (`serve` puts its path in $RAMPART_CONFIG), at every slot,
+# so a changed config takes effect without a restart.
+
+UNCONFIGURED_RECHECK_S = 3600
+
+
+def _cloud_config() -> CloudConfig:
+    return load_cloud_config(os.environ.get("RAMPART_CONFIG") or None)
+
+
+def cloud_interval_s(_collector: CollectorConfig) -> int:
+    """The configured interval; an hour while cloud checks are not (validly) configured. Never raises:
+    the job thread must keep running whatever the config says."""
+    try:
+        config = _cloud_config()
+        return config.interval_s if config.configured else UNCONFIGURED_RECHECK_S
+    except (ConfigError, ValueError):
+        return UNCONFIGURED_RECHECK_S
+
+
+def scheduled_cloud_run(engine: Engine, _collector: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
+    config = _cloud_config()
+    if not config.configured:
+        return {"skipped": "cloud.tenant_id is not set"}
+    config.validate()  # a ConfigError is recorded as the run's failure, with the key it names
+    run, stored = run_and_store(engine, config, now)
+    return summary(run, stored)
+
+
+register(Job("cloud", cloud_interval_s, scheduled_cloud_run))
