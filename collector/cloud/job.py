@@ -55,33 +55,35 @@ def summary(run: CloudRun, stored: int) -> dict[str, Any]:
 
 # --- the scheduled job -----------------------------------------------------------------------------------
 # Registered with collector/jobs.py, which runs each slot in one collector process only. The cloud section
-# is read from the same file as the collector's (`serve` puts its path in $RAMPART_CONFIG), at every slot,
-# so a changed config takes effect without a restart.
-
-UNCONFIGURED_RECHECK_S = 3600
+# is read from the same file as the collector's (`serve` and the CLI put its path in $RAMPART_CONFIG) at
+# every slot, so a changed config takes effect without a restart. Off while cloud.tenant_id is empty.
 
 
 def _cloud_config() -> CloudConfig:
     return load_cloud_config(os.environ.get("RAMPART_CONFIG") or None)
 
 
-def cloud_interval_s(_collector: CollectorConfig) -> int:
-    """The configured interval; an hour while cloud checks are not (validly) configured. Never raises:
-    the job thread must keep running whatever the config says."""
+def cloud_enabled(_collector: CollectorConfig) -> bool:
+    """On once `cloud.tenant_id` is set. Never raises (the job thread must keep running): an invalid cloud
+    section counts as enabled, so that the run records what is wrong."""
     try:
-        config = _cloud_config()
-        return config.interval_s if config.configured else UNCONFIGURED_RECHECK_S
+        return _cloud_config().configured
     except (ConfigError, ValueError):
-        return UNCONFIGURED_RECHECK_S
+        return True
+
+
+def cloud_interval_s(_collector: CollectorConfig) -> int:
+    try:
+        return _cloud_config().interval_s
+    except (ConfigError, ValueError):
+        return CloudConfig().interval_s
 
 
 def scheduled_cloud_run(engine: Engine, _collector: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
     config = _cloud_config()
-    if not config.configured:
-        return {"skipped": "cloud.tenant_id is not set"}
-    config.validate()  # a ConfigError is recorded as the run's failure, with the key it names
+    config.validate()  # a ConfigError is recorded as the run's failure, naming the key
     run, stored = run_and_store(engine, config, now)
     return summary(run, stored)
 
 
-register(Job("cloud", cloud_interval_s, scheduled_cloud_run))
+register(Job("cloud", cloud_interval_s, scheduled_cloud_run, enabled=cloud_enabled))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,19 @@ def test_long_resource_ids_fit_the_subject_column() -> None:
     key = subject_key(Subject(SubjectKind.CLOUD_RESOURCE, long_id))
     assert len(key) == MAX_EXT_ID and key.startswith(long_id[:100])
     assert key != subject_key(Subject(SubjectKind.CLOUD_RESOURCE, long_id + "2"))
+
+
+def test_the_cloud_job_can_be_run_from_the_cli_and_is_off_until_configured(fake: FakeMicrosoft, tmp_path: Path) -> None:
+    config, engine = configure(fake, tmp_path, "")
+    engine.dispose()
+    ran = run_cli("rampart-collector", "--config", str(config), "jobs", "run", "cloud", "--format", "json")
+    assert ran.returncode == 0, ran.stderr
+    (outcome,) = json.loads(ran.stdout)
+    assert (outcome["job"], outcome["status"], outcome["detail"]["stored"]) == ("cloud", "ok", 16)
+
+    document = yaml.safe_load(config.read_text())
+    document["cloud"]["tenant_id"] = ""
+    config.write_text(yaml.safe_dump(document))
+    forced = run_cli("rampart-collector", "--config", str(config), "jobs", "run", "--force", "--format", "json")
+    assert forced.returncode == 0, forced.stderr
+    assert [o["job"] for o in json.loads(forced.stdout)] == ["retention"]
