@@ -178,7 +178,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     @app.get("/readyz", tags=["operations"], summary="The database is reachable and its schema current")
     async def readyz() -> JSONResponse:
         try:
-            current = await state.read(lambda c: migrate.current_revision(c.engine))
+            current = await state.read(migrate.revision_of)
         except Exception as exc:  # any database failure means not ready
             message = f"database unavailable: {type(exc).__name__}"
             return JSONResponse({"status": "unavailable", "code": "database_unavailable", "message": message}, 503)

@@ -72,6 +72,8 @@ def test_summary_hosts_host_check_and_trends(live: LiveCollector, cli: object) -
     assert run("summary", "--as-of", "1999-01-01").returncode == 2  # before the kept history
 
 
+# The management commands' storage is covered on both databases by the API tests; as processes, SQLite.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: object, tmp_path: Path) -> None:
     run = cli  # type: ignore[assignment]
     agent = live.enrolled_agent(group="servers")

@@ -11,6 +11,7 @@ the data directory). `stop()` sends SIGTERM and waits; the context manager alway
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -100,15 +101,24 @@ class RunningCollector:
                         f"rampart-collector serve exited with {process.returncode}:\n{self.log()[-4000:]}"
                     )
                 try:
-                    if session.get(url + "/readyz", verify=self.ca_file, timeout=2).status_code == 200:
-                        return url
+                    # Connection: close, so no idle connection of ours holds up the server's shutdown.
+                    probe = session.get(
+                        url + "/readyz", verify=self.ca_file, timeout=2, headers={"Connection": "close"}
+                    )
+                    with probe as response:
+                        ready = response.status_code == 200
                 except requests.RequestException:
-                    pass
+                    ready = False
+                if ready:
+                    return url
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"rampart-collector serve did not become ready in {timeout}s:\n{self.log()[-4000:]}")
 
     def stop(self, timeout: float = 15) -> None:
+        # Responses caught in reference cycles keep their sockets open, and an open connection holds up the
+        # server's graceful shutdown: collect them first.
+        gc.collect()
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ middleware stack. Tests also get the engine, to check what was (or was not) stor
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import socket
 import threading
 import time
@@ -134,6 +135,7 @@ def live_collector(directory: Path, database_url: str, **config: Any) -> Iterato
     finally:
         for session in live.sessions:
             session.close()
+        gc.collect()  # responses in reference cycles keep their connections open
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
