@@ -30,11 +30,16 @@ log = logging.getLogger("rampart.collector.jobs")
 BATCH = 5000
 
 
+def _always(_config: CollectorConfig) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
     interval_s: Callable[[CollectorConfig], int]
     run: Callable[[Engine, CollectorConfig, dt.datetime], dict[str, Any]]
+    enabled: Callable[[CollectorConfig], bool] = _always  # e.g. cloud checks only once they are configured
 
 
 JOBS: dict[str, Job] = {}
@@ -64,6 +69,8 @@ def run_due(
     ran = []
     for job in list(JOBS.values()):
         if only is not None and job.name not in only:
+            continue
+        if not job.enabled(config):
             continue
         started = now or utcnow()
         with write_tx(engine) as connection:
@@ -181,3 +188,6 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
 
 
 register(Job("retention", lambda config: config.retention_interval_s, retention))
+
+# Jobs defined with their features register themselves on import.
+import collector.cloud.job  # noqa: E402,F401

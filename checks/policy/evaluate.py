@@ -167,6 +167,9 @@ def evaluate_check(
         for resource in facts:
             assert isinstance(resource, ResourceFacts)
             on = Subject(SubjectKind.CLOUD_RESOURCE, resource.resource_id, resource.name)
+            if resource.error is not None:
+                results.append(result(Status.ERROR, resource.error, resource.facts, on))
+                continue
             status, reason = judge(check.expect.evaluate(resource.facts, inputs))
             results.append(result(status, reason, resource.facts, on))
         return results

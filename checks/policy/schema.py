@@ -77,12 +77,19 @@ def _expr_schema() -> dict[str, Any]:
     }
 
 
-def _probe_ref_schema() -> dict[str, Any]:
+def _probe_ref_schema(*, for_validation: bool = False) -> dict[str, Any]:
     probes = list(registry.all_probes())
     names = [spec.name for spec in probes]
     conditions: list[dict[str, Any]] = []
     for spec in probes:
         params = registry.object_schema(spec.params)
+        if not for_validation:
+            # A parameter may be an input reference; the loader checks it by validating the input's
+            # default in its place, so only the editor schema needs the alternative.
+            params["properties"] = {
+                name: {"anyOf": [schema, {"$ref": "#/$defs/input_ref"}]}
+                for name, schema in params["properties"].items()
+            }
         conditions.append(
             {
                 "if": {"properties": {"name": {"const": spec.name}}, "required": ["name"]},
@@ -189,7 +196,7 @@ def policy_schema(*, for_validation: bool = False) -> dict[str, Any]:
     defs: dict[str, Any] = {
         "expr": {} if for_validation else _expr_schema(),
         "input_ref": _input_ref(),
-        "probe_ref": _probe_ref_schema(),
+        "probe_ref": _probe_ref_schema(for_validation=for_validation),
         "check": _check_schema(),
         "input": _input_schema(),
         "test": _test_schema(),

@@ -131,11 +131,16 @@ class ProbeSpec:
 
 @dataclass(frozen=True)
 class ResourceFacts:
-    """The facts of one cloud resource (a storage account, an NSG, ...)."""
+    """The facts of one cloud resource (a storage account, an NSG, ...).
+
+    `error` is set instead of facts when this resource (or a whole subscription) could not be read, so
+    that one unreadable subscription gives an `error` result of its own without hiding the others.
+    """
 
     resource_id: str
     name: str
     facts: Facts
+    error: str | None = None
 
 
 _REGISTRY: dict[str, ProbeSpec] = {}
@@ -150,6 +155,10 @@ BUILTIN_MODULES = (
     "checks.probes.accounts",
     "checks.probes.antivirus",
     "checks.probes.sshd",
+    "checks.probes.cloud.mfa",
+    "checks.probes.cloud.conditional_access",
+    "checks.probes.cloud.entra",
+    "checks.probes.cloud.azure",
 )
 _loaded = False
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from checks.output import format_table, print_json
@@ -28,6 +30,9 @@ class Failed(Exception):
 
 
 def config_of(args: argparse.Namespace) -> CollectorConfig:
+    if args.config:
+        # As `serve` does: jobs run from this process (`jobs run cloud`) read their own sections of the file.
+        os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
     return load_collector_config(args.config)
 
 

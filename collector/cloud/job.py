@@ -1,0 +1,89 @@
+"""One cloud run against the collector's database: its waivers in, the results stored. Shared by
+`rampart-collector cloud run` and the scheduled `cloud` job (run once across replicas by collector/jobs.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from checks.config import ConfigError
+from checks.policy.model import Policy
+from checks.results import Status
+from collector.cloud.client import PageHook
+from collector.cloud.config import CloudConfig, load_cloud_config
+from collector.cloud.run import CloudRun, run_cloud_checks
+from collector.cloud.store import store_cloud_run
+from collector.config import CollectorConfig
+from collector.jobs import Job, register
+from collector.storage import waivers
+from collector.storage.engine import read_tx, run_write
+
+
+def run_and_store(
+    engine: Engine,
+    config: CloudConfig,
+    now: dt.datetime,
+    *,
+    policies: list[Policy] | None = None,
+    on_page: PageHook | None = None,
+) -> tuple[CloudRun, int]:
+    """Judge the cloud policies with the collector's waivers and store the results; (run, stored)."""
+    with read_tx(engine) as connection:
+        in_force = waivers.in_force(connection, now.date())
+    run = run_cloud_checks(config, policies=policies, waivers=in_force, on_page=on_page)
+    cache = waivers.WaiverCache()
+    stored = run_write(engine, lambda c: store_cloud_run(c, run, now=now, waivers=cache.current))
+    return run, stored
+
+
+def summary(run: CloudRun, stored: int) -> dict[str, Any]:
+    """What a job run records about itself."""
+    return {
+        "tenant": run.tenant.id,
+        "results": len(run.results),
+        "stored": stored,
+        "errors": sum(1 for r in run.results if r.status is Status.ERROR),
+        "sign_in_error": run.sign_in_error,
+        "requests": run.stats.requests,
+        "retries": run.stats.retries,
+        "duration_s": round(run.duration_s, 3),
+    }
+
+
+# --- the scheduled job -----------------------------------------------------------------------------------
+# Registered with collector/jobs.py, which runs each slot in one collector process only. The cloud section
+# is read from the same file as the collector's (`serve` and the CLI put its path in $RAMPART_CONFIG) at
+# every slot, so a changed config takes effect without a restart. Off while cloud.tenant_id is empty.
+
+
+def _cloud_config() -> CloudConfig:
+    return load_cloud_config(os.environ.get("RAMPART_CONFIG") or None)
+
+
+def cloud_enabled(_collector: CollectorConfig) -> bool:
+    """On once `cloud.tenant_id` is set. Never raises (the job thread must keep running): an invalid cloud
+    section counts as enabled, so that the run records what is wrong."""
+    try:
+        return _cloud_config().configured
+    except (ConfigError, ValueError):
+        return True
+
+
+def cloud_interval_s(_collector: CollectorConfig) -> int:
+    try:
+        return _cloud_config().interval_s
+    except (ConfigError, ValueError):
+        return CloudConfig().interval_s
+
+
+def scheduled_cloud_run(engine: Engine, _collector: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
+    config = _cloud_config()
+    config.validate()  # a ConfigError is recorded as the run's failure, naming the key
+    run, stored = run_and_store(engine, config, now)
+    return summary(run, stored)
+
+
+register(Job("cloud", cloud_interval_s, scheduled_cloud_run, enabled=cloud_enabled))
