@@ -16,7 +16,12 @@ from agent.state import StatePaths
 from tests.agent.e2e import EnrolledAgent, enrol, new_token, stored_reports
 from tests.agent.faultproxy import Fault, FaultProxy
 from tests.agent.helpers import clean_env, command_check, run_worker, small_policy
+from checks.policy.loader import load_policy_file
+from policies import shipped_path
 from tests.support.collector import RunningCollector, collector_process
+
+# The collector assigns the shipped baseline to the default group: one result per check.
+BASELINE_CHECKS = len(load_policy_file(shipped_path("baseline.yaml")).checks)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +70,13 @@ def test_enrol_run_once_deliver_and_status(tmp_path: Path, collector: RunningCol
     once = agent.cli("run", "--once", env=hostile)
     assert once.returncode == 0, once.stderr
     (report,) = stored_reports(collector, agent.agent_id)
-    assert report.agent_id == agent.agent_id and report.result_count == 11 and report.dropped == 0
+    assert report.agent_id == agent.agent_id and report.result_count == BASELINE_CHECKS and report.dropped == 0
 
     status = agent.status()
     assert status["enrolled"] and status["agent_id"] == agent.agent_id
     assert status["policy"]["policies"][0]["id"] == "baseline"
-    assert status["spool"]["reports"] == 0 and status["delivered"] == {"reports": 1, "results": 11}
-    assert status["last_run"]["results"] == 11 and status["last_delivery"]["error"] is None
+    assert status["spool"]["reports"] == 0 and status["delivered"] == {"reports": 1, "results": BASELINE_CHECKS}
+    assert status["last_run"]["results"] == BASELINE_CHECKS and status["last_delivery"]["error"] is None
     listed = json.loads(collector.cli("agents", "list", "--format", "json").stdout)
     (mine,) = [a for a in listed if a["agent_id"] == agent.agent_id]
     assert mine["last_seen"] and mine["group"] == "default"
@@ -146,7 +151,7 @@ def test_a_revoked_agent_is_no_longer_accepted(tmp_path: Path, collector: Runnin
     # the daemon's scheduled runs still check and spool, but send nothing to a collector that refuses them
     run = run_worker(agent.config, "run")
     assert run.returncode == 1 and "refuses this agent (agent_revoked)" in run.summary["delivery_skipped"]
-    assert run.summary["results"] == 11 and run.summary["pending"] == 1
+    assert run.summary["results"] == BASELINE_CHECKS and run.summary["pending"] == 1
     assert len(stored_reports(collector, agent.agent_id)) == 1
 
 
@@ -177,7 +182,7 @@ def test_a_tampered_policy_bundle_is_refused_and_the_last_good_one_kept(
     status = agent.status()
     assert "altered" in status["policy_error"] and status["policy"]["policies"][0]["id"] == "baseline"
     (report,) = stored_reports(collector, agent.agent_id)
-    assert report.result_count == 11
+    assert report.result_count == BASELINE_CHECKS
 
 
 def test_throttling_is_honoured_then_delivered(tmp_path: Path, collector: RunningCollector, proxy: FaultProxy) -> None:
