@@ -13,15 +13,10 @@ import yaml
 
 from agent.spool import Spool
 from agent.state import StatePaths
-from tests.agent.e2e import EnrolledAgent, enrol, new_token, stored_reports
+from tests.agent.e2e import BASELINE_CHECKS, EnrolledAgent, enrol, new_token, stored_reports
 from tests.agent.faultproxy import Fault, FaultProxy
 from tests.agent.helpers import clean_env, command_check, run_worker, small_policy
-from checks.policy.loader import load_policy_file
-from policies import shipped_path
 from tests.support.collector import RunningCollector, collector_process
-
-# The collector assigns the shipped baseline to the default group: one result per check.
-BASELINE_CHECKS = len(load_policy_file(shipped_path("baseline.yaml")).checks)
 
 
 @pytest.fixture(scope="module")
