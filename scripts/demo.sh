@@ -61,7 +61,7 @@ step "An enrolment token for this machine (rampart-collector enroll-token create
 ENROLL_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$DATA/enroll-token.json")
 
 step "This machine's agent enrols (rampart-agent enroll; the token is read from stdin, never stored)"
-echo "$ENROLL_TOKEN" | "$BIN/rampart-agent" --config "$CONFIG" enroll --collector "$URL" --ca-cert "$CA"
+echo "$ENROLL_TOKEN" | "$BIN/rampart-agent" --config "$CONFIG" enroll --collector "$URL" --ca-cert "$CA" --token-file -
 
 step "One full agent run, delivered (rampart-agent run --once)"
 "$BIN/rampart-agent" --config "$CONFIG" run --once
@@ -75,4 +75,4 @@ step "Hosts (rampart-collector hosts)"
 step "Stopping the collector"
 stop_collector
 SERVER_PID=""
-echo "done. Run it again any time; remove $DATA to start afresh."
+echo "done. Run it again any time (it starts afresh); everything is in $DATA."
