@@ -19,6 +19,7 @@ require MFA for administrators, and cannot coexist with conditional access.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +225,23 @@ COMMON_FACTS = (
 )
 
 
+def _sort_policies(
+    tenant: TenantPolicies, gaps_of: Callable[[dict[str, Any]], list[str] | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(policies that count, the relevant ones that do not, each with why); None from gaps_of: irrelevant."""
+    counting: list[dict[str, Any]] = []
+    not_counted: list[dict[str, Any]] = []
+    for policy in tenant.policies:
+        gaps = gaps_of(policy)
+        if gaps is None:
+            continue
+        if gaps:
+            not_counted.append(_not_counted(policy, gaps))
+        else:
+            counting.append(policy)
+    return counting, not_counted
+
+
 def _not_counted(policy: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     return {**summary(policy), "state": str(policy.get("state") or ""), "reasons": reasons}
 
@@ -275,15 +293,7 @@ MFA_ENFORCEMENT = register(
 @cloud_collector(MFA_ENFORCEMENT, "microsoft365")
 def collect_mfa_enforcement(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
-    counting, not_counted = [], []
-    for policy in tenant.policies:
-        gaps = mfa_gaps(policy, all_users=True)
-        if gaps is None:
-            continue
-        if gaps:
-            not_counted.append(_not_counted(policy, gaps))
-        else:
-            counting.append(policy)
+    counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=True))
     enforced_by = (["security defaults"] if tenant.security_defaults else []) + [
         str(p.get("displayName") or p.get("id")) for p in counting
     ]
@@ -326,15 +336,7 @@ LEGACY_AUTH = register(
 @cloud_collector(LEGACY_AUTH, "microsoft365")
 def collect_legacy_auth(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
-    counting, not_counted = [], []
-    for policy in tenant.policies:
-        gaps = legacy_block_gaps(policy)
-        if gaps is None:
-            continue
-        if gaps:
-            not_counted.append(_not_counted(policy, gaps))
-        else:
-            counting.append(policy)
+    counting, not_counted = _sort_policies(tenant, legacy_block_gaps)
     blocked_by = (["security defaults"] if tenant.security_defaults else []) + [
         str(p.get("displayName") or p.get("id")) for p in counting
     ]
@@ -394,15 +396,7 @@ ADMIN_MFA = register(
 @cloud_collector(ADMIN_MFA, "microsoft365")
 def collect_admin_mfa(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
-    counting, not_counted = [], []
-    for policy in tenant.policies:
-        gaps = mfa_gaps(policy, all_users=False)
-        if gaps is None:
-            continue
-        if gaps:
-            not_counted.append(_not_counted(policy, gaps))
-        else:
-            counting.append(policy)
+    counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=False))
     covered: list[dict[str, Any]] = []
     uncovered: list[dict[str, Any]] = []
     used: dict[int, dict[str, Any]] = {}
