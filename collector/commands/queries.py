@@ -134,10 +134,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
         + f"; {totals['pass']} pass, {totals['fail']} fail, {totals['error']} error, "
         f"{totals['not_applicable']} not applicable, {totals['waived']} waived"
     )
-    print(
-        f"Hosts: {hosts['total']}, {hosts['stale']} stale (not heard from in {hosts['stale_after_hours']:g}h)"
-        + (f"; filtered to group {args.group}" if args.group else "")
+    # Past contact times are not kept, so a stale count exists only for now.
+    stale = (
+        f"{hosts['stale']} stale (not heard from in {hosts['stale_after_hours']:g}h)"
+        if hosts["stale"] is not None
+        else "staleness is known only for now"
     )
+    print(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()

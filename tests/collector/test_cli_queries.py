@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -71,6 +72,8 @@ def test_summary_hosts_host_check_and_trends(live: LiveCollector, cli: object) -
 
     trends = json.loads(run("trends", "--period", "week", "--format", "json").stdout)
     assert trends["points"][-1]["fail"] == 6
+    today = run("summary", "--as-of", dt.date.today().isoformat())
+    assert today.returncode == 0 and "Hosts: 3, staleness is known only for now" in today.stdout
     assert run("summary", "--as-of", "yesterday").returncode == 2
     assert run("summary", "--as-of", "1999-01-01").returncode == 2  # before the kept history
 
