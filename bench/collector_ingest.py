@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from checks import wire  # noqa: E402
@@ -171,6 +172,32 @@ def _client_process(
     out.put({"latencies": latencies, "statuses": statuses, "cpu": time.process_time()})
 
 
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue  # ended meanwhile
+        total += times.user + times.system
+    return total
+
+
+def collector_cpu_s(collector: RunningCollector) -> float:
+    """User + system seconds of the `serve` processes and their workers so far."""
+    tree = []
+    for popen in collector.processes:
+        parent = psutil.Process(popen.pid)
+        tree += [parent, *parent.children(recursive=True)]
+    return _cpu_s(tree)
+
+
+def postgres_cpu_s() -> float:
+    """User + system seconds of this machine's PostgreSQL processes so far (backends come and go: the
+    pools of the collector keep theirs open while the clock runs)."""
+    return _cpu_s([p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")])
+
+
 def enrol_agents(collector: RunningCollector, url: str, count: int) -> list[Any]:
     token = json.loads(collector.cli("enroll-token", "create", "--uses", str(count), "--format", "json").stdout)[
         "token"
@@ -217,10 +244,12 @@ def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, di
         for process in processes:
             process.start()
         time.sleep(1)
+        server_cpu, database_cpu = collector_cpu_s(collector), postgres_cpu_s()
         began = time.perf_counter()
         start.set()
         outcomes = [out.get(timeout=3600) for _ in processes]
         elapsed = time.perf_counter() - began
+        server_cpu, database_cpu = collector_cpu_s(collector) - server_cpu, postgres_cpu_s() - database_cpu
         for process in processes:
             process.join()
         latencies = sorted(x for o in outcomes for x in o["latencies"])
@@ -245,6 +274,9 @@ def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, di
             "p95_ms": latencies[int(len(latencies) * 0.95)] * 1000,
             "statuses": statuses,
             "client_cpu_s": sum(o["cpu"] for o in outcomes),
+            # CPU per report, while the clock ran: the collector's processes, PostgreSQL's (on this machine)
+            "collector_cpu_ms_per_report": server_cpu / total * 1000,
+            "postgres_cpu_ms_per_report": database_cpu / total * 1000 if kind == "postgresql" else None,
         }
     finally:
         collector.stop()

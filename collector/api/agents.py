@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -289,6 +290,7 @@ async def reports(request: Request) -> dict[str, Any]:
             signature=wire.b64url(signed.signature),
         )
         now = state.now()
+        fast = await state.fast_store()
 
         def work(connection: Any) -> StoreOutcome:
             return store_agent_report(
@@ -297,7 +299,10 @@ async def reports(request: Request) -> dict[str, Any]:
 
         started = time.perf_counter()
         try:
-            outcome = await state.write(work, limiter=state.limiter())
+            if fast is not None:
+                outcome = await to_thread.run_sync(fast.store, parsed, body, evidence, now, limiter=state.limiter())
+            else:
+                outcome = await state.write(work, limiter=state.limiter())
         except AgentRevoked:
             state.agents.forget(auth.agent_id)
             raise _reject(state, 403, "agent_revoked", f"agent {auth.agent_id} has been revoked") from None

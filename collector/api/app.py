@@ -167,7 +167,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
         yield
         if runner is not None:
             runner.stop()
-        engine.dispose()
+        state.dispose()
 
     app = FastAPI(
         title="Rampart collector",

@@ -37,7 +37,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, pool_size: int = 8) -> Engine:
+def make_engine(url: str, pool_size: int = 8, *, pre_ping: bool = True, custom_plans: bool = True) -> Engine:
+    """`pre_ping` and `custom_plans` are for PostgreSQL: a ping before each checkout finds a dropped
+    connection (for callers that cannot retry); custom plans suit the bulk statements (see below)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -47,10 +49,11 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
     )
-    _configure_postgresql(engine)
+    if custom_plans:
+        _configure_postgresql(engine)
     return engine
 
 

@@ -324,6 +324,17 @@ class CatalogCache:
             self.known[(policy_id, check_id)] = policy_hash
 
 
+def newest_results(results: Sequence[IncomingResult], now: dt.datetime) -> list[IncomingResult]:
+    """One result per (policy, check): the last evaluated, the later one in the report on a tie."""
+    newest: dict[tuple[str, str], IncomingResult] = {}
+    for result in results:
+        key = (result.policy_id, result.check_id)
+        seen = newest.get(key)
+        if seen is None or (result.evaluated_at or now) >= (seen.evaluated_at or now):
+            newest[key] = result
+    return list(newest.values())
+
+
 def store_results(
     connection: Connection,
     subject: SubjectRow,
@@ -340,12 +351,7 @@ def store_results(
     another replica is either seen here or re-applied by that replica after this transaction commits.
     """
     outcome = StoreOutcome(duplicate=False)
-    newest: dict[tuple[str, str], IncomingResult] = {}
-    for result in results:
-        key = (result.policy_id, result.check_id)
-        seen = newest.get(key)
-        if seen is None or (result.evaluated_at or now) >= (seen.evaluated_at or now):
-            newest[key] = result
+    newest = {(r.policy_id, r.check_id): r for r in newest_results(results, now)}
     if not newest:
         return outcome
     previous = {

@@ -31,6 +31,9 @@ SQLModel.metadata.naming_convention = {
 # Autoincrementing 64-bit keys; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 COUNTER_SHARDS = 16
+# PostgreSQL advisory lock: shared while a report judged with cached waivers is stored (migration 0003),
+# exclusive while the waivers change (collector/storage/waivers.py).
+WAIVER_LOCK_KEY = 7_291_034_551
 
 
 def utcnow() -> dt.datetime:
@@ -147,7 +150,13 @@ class ResultInterval(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_result_intervals_subject", "subject_id", "policy_id", "check_id", "valid_from"),
         sa.Index("ix_result_intervals_check", "policy_id", "check_id", "valid_from"),
-        sa.Index("ix_result_intervals_valid_to", "valid_to"),
+        # Closed intervals by their end, for retention; not the open ones (migration 0003 says why).
+        sa.Index(
+            "ix_result_intervals_closed",
+            "valid_to",
+            postgresql_where=sa.text("valid_to IS NOT NULL"),
+            sqlite_where=sa.text("valid_to IS NOT NULL"),
+        ),
         # The open interval of each (subject, policy, check): what a status change closes. Partial, so it
         # stays as small as latest_results and the planner prefers it over the per-check index.
         sa.Index(

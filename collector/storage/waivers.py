@@ -23,7 +23,7 @@ from collector.storage import audit
 from collector.storage.bulk import update_rows, upsert
 from collector.storage.history import Change, record_changes
 from collector.storage.ingest import WaiverIndex
-from collector.storage.models import iso, latest_results, state_versions, subjects, waivers
+from collector.storage.models import WAIVER_LOCK_KEY, iso, latest_results, state_versions, subjects, waivers
 
 REQUESTED, APPROVED, REJECTED, REVOKED, EXPIRED = "requested", "approved", "rejected", "revoked", "expired"
 _VERSION_NAME = "waivers"
@@ -82,6 +82,9 @@ def listing(row: Any) -> dict[str, Any]:
 
 
 def _bump_version(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Wait for reports being stored with the waivers as they were; later ones see the new version.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(WAIVER_LOCK_KEY)))
     statement = upsert(connection, state_versions).values(name=_VERSION_NAME, version=1)
     connection.execute(
         statement.on_conflict_do_update(index_elements=["name"], set_={"version": state_versions.c.version + 1})
@@ -114,6 +117,21 @@ class WaiverCache:
         state = self._state
         if state is not None and state[0] == version and state[1] == today:
             return state[2]
+        return self._load(connection, version, today)
+
+    def cached(self, today: dt.date) -> tuple[int, WaiverIndex] | None:
+        """The version and waivers last read for `today`, without asking the database (which the caller
+        must then do: collector/storage/fast_ingest.py passes the version to be checked)."""
+        state = self._state
+        if state is None or state[1] != today:
+            return None
+        return state[0], state[2]
+
+    def reload(self, connection: Connection, today: dt.date) -> tuple[int, WaiverIndex]:
+        version = _version(connection)
+        return version, self._load(connection, version, today)
+
+    def _load(self, connection: Connection, version: int, today: dt.date) -> WaiverIndex:
         index = WaiverIndex(in_force(connection, today))
         with self._lock:
             self._state = (version, today, index)

@@ -1,0 +1,229 @@
+"""Storing agent reports on PostgreSQL in one round trip each (the function of migration 0003).
+
+The result is the same as `store_agent_report` in collector/storage/ingest.py, which SQLite and cloud
+runs use (tests/collector/test_fast_ingest.py stores the same reports both ways and compares every
+table). What differs is the cost: one call, prepared once per connection, in autocommit so that the
+call is the transaction, on a pool of its own without a ping on checkout (a lost connection is retried
+once; the report id makes a retry harmless).
+
+Waivers are judged here, with the cached waivers and subject the function then checks it was given
+(stale -> judged again with fresh ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from checks.results import Subject, SubjectKind
+from collector.storage.engine import make_engine
+from collector.storage.ingest import (
+    CatalogCache,
+    IncomingResult,
+    ParsedReport,
+    SignedEvidence,
+    StoreOutcome,
+    WaiverIndex,
+    judged_status,
+    newest_results,
+)
+from collector.storage.models import COUNTER_SHARDS
+from collector.storage.registry import AgentRevoked
+from collector.storage.waivers import WaiverCache
+
+log = logging.getLogger(__name__)
+
+CALL = (
+    "SELECT outcome, stored, changed, superseded, subject_kind, subject_ext_id, subject_name, subject_group "
+    "FROM rampart_store_report(" + ", ".join(["%s"] * 20) + ")"
+)
+_RETRYABLE_STATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ExpectedSubject:
+    kind: str
+    ext_id: str
+    name: str
+    group: str
+
+
+class FastReportStore:
+    """Stores agent reports through rampart_store_report; one per collector process."""
+
+    def __init__(self, database_url: str, pool_size: int, waivers: WaiverCache, catalog: CatalogCache) -> None:
+        base = make_engine(database_url, pool_size, pre_ping=False, custom_plans=False)
+        self.engine: Engine = base.execution_options(isolation_level="AUTOCOMMIT")
+        self._base = base
+        self.waivers = waivers
+        self.catalog = catalog
+        self._subjects: dict[str, ExpectedSubject] = {}
+        self._lock = threading.Lock()
+
+    def dispose(self) -> None:
+        self._base.dispose()
+
+    def store(self, parsed: ParsedReport, body: bytes, evidence: SignedEvidence, now: dt.datetime) -> StoreOutcome:
+        """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report."""
+        results = newest_results(parsed.results, now)
+        catalog = _catalog_rows(results, self.catalog)
+        compressed = zlib.compress(body, 1)
+        today = now.date()
+        expected = self._subjects.get(parsed.agent_id)
+        waivers = self.waivers.cached(today)
+        for attempt in range(1, _ATTEMPTS + 1):
+            if waivers is None:
+                waivers = self._reload_waivers(today)
+            version, index = waivers
+            rows = _judged_rows(results, index, expected, today)
+            params = (
+                parsed.agent_id,
+                *(_subject_params(expected)),
+                version,
+                now,
+                parsed.report_id,
+                parsed.created_at,
+                len(parsed.results),
+                parsed.dropped,
+                evidence.method,
+                evidence.path,
+                evidence.timestamp,
+                evidence.content_sha256,
+                evidence.signature,
+                compressed,
+                rows,
+                catalog,
+                COUNTER_SHARDS,
+            )
+            try:
+                answer = self._call(params)
+            except psycopg.Error as exc:
+                if attempt == _ATTEMPTS or not _retryable(exc):
+                    raise
+                log.warning("report store retried", extra={"attempt": attempt, "error": type(exc).__name__})
+                time.sleep(0.01 * attempt)
+                continue
+            outcome = answer[0]
+            if outcome == "stored":
+                if catalog is not None:
+                    self.catalog.known.update({(r.policy_id, r.check_id): r.policy_hash for r in results})
+                return StoreOutcome(duplicate=False, stored=answer[1], changed=answer[2], superseded=answer[3])
+            if outcome == "duplicate":
+                return StoreOutcome(duplicate=True)
+            if outcome == "revoked":
+                self._subjects.pop(parsed.agent_id, None)
+                raise AgentRevoked(parsed.agent_id)
+            if outcome == "stale_subject":
+                expected = ExpectedSubject(*answer[4:8])
+                with self._lock:
+                    if len(self._subjects) > 500_000:
+                        self._subjects.clear()
+                    self._subjects[parsed.agent_id] = expected
+            elif outcome == "stale_waivers":
+                waivers = None
+            else:
+                raise RuntimeError(f"rampart_store_report answered {outcome!r}")
+        raise RuntimeError(f"report {parsed.report_id} could not be stored after {_ATTEMPTS} attempts")
+
+    def _reload_waivers(self, today: dt.date) -> tuple[int, WaiverIndex]:
+        with self._base.connect() as connection, connection.begin():
+            return self.waivers.reload(connection, today)
+
+    def _call(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            try:
+                row = raw.execute(CALL, params, prepare=True).fetchone()
+            except psycopg.OperationalError:
+                connection.invalidate()  # a lost connection: not given back to the pool
+                raise
+            assert row is not None
+            return tuple(row)
+
+
+def _retryable(exc: psycopg.Error) -> bool:
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return True  # the connection was lost; the report id makes a second call safe
+    return exc.sqlstate in _RETRYABLE_STATES
+
+
+def _subject_params(expected: ExpectedSubject | None) -> tuple[str | None, ...]:
+    if expected is None:
+        return (None, None, None, None)
+    return (expected.kind, expected.ext_id, expected.name, expected.group)
+
+
+def _judged_rows(
+    results: Sequence[IncomingResult], index: WaiverIndex, expected: ExpectedSubject | None, today: dt.date
+) -> str:
+    """The results as rampart_store_report reads them, with the status the collector records."""
+    who = None if expected is None else Subject(SubjectKind(expected.kind), expected.ext_id, expected.name)
+    group = "" if expected is None else expected.group
+    rows = []
+    for r in results:
+        if who is None:  # the call will answer stale_subject before it reads the rows
+            status, waived_status, waiver_id = r.status, r.waived_status, r.waiver_id
+        else:
+            status, waived_status, waiver_id = judged_status(r, index, who, group, today)
+        rows.append(
+            {
+                "policy_id": r.policy_id,
+                "check_id": r.check_id,
+                "status": status,
+                "waived_status": waived_status,
+                "waiver_id": waiver_id,
+                "severity": r.severity,
+                "title": r.title,
+                "reason": r.reason,
+                "observed": r.observed,
+                "expectation": r.expectation,
+                "policy_version": r.policy_version,
+                "policy_hash": r.policy_hash,
+                "evaluated_at": None if r.evaluated_at is None else r.evaluated_at.isoformat(),
+            }
+        )
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _catalog_rows(results: Sequence[IncomingResult], cache: CatalogCache) -> str | None:
+    fresh = [r for r in results if cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
+    if not fresh:
+        return None
+    return json.dumps(
+        [
+            {
+                "policy_id": r.policy_id,
+                "check_id": r.check_id,
+                "title": r.title,
+                "severity": r.severity,
+                "weight": r.weight,
+                "frameworks": r.frameworks,
+                "policy_version": r.policy_version,
+                "policy_hash": r.policy_hash,
+            }
+            for r in fresh
+        ],
+        separators=(",", ":"),
+    )
+
+
+def available(engine: Engine) -> bool:
+    """Whether this database has rampart_store_report (PostgreSQL, migrated to 0003 or later)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        found = connection.execute(sa.text("SELECT to_regproc('rampart_store_report')")).scalar()
+    return found is not None

@@ -1,0 +1,220 @@
+"""PostgreSQL's one-round-trip report store (rampart_store_report, migration 0003) against the Python one.
+
+The same agents, waivers and sequence of reports go into two fresh schemas, one through
+`store_agent_report` (what SQLite and cloud runs use) and one through `FastReportStore`; every outcome and
+every row of every table they write must be the same. The sequence is random but seeded and covers what
+the function decides: new, unchanged and flipped results, checks missing from a report, late (older) runs,
+re-sent reports, unknown evaluation times, waived results with and without a waiver here, a waiver approved
+and one revoked between reports (the cached waivers go stale), a host renamed (the cached subject goes
+stale), a new policy version (the check catalogue) and a revoked agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from checks import wire
+from collector.storage import migrate, models, registry, waivers
+from collector.storage.engine import make_engine, run_write, write_tx
+from collector.storage.fast_ingest import FastReportStore, available
+from collector.storage.ingest import CatalogCache, SignedEvidence, parse_report, store_agent_report
+from collector.storage.registry import AgentRevoked
+from collector.storage.waivers import WaiverCache
+from tests.support.agents import make_result
+from tests.support.databases import fresh_schema
+
+pytestmark = pytest.mark.postgres
+
+CHECKS = [f"c{i:02d}" for i in range(12)]
+STATUSES = ["pass", "fail", "error", "not_applicable", "waived"]
+HASH_A, HASH_B = "a" * 64, "b" * 64
+START = dt.datetime(2026, 11, 20, 8, 0, 0)
+EVIDENCE = SignedEvidence("POST", "/api/v1/reports", 1_790_000_000, "0" * 64, "s" * 86)
+# Columns that differ by design: surrogate keys.
+IGNORED = {"id"}
+COMPARED = ["subjects", "reports", "latest_results", "result_intervals", "status_counts", "daily_changes",
+            "check_catalog"]  # fmt: skip
+
+
+@pytest.fixture
+def two_schemas(pg_database: str | None) -> Iterator[tuple[Engine, Engine, str]]:
+    if pg_database is None:
+        pytest.skip("RAMPART_TEST_PG_URL is empty: PostgreSQL half skipped")
+    with ExitStack() as stack:
+        python_url = stack.enter_context(fresh_schema(pg_database))
+        fast_url = stack.enter_context(fresh_schema(pg_database))
+        python_engine, fast_engine = make_engine(python_url, 2), make_engine(fast_url, 2)
+        stack.callback(python_engine.dispose)
+        stack.callback(fast_engine.dispose)
+        for engine in (python_engine, fast_engine):
+            migrate.upgrade(engine)
+        yield python_engine, fast_engine, fast_url
+
+
+class Twin:
+    """Does every change to both databases, and stores each report through both paths."""
+
+    def __init__(self, python_engine: Engine, fast_engine: Engine, fast_url: str) -> None:
+        self.engines = (python_engine, fast_engine)
+        self.python_waivers, self.python_catalog = WaiverCache(), CatalogCache()
+        self.fast = FastReportStore(fast_url, 2, WaiverCache(), CatalogCache())
+
+    def both(self, work: Any) -> list[Any]:
+        return [run_write(engine, work) for engine in self.engines]
+
+    def store(self, agent_id: str, body: bytes, now: dt.datetime) -> tuple[Any, Any]:
+        parsed = parse_report(json.loads(body), agent_id)
+        try:
+            python = run_write(
+                self.engines[0],
+                lambda c: store_agent_report(
+                    c, parsed, body, EVIDENCE, now=now, waivers=self.python_waivers.current, catalog=self.python_catalog
+                ),
+            )
+            self.python_catalog.remember(python)
+            python_answer: Any = (python.duplicate, python.stored, python.changed, python.superseded)
+        except AgentRevoked:
+            python_answer = "revoked"
+        try:
+            fast = self.fast.store(parsed, body, EVIDENCE, now)
+            fast_answer: Any = (fast.duplicate, fast.stored, fast.changed, fast.superseded)
+        except AgentRevoked:
+            fast_answer = "revoked"
+        return python_answer, fast_answer
+
+
+def table_rows(engine: Engine, name: str) -> list[tuple[Any, ...]]:
+    table = models.metadata.tables[name]
+    columns = [c for c in table.columns if c.name not in IGNORED]
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(*columns)).all()
+    return sorted(tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in rows)
+
+
+def random_results(rng: random.Random, moment: dt.datetime, policy_hash: str) -> list[dict[str, Any]]:
+    chosen = rng.sample(CHECKS, rng.randint(1, len(CHECKS)))  # some checks missing from a report
+    results = []
+    for check in chosen:
+        status = rng.choice(STATUSES)
+        late = rng.random() < 0.1
+        when = moment - dt.timedelta(hours=30 if late else rng.randint(0, 50) / 10)
+        evaluated_at = "" if rng.random() < 0.05 else when.isoformat() + "Z"
+        results.append(
+            make_result(
+                check,
+                status,
+                policy_hash=policy_hash,
+                severity=rng.choice(["low", "medium", "high"]),
+                observed={"value": rng.randint(0, 3)},
+                evaluated_at=evaluated_at,
+                waived_status=rng.choice(["fail", "error"]) if status == "waived" else None,
+                waiver_id="wv-agent" if status == "waived" else None,
+            )
+        )
+    if rng.random() < 0.1 and results:  # the same check twice in one report: the later evaluation counts
+        results.append(dict(results[0], status="pass", waived_status=None, waiver_id=None))
+    return results
+
+
+def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tuple[Engine, Engine, str]) -> None:
+    python_engine, fast_engine, fast_url = two_schemas
+    assert not available(python_engine) or available(fast_engine)  # both schemas are at head: both have it
+    twin = Twin(python_engine, fast_engine, fast_url)
+    rng = random.Random(20261126)
+    keys = [wire.generate_key() for _ in range(6)]
+    agent_ids = [wire.agent_id_for(key) for key in keys]
+
+    def enrol(connection: Any) -> None:
+        tokens = {}
+        for group in ("servers", "laptops"):
+            tokens[group], _ = registry.create_token(
+                connection, group=group, max_uses=10, valid_for=dt.timedelta(days=1), created_by="t", now=START
+            )
+        for index, (key, agent_id) in enumerate(zip(keys, agent_ids, strict=True)):
+            registry.enroll(
+                connection, agent_id=agent_id, public_key=wire.public_key_text(key),
+                token=tokens["servers" if index % 2 else "laptops"], host={"hostname": f"host-{index}"}, now=START,
+            )  # fmt: skip
+
+    twin.both(enrol)
+
+    def waiver(waiver_id: str, check: str, scope: dict[str, Any]) -> Any:
+        def work(connection: Any) -> None:
+            waivers.request(
+                connection, check_id=check, policy_id=None, scope=scope, justification="kept for the test",
+                expires=START.date() + dt.timedelta(days=60), requested_by="alice", now=START, waiver_id=waiver_id,
+            )  # fmt: skip
+            waivers.approve(connection, waiver_id, approver="bob", now=START)
+
+        return work
+
+    twin.both(waiver("wv-servers", "c01", {"groups": ["servers"]}))
+    sent: list[tuple[str, bytes]] = []
+    for step in range(160):
+        now = START + dt.timedelta(minutes=10 * step)
+        if step == 40:
+            twin.both(waiver("wv-host", "c02", {"hosts": ["host-2"]}))  # cached waivers now stale
+        if step == 70:
+            twin.both(lambda c, now=now: waivers.close(c, "wv-servers", by="bob", now=now))
+        if step == 90:  # a renamed host: the cached subject is stale
+            twin.both(lambda c, now=now: registry.checkin(c, agent_ids[2], {"hostname": "host-2-renamed"}, now))
+        if step == 120:
+            twin.both(lambda c, now=now: registry.revoke_agent(c, agent_ids[5], by="admin", now=now))
+        if sent and rng.random() < 0.1:
+            agent_id, body = rng.choice(sent)  # a re-send
+        else:
+            index = rng.randrange(len(agent_ids))
+            agent_id = agent_ids[index]
+            policy_hash = HASH_A if step < 100 else HASH_B
+            body = json.dumps(
+                wire.make_report(agent_id=agent_id, results=random_results(rng, now, policy_hash))
+            ).encode()
+            sent.append((agent_id, body))
+        python_answer, fast_answer = twin.store(agent_id, body, now)
+        assert python_answer == fast_answer, f"step {step}: python {python_answer}, function {fast_answer}"
+    twin.fast.dispose()
+
+    for name in COMPARED:
+        python_rows, fast_rows = table_rows(python_engine, name), table_rows(fast_engine, name)
+        assert python_rows, f"{name} is empty: the sequence exercised nothing"
+        assert python_rows == fast_rows, f"{name} differs"
+    with fast_engine.connect() as connection:
+        flips = connection.execute(sa.text("SELECT count(*) FROM result_intervals WHERE valid_to IS NOT NULL")).scalar()
+        waived = connection.execute(sa.text("SELECT count(*) FROM result_intervals WHERE status = 'waived'")).scalar()
+    assert flips and flips > 50 and waived
+
+
+def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
+    two_schemas: tuple[Engine, Engine, str],
+) -> None:
+    _python_engine, fast_engine, fast_url = two_schemas
+    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+    key = wire.generate_key()
+    agent_id = wire.agent_id_for(key)
+    with write_tx(fast_engine) as connection:
+        token, _ = registry.create_token(
+            connection, group="g", max_uses=1, valid_for=dt.timedelta(days=1), created_by="t", now=START
+        )
+        registry.enroll(
+            connection, agent_id=agent_id, public_key=wire.public_key_text(key), token=token,
+            host={"hostname": "h"}, now=START,
+        )  # fmt: skip
+        registry.revoke_agent(connection, agent_id, by="admin", now=START)
+    stranger = wire.agent_id_for(wire.generate_key())
+    for who in (agent_id, stranger):
+        body = json.dumps(wire.make_report(agent_id=who, results=[make_result("c00", "fail")])).encode()
+        with pytest.raises(AgentRevoked):
+            store.store(parse_report(json.loads(body), who), body, EVIDENCE, START)
+    store.dispose()
+    with fast_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM reports")).scalar() == 0
+        assert connection.execute(sa.text("SELECT count(*) FROM latest_results")).scalar() == 0
