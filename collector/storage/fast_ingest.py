@@ -13,7 +13,6 @@ Waivers are judged here, with the cached waivers and subject the function then c
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -40,6 +39,7 @@ from collector.storage.ingest import (
 )
 from collector.storage.models import COUNTER_SHARDS
 from collector.storage.registry import AgentRevoked
+from collector.storage.report_codec import encode
 from collector.storage.waivers import WaiverCache
 
 log = logging.getLogger(__name__)
@@ -195,14 +195,14 @@ def _judged_rows(
                 "evaluated_at": None if r.evaluated_at is None else r.evaluated_at.isoformat(),
             }
         )
-    return json.dumps(rows, separators=(",", ":"))
+    return encode(rows).decode()
 
 
 def _catalog_rows(results: Sequence[IncomingResult], cache: CatalogCache) -> str | None:
     fresh = [r for r in results if cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
     if not fresh:
         return None
-    return json.dumps(
+    return encode(
         [
             {
                 "policy_id": r.policy_id,
@@ -215,9 +215,8 @@ def _catalog_rows(results: Sequence[IncomingResult], cache: CatalogCache) -> str
                 "policy_hash": r.policy_hash,
             }
             for r in fresh
-        ],
-        separators=(",", ":"),
-    )
+        ]
+    ).decode()
 
 
 def available(engine: Engine) -> bool:

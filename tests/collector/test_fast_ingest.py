@@ -28,6 +28,7 @@ from collector.storage.engine import make_engine, run_write, write_tx
 from collector.storage.fast_ingest import FastReportStore, available
 from collector.storage.ingest import CatalogCache, SignedEvidence, parse_report, store_agent_report
 from collector.storage.registry import AgentRevoked
+from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.agents import make_result
 from tests.support.databases import fresh_schema
@@ -84,8 +85,10 @@ class Twin:
             python_answer: Any = (python.duplicate, python.stored, python.changed, python.superseded)
         except AgentRevoked:
             python_answer = "revoked"
+        typed = decode_report(body, agent_id)  # what the collector does on PostgreSQL
+        assert typed is not None
         try:
-            fast = self.fast.store(parsed, body, EVIDENCE, now)
+            fast = self.fast.store(typed, body, EVIDENCE, now)
             fast_answer: Any = (fast.duplicate, fast.stored, fast.changed, fast.superseded)
         except AgentRevoked:
             fast_answer = "revoked"

@@ -1,0 +1,143 @@
+"""Decoding a report body straight into checked values, in C (msgspec), for the PostgreSQL ingest path.
+
+It accepts only reports that `parse_report` (collector/storage/ingest.py) accepts, and gives the same
+ParsedReport, except that each result's observed facts and expectation stay the JSON text they arrived
+as (msgspec.Raw): nothing reads them on the way to the database. Whatever it does not accept (including
+every malformed report) returns None, and the caller runs `parse_report`, which says what is wrong and
+where; so the errors an agent sees do not depend on the path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Raw, Struct
+
+from checks.wire import PROTOCOL
+from collector.storage.ingest import (
+    MAX_RESULTS_PER_REPORT,
+    IncomingResult,
+    ParsedReport,
+    ReportError,
+    parse_time,
+)
+
+_REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+_NOT_BLANK = r"\S"  # msgspec matches patterns with re.search: at least one character that is not a space
+
+StatusText = Literal["pass", "fail", "error", "not_applicable", "waived"]
+SeverityText = Literal["critical", "high", "medium", "low", "info"]
+
+
+class _Policy(Struct):
+    id: Annotated[str, Meta(max_length=100, pattern=_NOT_BLANK)]
+    version: Annotated[str, Meta(max_length=50, pattern=_NOT_BLANK)]
+    hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class _Result(Struct):
+    check_id: Annotated[str, Meta(max_length=200, pattern=_NOT_BLANK)]
+    status: StatusText
+    severity: SeverityText
+    policy: _Policy
+    title: Annotated[str, Meta(max_length=2000)] | None = None
+    reason: Annotated[str, Meta(max_length=20000)] | None = None
+    waived_status: str | None = None
+    waiver_id: Annotated[str, Meta(max_length=100)] | None = None
+    observed: Raw = Raw(b"null")
+    expectation: Raw = Raw(b"null")
+    frameworks: dict[str, Any] | None = None
+    weight: float | None = None
+    evaluated_at: str | None = None
+
+
+class _Report(Struct):
+    protocol: str
+    report_id: str
+    agent_id: str
+    results: list[_Result]
+    created_at: str | None = None
+    dropped: int = 0
+    host: dict[str, Any] | None = None
+
+
+_decoder = msgspec.json.Decoder(_Report)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(value: Any) -> bytes:
+    """JSON for the database; Raw values are written as they came."""
+    return _encoder.encode(value)
+
+
+def decode_report(body: bytes, agent_id: str) -> ParsedReport | None:
+    """The report, checked as `parse_report` checks it; None when it is not plainly valid."""
+    try:
+        report = _decoder.decode(body)
+    except msgspec.MsgspecError:
+        return None
+    if (
+        report.protocol != PROTOCOL
+        or not _REPORT_ID.match(report.report_id)
+        or report.agent_id != agent_id
+        or report.dropped < 0
+        or len(report.results) > MAX_RESULTS_PER_REPORT
+    ):
+        return None
+    try:
+        parse_time(report.created_at or "", "created_at")
+        times: dict[str, dt.datetime | None] = {}  # the results of one run mostly share their time
+        results = [_incoming(result, times) for result in report.results]
+    except (ReportError, _NotPlain):
+        return None
+    return ParsedReport(
+        report_id=report.report_id,
+        agent_id=agent_id,
+        created_at=(report.created_at or "")[:40],
+        dropped=report.dropped,
+        host=report.host or {},
+        results=results,
+    )
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _time(value: str | None, seen: dict[str, dt.datetime | None]) -> dt.datetime | None:
+    if not value:
+        return None
+    if value not in seen:
+        seen[value] = parse_time(value, "evaluated_at")
+    return seen[value]
+
+
+def _incoming(result: _Result, times: dict[str, dt.datetime | None]) -> IncomingResult:
+    waived_status = None
+    if result.status == "waived":
+        if result.waived_status not in ("fail", "error"):
+            raise _NotPlain
+        waived_status = result.waived_status
+    observed = bytes(result.observed)
+    if observed != b"null" and observed[:1] not in (b"{", b"["):
+        raise _NotPlain
+    return IncomingResult(
+        policy_id=result.policy.id,
+        check_id=result.check_id,
+        status=result.status,
+        waived_status=waived_status,
+        waiver_id=result.waiver_id or None,
+        severity=result.severity,
+        title=result.title or "",
+        reason=result.reason or "",
+        observed=result.observed,
+        expectation=result.expectation,
+        policy_version=result.policy.version,
+        policy_hash=result.policy.hash,
+        evaluated_at=_time(result.evaluated_at, times),
+        frameworks=result.frameworks or {},
+        weight=result.weight,
+    )
