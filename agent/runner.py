@@ -70,9 +70,11 @@ def run_checks(
     allow_command_probe: bool,
     only: set[str] | None = None,
     host: Host | None = None,
+    cache_dir: str | None = None,
 ) -> list[Result]:
-    """Evaluate the bundle's policies (or only the checks whose `policy/check` key is in `only`)."""
-    host = host or LocalHost()
+    """Evaluate the bundle's policies (or only the checks whose `policy/check` key is in `only`);
+    probes may keep tools' caches in `cache_dir`."""
+    host = host or LocalHost(cache_dir=cache_dir)
     runner = GuardedRunner(CachingRunner(host), allow_command_probe)
     subject = Subject(SubjectKind.HOST, agent_id, hostname)
     results: list[Result] = []

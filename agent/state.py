@@ -47,6 +47,11 @@ class StatePaths:
         return self.root / "spool.sqlite"
 
     @property
+    def probe_cache(self) -> Path:
+        """Tools' own caches kept between runs (apt's package cache, ~40 MB on Debian)."""
+        return self.root / "cache"
+
+    @property
     def delivery_lock(self) -> Path:
         return self.root / "delivery.lock"
 

@@ -215,6 +215,7 @@ class Worker:
             hostname=host["hostname"],
             allow_command_probe=self.config.allow_command_probe,
             only=only,
+            cache_dir=str(self.paths.probe_cache),
         )
         reports = self.reports([r.to_dict() for r in results], host)
         added = self.spool.add(reports)

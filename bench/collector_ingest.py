@@ -8,7 +8,8 @@ What it measures, each on a fresh database:
    from many simulated agents (client processes with keep-alive HTTPS connections, each request signed
    when it is sent). Each agent's first report creates its 40 results; the following ones change the
    status of one result (a realistic steady state: most checks do not flip between runs).
-2. Ingest in-process: the same kind of reports through the storing function (parse + one transaction),
+2. Ingest in-process: the same kind of reports through what the collector stores them with (on
+   PostgreSQL the typed decoder and rampart_store_report, on SQLite parse_report and one transaction),
    from several threads: the storage cost without HTTP, TLS and signature checks.
 3. PostgreSQL COPY of the same rows (one report row and 40 result rows per report) into unindexed copies
    of the tables: the ceiling that the database itself sets on this machine.
@@ -56,12 +57,14 @@ from checks import wire  # noqa: E402
 from collector.config import CollectorConfig  # noqa: E402
 from collector.storage import migrate, models, queries, registry  # noqa: E402
 from collector.storage.engine import make_engine, normalise_url, read_tx, run_write, write_tx  # noqa: E402
+from collector.storage.fast_ingest import FastReportStore, available  # noqa: E402
 from collector.storage.ingest import (  # noqa: E402
     CatalogCache,
     SignedEvidence,
     parse_report,
     store_agent_report,
 )
+from collector.storage.report_codec import decode_report  # noqa: E402
 from collector.storage.waivers import WaiverCache  # noqa: E402
 from tests.support.agents import make_results  # noqa: E402
 from tests.support.collector import RunningCollector, init_collector  # noqa: E402
@@ -314,12 +317,19 @@ def bench_inprocess_ingest(args: argparse.Namespace, database_url: str, director
     waivers, catalog = WaiverCache(), CatalogCache()
     evidence = SignedEvidence("POST", "/api/v1/reports", int(time.time()), "0" * 64, "-" * 86)
     del config
+    # What the collector does: on PostgreSQL the typed decoder and rampart_store_report, else the Python path.
+    fast = FastReportStore(database_url, args.ingest_threads, waivers, catalog) if available(engine) else None
 
     def worker(share: list[tuple[str, list[bytes]]]) -> None:
         for agent_id, bodies in share:
             for body in bodies:
-                parsed = parse_report(json.loads(body), agent_id)
                 moment = models.utcnow()
+                if fast is not None:
+                    typed = decode_report(body, agent_id)
+                    assert typed is not None
+                    fast.store(typed, body, evidence, moment)
+                    continue
+                parsed = parse_report(json.loads(body), agent_id)
                 outcome = run_write(
                     engine,
                     lambda c, parsed=parsed, body=body, moment=moment: store_agent_report(
@@ -339,6 +349,8 @@ def bench_inprocess_ingest(args: argparse.Namespace, database_url: str, director
         thread.join()
     elapsed = time.perf_counter() - began
     cpu = time.process_time() - cpu_began
+    if fast is not None:
+        fast.dispose()
     engine.dispose()
     total = args.agents * args.reports_per_agent
     return {
@@ -670,6 +682,8 @@ def markdown(figures: dict[str, Any]) -> str:
             if not isinstance(value, dict) or key not in value:
                 return "–"
             value = value[key]
+        if value is None:
+            return "–"
         return f"{value:,.{digits}f}{unit}"
 
     rows = [
@@ -677,6 +691,8 @@ def markdown(figures: dict[str, Any]) -> str:
         ("Ingest over HTTPS, results/s", ("http_ingest", "results_per_s"), "", 0),
         ("Ingest over HTTPS, request p50", ("http_ingest", "p50_ms"), " ms", 1),
         ("Ingest over HTTPS, request p95", ("http_ingest", "p95_ms"), " ms", 1),
+        ("Ingest over HTTPS, collector CPU per report", ("http_ingest", "collector_cpu_ms_per_report"), " ms", 2),
+        ("Ingest over HTTPS, PostgreSQL CPU per report", ("http_ingest", "postgres_cpu_ms_per_report"), " ms", 2),
         ("Ingest in-process, reports/s", ("inprocess_ingest", "reports_per_s"), "", 0),
         ("Ingest in-process, Python CPU per report", ("inprocess_ingest", "python_cpu_ms_per_report"), " ms", 2),
         ("COPY of the same rows, reports/s", ("copy", "reports_per_s"), "", 0),

@@ -97,6 +97,11 @@ class Host(Protocol):
 
     def which(self, name: str) -> str | None: ...
 
+    def cache_file(self, name: str) -> str | None:
+        """Where a probe may keep a cache between runs (a tool's own cache, which the tool validates);
+        None: keep nothing."""
+        ...
+
     def list_dir(self, path: str) -> list[str]: ...
 
     def processes(self) -> list[dict[str, object]]:
@@ -205,8 +210,9 @@ def run_command(
 class LocalHost:
     """This machine."""
 
-    def __init__(self, platform: str | None = None) -> None:
+    def __init__(self, platform: str | None = None, cache_dir: str | None = None) -> None:
         self._platform = platform or current_platform()
+        self._cache_dir = cache_dir
 
     @property
     def platform(self) -> str:
@@ -265,6 +271,15 @@ class LocalHost:
             is_symlink=is_symlink,
             mtime=st.st_mtime,
         )
+
+    def cache_file(self, name: str) -> str | None:
+        if self._cache_dir is None:
+            return None
+        try:
+            os.makedirs(self._cache_dir, mode=0o700, exist_ok=True)
+        except OSError:
+            return None  # nothing kept: slower, not wrong
+        return os.path.join(self._cache_dir, name)
 
     def which(self, name: str) -> str | None:
         import shutil
@@ -409,6 +424,9 @@ class ReplayHost:
 
     def which(self, name: str) -> str | None:
         return self._which.get(name)
+
+    def cache_file(self, name: str) -> str | None:
+        return None
 
     def list_dir(self, path: str) -> list[str]:
         return sorted(self._dirs.get(path, []))

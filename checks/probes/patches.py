@@ -243,6 +243,15 @@ def apt_index_updated(host: Host) -> tuple[float | None, str]:
     return when, source
 
 
+def _apt_cache_options(host: Host) -> list[str]:
+    """apt's binary cache kept in the agent's own directory. Without one (containers configure
+    `Dir::Cache::pkgcache ""`, and an unprivileged agent cannot refresh /var/cache/apt) apt-cache parses
+    every package list on each call: about a CPU second. apt itself checks the cache against the lists
+    and dpkg's status, and rebuilds it when either changed, so a kept cache is never stale."""
+    path = host.cache_file("apt-pkgcache.bin")
+    return [] if path is None else ["-o", f"Dir::Cache::pkgcache={path}"]
+
+
 def collect_apt(host: Host, now: float) -> PatchFacts:
     result = PatchFacts("apt")
     result.index_updated, _ = apt_index_updated(host)
@@ -252,7 +261,7 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
         packages = parse_dpkg_status(host.read_text("/var/lib/dpkg/status"))
         # One apt-cache call for every installed package: it reads apt's cache once and prints installed,
         # candidate and every version with its sources; cheaper than `apt list --all-versions`.
-        policy = host.run(["apt-cache", "policy", *(p.query for p in packages)], timeout=120)
+        policy = host.run(["apt-cache", *_apt_cache_options(host), "policy", *(p.query for p in packages)], timeout=120)
         raise_for_failure(policy, "apt-cache policy")
         upgradable = parse_apt_cache_policy(policy.stdout)
         result.pending_updates = len(upgradable)

@@ -253,3 +253,22 @@ def test_live_apt_facts_agree_with_what_the_machine_shows() -> None:
         assert facts["last_installed_at"] == upgrades[-1].replace(" ", "T") + "+00:00"
     if not any(Path("/boot").glob("vmlinuz-*")) and shutil.which("needs-restarting") is None:
         assert facts["reboot_pending"] is Path("/run/reboot-required").exists()
+
+
+@needs_apt
+def test_live_apt_keeps_its_package_cache_in_the_agents_directory_and_the_facts_do_not_change(
+    tmp_path: Path,
+) -> None:
+    plain = collect_patch_level_linux(LocalHost(), {})
+    cache_dir = tmp_path / "cache"
+    first = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
+    cache = cache_dir / "apt-pkgcache.bin"
+    assert cache.stat().st_size > 0 and (cache_dir.stat().st_mode & 0o777) == 0o700
+    built = cache.stat().st_mtime_ns
+    second = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
+    assert cache.stat().st_mtime_ns == built  # reused, not rebuilt: the lists and dpkg status did not change
+    assert plain == first == second
+
+
+def test_a_recorded_host_keeps_no_cache() -> None:
+    assert ReplayHost(HOSTS / "debian12-laptop-lvm-luks").cache_file("apt-pkgcache.bin") is None
