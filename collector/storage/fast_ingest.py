@@ -3,8 +3,9 @@
 The result is the same as `store_agent_report` in collector/storage/ingest.py, which SQLite and cloud
 runs use (tests/collector/test_fast_ingest.py stores the same reports both ways and compares every
 table). What differs is the cost: one call, prepared once per connection, in autocommit so that the
-call is the transaction, on a pool of its own without a ping on checkout (a lost connection is retried
-once; the report id makes a retry harmless).
+call is the transaction, on a pool of its own without a ping on checkout (a call on a lost connection is
+made again on a new one: the report id makes a second call harmless; it answers "duplicate" if the first
+had committed).
 
 Waivers are judged here, with the cached waivers and subject the function then checks it was given
 (stale -> judged again with fresh ones).
