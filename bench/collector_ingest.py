@@ -68,6 +68,7 @@ from collector.storage.report_codec import decode_report  # noqa: E402
 from collector.storage.waivers import WaiverCache  # noqa: E402
 from tests.support.agents import make_results  # noqa: E402
 from tests.support.collector import RunningCollector, init_collector  # noqa: E402
+from tests.support.databases import temporary_database  # noqa: E402
 
 CHECKS = 40
 OPEN_INTERVALS = (
@@ -81,25 +82,11 @@ FRAMEWORKS = {"cyber_essentials": ["secure_configuration"], "cis_controls_v8": [
 
 
 @contextmanager
-def pg_database(base_url: str) -> Iterator[str]:
-    name = f"rampart_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(normalise_url(base_url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(normalise_url(base_url)).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@contextmanager
 def database(kind: str, pg_url: str, directory: Path, label: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{directory / f'{label}.db'}"
     else:
-        with pg_database(pg_url) as url:
+        with temporary_database(pg_url, "rampart_bench") as url:
             yield url
 
 

@@ -35,6 +35,7 @@ from collector.storage.ingest import (
     SignedEvidence,
     StoreOutcome,
     WaiverIndex,
+    catalog_entry,
     judged_status,
     newest_results,
 )
@@ -79,7 +80,8 @@ class FastReportStore:
     def store(self, parsed: ParsedReport, body: bytes, evidence: SignedEvidence, now: dt.datetime) -> StoreOutcome:
         """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report."""
         results = newest_results(parsed.results, now)
-        catalog = _catalog_rows(results, self.catalog)
+        fresh = self.catalog.fresh(results)
+        catalog = encode([catalog_entry(r) for r in fresh]).decode() if fresh else None
         compressed = zlib.compress(body, 1)
         today = now.date()
         expected = self._subjects.get(parsed.agent_id)
@@ -118,8 +120,7 @@ class FastReportStore:
                 continue
             outcome = answer[0]
             if outcome == "stored":
-                if catalog is not None:
-                    self.catalog.known.update({(r.policy_id, r.check_id): r.policy_hash for r in results})
+                self.catalog.known.update({(r.policy_id, r.check_id): r.policy_hash for r in fresh})
                 return StoreOutcome(duplicate=False, stored=answer[1], changed=answer[2], superseded=answer[3])
             if outcome == "duplicate":
                 return StoreOutcome(duplicate=True)
@@ -197,27 +198,6 @@ def _judged_rows(
             }
         )
     return encode(rows).decode()
-
-
-def _catalog_rows(results: Sequence[IncomingResult], cache: CatalogCache) -> str | None:
-    fresh = [r for r in results if cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
-    if not fresh:
-        return None
-    return encode(
-        [
-            {
-                "policy_id": r.policy_id,
-                "check_id": r.check_id,
-                "title": r.title,
-                "severity": r.severity,
-                "weight": r.weight,
-                "frameworks": r.frameworks,
-                "policy_version": r.policy_version,
-                "policy_hash": r.policy_hash,
-            }
-            for r in fresh
-        ]
-    ).decode()
 
 
 def available(engine: Engine) -> bool:

@@ -318,10 +318,28 @@ class CatalogCache:
     def __init__(self) -> None:
         self.known: dict[tuple[str, str], str] = {}
 
+    def fresh(self, results: Sequence[IncomingResult]) -> list[IncomingResult]:
+        """The results whose check this process has not yet written to check_catalog at their hash."""
+        return [r for r in results if self.known.get((r.policy_id, r.check_id)) != r.policy_hash]
+
     def remember(self, outcome: StoreOutcome) -> None:
         """Call after the transaction committed."""
         for policy_id, check_id, policy_hash in outcome.catalog_written:
             self.known[(policy_id, check_id)] = policy_hash
+
+
+def catalog_entry(result: IncomingResult) -> dict[str, Any]:
+    """What check_catalog keeps of a result's check (its row, less the time it was written)."""
+    return {
+        "policy_id": result.policy_id,
+        "check_id": result.check_id,
+        "title": result.title,
+        "severity": result.severity,
+        "weight": result.weight,
+        "frameworks": result.frameworks,
+        "policy_version": result.policy_version,
+        "policy_hash": result.policy_hash,
+    }
 
 
 def newest_results(results: Sequence[IncomingResult], now: dt.datetime) -> list[IncomingResult]:
@@ -440,26 +458,13 @@ def _catalog_update(excluded: Any) -> dict[str, Any]:
 def _update_catalog(
     connection: Connection, results: Sequence[IncomingResult], now: dt.datetime, cache: CatalogCache | None
 ) -> list[tuple[str, str, str]]:
-    fresh = [r for r in results if cache is None or cache.known.get((r.policy_id, r.check_id)) != r.policy_hash]
+    fresh = list(results) if cache is None else cache.fresh(results)
     if not fresh:
         return []
     insert_rows(
         connection,
         check_catalog,
-        [
-            {
-                "policy_id": r.policy_id,
-                "check_id": r.check_id,
-                "title": r.title,
-                "severity": r.severity,
-                "weight": r.weight,
-                "frameworks": r.frameworks,
-                "policy_version": r.policy_version,
-                "policy_hash": r.policy_hash,
-                "updated_at": now,
-            }
-            for r in sorted(fresh, key=lambda r: (r.policy_id, r.check_id))
-        ],
+        [{**catalog_entry(r), "updated_at": now} for r in sorted(fresh, key=lambda r: (r.policy_id, r.check_id))],
         key=("policy_id", "check_id"),
         update=_catalog_update,
     )

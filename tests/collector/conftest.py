@@ -34,6 +34,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: st
 
 
 @pytest.fixture
+def pg_url(pg_database: str | None) -> Iterator[str]:
+    """A fresh schema on PostgreSQL only, for tests about PostgreSQL itself (skipped without a server)."""
+    if pg_database is None:
+        pytest.skip("RAMPART_TEST_PG_URL is empty")
+    with fresh_schema(pg_database) as url:
+        yield url
+
+
+@pytest.fixture
 def live_config() -> dict[str, Any]:
     """Collector settings for `live`; a test changes them with @pytest.mark.parametrize("live_config", [{...}])."""
     return {}

@@ -17,17 +17,8 @@ from collector.storage import models
 from collector.storage.engine import make_engine
 from tests.support.agents import SimAgent, make_results
 from tests.support.collector import RunningCollector, init_collector
-from tests.support.databases import fresh_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-@pytest.fixture
-def pg_url(pg_database: str | None) -> Iterator[str]:
-    if pg_database is None:
-        pytest.skip("RAMPART_TEST_PG_URL is empty")
-    with fresh_schema(pg_database) as url:
-        yield url
 
 
 @pytest.fixture

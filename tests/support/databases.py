@@ -30,7 +30,14 @@ def session_database() -> Iterator[str]:
     """CREATE a uniquely named database on the test server; DROP it afterwards."""
     base = pg_base_url()
     assert base, "RAMPART_TEST_PG_URL is not set"
-    name = f"rampart_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with temporary_database(base, "rampart_test") as url:
+        yield url
+
+
+@contextmanager
+def temporary_database(base: str, prefix: str) -> Iterator[str]:
+    """CREATE a uniquely named database on the server of `base`; DROP it (closing its connections) after."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')

@@ -246,6 +246,12 @@ def _not_counted(policy: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     return {**summary(policy), "state": str(policy.get("state") or ""), "reasons": reasons}
 
 
+def _covered_by(tenant: TenantPolicies, policies: list[dict[str, Any]]) -> list[str]:
+    """What enforces it: security defaults and/or the policies, by name."""
+    defaults = ["security defaults"] if tenant.security_defaults else []
+    return defaults + [str(p.get("displayName") or p.get("id")) for p in policies]
+
+
 def _counted(policy: dict[str, Any]) -> dict[str, Any]:
     return {**summary(policy), "exclusions": exclusions(policy)}
 
@@ -294,9 +300,7 @@ MFA_ENFORCEMENT = register(
 def collect_mfa_enforcement(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
     counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=True))
-    enforced_by = (["security defaults"] if tenant.security_defaults else []) + [
-        str(p.get("displayName") or p.get("id")) for p in counting
-    ]
+    enforced_by = _covered_by(tenant, counting)
     return {
         "enforced": bool(enforced_by),
         "enforced_by": enforced_by,
@@ -337,9 +341,7 @@ LEGACY_AUTH = register(
 def collect_legacy_auth(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
     counting, not_counted = _sort_policies(tenant, legacy_block_gaps)
-    blocked_by = (["security defaults"] if tenant.security_defaults else []) + [
-        str(p.get("displayName") or p.get("id")) for p in counting
-    ]
+    blocked_by = _covered_by(tenant, counting)
     return {
         "blocked": bool(blocked_by),
         "blocked_by": blocked_by,
@@ -401,15 +403,16 @@ def collect_admin_mfa(context: CloudContext, params: Params) -> Facts:
     uncovered: list[dict[str, Any]] = []
     used: dict[int, dict[str, Any]] = {}
     for role in [str(r) for r in params["roles"]]:
-        by = ["security defaults"] if tenant.security_defaults else []
+        covering: list[dict[str, Any]] = []
         for index, policy in enumerate(counting):
             users = _part(policy, "users")
             included = "all" in lower_all(users.get("includeUsers")) or role.lower() in lower_all(
                 users.get("includeRoles")
             )
             if included and role.lower() not in lower_all(users.get("excludeRoles")):
-                by.append(str(policy.get("displayName") or policy.get("id")))
+                covering.append(policy)
                 used[index] = policy
+        by = _covered_by(tenant, covering)
         entry = {"id": role, "name": ADMIN_ROLES.get(role.lower(), ""), "covered_by": by}
         (covered if by else uncovered).append(entry)
     relevant = [used[index] for index in sorted(used)]

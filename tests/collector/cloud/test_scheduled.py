@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,9 @@ from collector.storage import models
 from collector.storage.engine import make_engine
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.support.collector import RunningCollector, init_collector
-from tests.support.databases import fresh_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 REPORT = "/graph/v1.0/reports/authenticationMethods/userRegistrationDetails"
-
-
-@pytest.fixture
-def pg_url(pg_database: str | None) -> Iterator[str]:
-    if pg_database is None:
-        pytest.skip("RAMPART_TEST_PG_URL is empty")
-    with fresh_schema(pg_database) as url:
-        yield url
 
 
 def with_cloud(collector: RunningCollector, fake: FakeMicrosoft, **cloud: object) -> None:
