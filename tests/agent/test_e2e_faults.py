@@ -186,8 +186,12 @@ def test_a_backlog_drains_at_the_bounded_rate(tmp_path: Path, collector: Running
     finally:
         proxy.stop()
     assert len(posts) == 7
+    # At most 4 reports a second: the agent starts sends at least 0.25 s apart. The proxy sees them arrive
+    # with the jitter of signing and TLS on a busy machine (a gap of 0.21 s has been seen), so the bound is
+    # checked over the whole drain, and no two may come close together.
     gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
-    assert min(gaps) >= 0.25 - 0.03  # at most 4 reports a second
+    assert posts[-1].at - posts[0].at >= (len(posts) - 1) * 0.25 - 0.1
+    assert min(gaps) >= 0.25 / 2
     order = [json.loads(p.body)["created_at"] for p in posts]
     assert order == sorted(order)  # oldest first
     assert len(stored_reports(collector, agent.agent_id)) == 7
