@@ -147,11 +147,18 @@ def test_sigkill_at_random_moments_of_runs_loses_nothing_and_counts_nothing_twic
     rng = random.Random(7)
     try:
         agent.reconfigure(collector_url=proxy.url, ca_cert=str(proxy.ca))
+        # One whole run first: how long a run takes on this machine now (it varies by 2x from hour to hour),
+        # so that the kills below land across start-up, probing, spooling, sending and waiting for the answer.
+        began = time.monotonic()
+        first = start_worker(agent.config, "run")
+        _out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        run_s = time.monotonic() - began
         for _ in range(8):
             # a short hold on every answer widens the window between "stored" and "acknowledged"
             proxy.holds.append(Hold("POST", "/api/v1/reports", seconds=0.3))
             worker = start_worker(agent.config, "run")
-            time.sleep(rng.uniform(0.2, 1.6))  # start-up, probing, spooling, sending or waiting for the answer
+            time.sleep(rng.uniform(0.1, 1.2) * (run_s + 0.3))
             worker.send_signal(signal.SIGKILL)
             worker.communicate(timeout=30)
             spool_stats(agent.state)  # integrity checked on every reopen
