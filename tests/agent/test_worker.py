@@ -63,7 +63,8 @@ def test_plan_groups_checks_by_interval_with_overrides_and_floor(tmp_path: Path)
 def test_results_are_spooled_while_the_collector_is_away(tmp_path: Path) -> None:
     root = tmp_path / "state"
     state = make_state(root, collector_url=closed_port_url(), policies=[small_policy()])
-    config = agent_config(tmp_path, root)
+    # A backoff window far longer than a run takes, so the second run falls inside it on any machine.
+    config = agent_config(tmp_path, root, backoff_initial="10m", backoff_max="20m")
     run = run_worker(config, "run")
     assert run.returncode == 1  # not delivered
     assert run.summary["results"] == 2 and run.summary["spooled"] == 1 and run.summary["pending"] == 1
