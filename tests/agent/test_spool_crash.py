@@ -26,10 +26,14 @@ def _kill_writer_midway(path: Path, batch_size: int, mode: str, rng: random.Rand
         cwd=ROOT,
         env=clean_env(),
     )
-    time.sleep(0.35 + rng.uniform(0, 0.4))  # past interpreter start-up, into the write loop
+    # Into the write loop however long start-up takes on this machine: the first committed batch is announced.
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    time.sleep(rng.uniform(0, 0.4))
     proc.send_signal(signal.SIGKILL)
-    stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, stderr
+    rest, stderr = proc.communicate(timeout=30)
+    stdout = first + rest
+    assert first.endswith("\n") and proc.returncode == -signal.SIGKILL, stderr
     # a line cut off by the kill may be incomplete: only whole lines are promises
     return [line.split() for line in stdout.splitlines() if stdout.endswith("\n") or line != stdout.splitlines()[-1]]
 
