@@ -348,8 +348,9 @@ class ReplayHost:
     PowerShell scripts). A command or file the recording does not hold behaves as absent.
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, cache_dir: str | Path | None = None) -> None:
         self.directory = Path(directory)
+        self._cache_dir = None if cache_dir is None else Path(cache_dir)  # the agent's own, beside the recording
         spec = json.loads((self.directory / "host.json").read_text(encoding="utf-8"))
         self._platform = str(spec["platform"])
         self.source = str(spec.get("source", ""))
@@ -426,7 +427,7 @@ class ReplayHost:
         return self._which.get(name)
 
     def cache_file(self, name: str) -> str | None:
-        return None
+        return None if self._cache_dir is None else str(self._cache_dir / name)
 
     def list_dir(self, path: str) -> list[str]:
         return sorted(self._dirs.get(path, []))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
+from checks.probes import apt_release_record
 from checks.probes.common import (
     age_days,
     iso,
@@ -54,8 +56,18 @@ PATCH_LEVEL = register(
             Field(
                 "oldest_security_update_age_days",
                 "integer",
-                "Days since the oldest pending security update was released; null where the package source does "
-                "not say (apt, macOS)",
+                "Days since the oldest pending security update was released, at most: exact where the source "
+                "dates its updates (dnf, zypper, Windows Update); for apt, from the agent's record of the index "
+                "refreshes around each update's arrival; null where no upper bound is known (macOS, apt before "
+                "the record covers the update)",
+                nullable=True,
+            ),
+            Field(
+                "oldest_security_update_min_age_days",
+                "integer",
+                "Days since the oldest pending security update was released, at least: equal to "
+                "oldest_security_update_age_days where that is exact; for apt, since the refresh of the first index "
+                "that listed it. A check fails on this alone when it is already too old",
                 nullable=True,
             ),
             Field("last_installed_at", "string", "When updates were last installed (ISO 8601)", nullable=True),
@@ -81,7 +93,9 @@ PATCH_LEVEL = register(
   expect:
     any:
       - {fact: security_updates, eq: 0}
-      - {fact: oldest_security_update_age_days, lte: 14}
+      - all:
+          - {fact: oldest_security_update_min_age_days, lte: 14}
+          - {fact: oldest_security_update_age_days, lte: 14}
 """,
     )
 )
@@ -95,6 +109,8 @@ class PatchFacts:
     security_packages: list[str] = field(default_factory=list)
     held_packages: list[str] = field(default_factory=list)
     oldest_security_update_age_days: int | None = None
+    # A lower bound where the age itself is not known exactly (apt); otherwise the age is both bounds.
+    oldest_security_update_min_age_days: int | None = None
     last_installed: float | None = None
     reboot_pending: bool | None = None
     index_updated: float | None = None
@@ -108,6 +124,11 @@ class PatchFacts:
             "security_packages": sorted(self.security_packages)[:MAX_LISTED],
             "held_packages": sorted(self.held_packages),
             "oldest_security_update_age_days": self.oldest_security_update_age_days,
+            "oldest_security_update_min_age_days": (
+                self.oldest_security_update_age_days
+                if self.oldest_security_update_min_age_days is None
+                else self.oldest_security_update_min_age_days
+            ),
             "last_installed_at": iso(self.last_installed),
             "days_since_last_install": whole_days(self.last_installed, now),
             "reboot_pending": self.reboot_pending,
@@ -134,6 +155,7 @@ class DpkgPackage:
     name: str
     arch: str
     held: bool
+    version: str = ""
 
     @property
     def query(self) -> str:
@@ -151,7 +173,11 @@ def parse_dpkg_status(status_text: str) -> list[DpkgPackage]:
                 fields[key] = value.strip()
         status = fields.get("Status", "").split()
         if "Package" in fields and len(status) == 3 and status[2] == "installed":
-            installed.append(DpkgPackage(fields["Package"], fields.get("Architecture", ""), status[0] == "hold"))
+            installed.append(
+                DpkgPackage(
+                    fields["Package"], fields.get("Architecture", ""), status[0] == "hold", fields.get("Version", "")
+                )
+            )
     return installed
 
 
@@ -273,7 +299,7 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
         if result.held_packages:
             result.notes.append(f"{len(result.held_packages)} pending update(s) are held back and will not install")
         if security:
-            result.notes.append("apt does not record when an update was released: its age cannot be known")
+            _apt_security_age(host, result, packages, now)
     last = None
     for path in ("/var/log/dpkg.log", "/var/log/dpkg.log.1"):
         text = read_optional(host, path)
@@ -286,6 +312,44 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
         result.notes.append("no upgrade found in /var/log/dpkg.log or dpkg.log.1")
     result.reboot_pending = linux_reboot_pending(host, result.notes)
     return result
+
+
+def _apt_security_age(host: Host, result: PatchFacts, packages: list[DpkgPackage], now: float) -> None:
+    """Bounds on the age of the oldest pending security update (see checks/probes/apt_release_record.py)."""
+    assert result.index_updated is not None
+    # apt-cache names a package of the native architecture (or "all") without its architecture.
+    arches = Counter(p.arch for p in packages if p.arch and p.arch != "all")
+    native = arches.most_common(1)[0][0] if arches else ""
+    observation = apt_release_record.Observation(
+        installed={p.name if p.arch in (native, "all", "") else p.query: p.version for p in packages},
+        security=result.security_packages,
+        index_updated=result.index_updated,
+        sources=[n for n in host.list_dir(APT_LISTS) if n.endswith(("_InRelease", "_Release"))],
+        now=now,
+    )
+    path = host.cache_file(apt_release_record.RECORD_FILE)
+    if path is None:
+        bounds = apt_release_record.bounds_without_record(observation)
+    else:
+        record, bounds = apt_release_record.advance(apt_release_record.read_record(path), observation)
+        try:
+            apt_release_record.write_record(path, record)
+        except OSError as exc:
+            result.notes.append(f"the record of pending updates could not be kept in {path}: {exc.strerror}")
+    result.oldest_security_update_min_age_days = None if bounds.least is None else int(bounds.least // 86400)
+    result.oldest_security_update_age_days = None if bounds.most is None else int(bounds.most // 86400)
+    if bounds.most is None:
+        if path is None:
+            why = "and this run keeps no record of when updates appeared (the agent, with its state directory, does)"
+        else:
+            why = (
+                f"{bounds.unbounded} pending security update(s) were already pending when the agent's record "
+                f"({path}) began, or came with a package or source change"
+            )
+        result.notes.append(
+            f"apt does not record when an update was released, {why}: the age of the oldest is only known to be "
+            "at least the time since the index that listed it was refreshed"
+        )
 
 
 # --- reboot (Linux) ------------------------------------------------------------------------------------

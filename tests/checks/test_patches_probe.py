@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,8 +164,12 @@ def test_debian_recording_held_packages_stale_index_and_pending_reboot() -> None
     assert facts["index_updated_at"] == "2026-10-01T06:12:00+00:00"
     assert facts["index_age_days"] is not None and facts["index_age_days"] > 7
     assert facts["reboot_pending"] is True  # vmlinuz-6.1.0-26 installed after the boot
+    # apt dates nothing, but the index that lists these updates was refreshed on 2026-10-01: they are at
+    # least that old. No upper bound without the agent's record.
     assert facts["oldest_security_update_age_days"] is None
-    assert any("cannot be known" in note for note in facts["notes"])
+    index_age = (dt.datetime.now(dt.UTC) - dt.datetime(2026, 10, 1, 6, 12, tzinfo=dt.UTC)).days
+    assert facts["oldest_security_update_min_age_days"] == index_age
+    assert any("this run keeps no record" in note for note in facts["notes"])
 
 
 # --- Windows and macOS ---------------------------------------------------------------------------------
@@ -267,8 +272,74 @@ def test_live_apt_keeps_its_package_cache_in_the_agents_directory_and_the_facts_
     built = cache.stat().st_mtime_ns
     second = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
     assert cache.stat().st_mtime_ns == built  # reused, not rebuilt: the lists and dpkg status did not change
-    assert plain == first == second
+    # The same facts, but for the note on how the age of a pending security update is bounded: with the
+    # agent's directory there is a record of when updates appeared (apt_release_record).
+    assert {**plain, "notes": []} == {**first, "notes": []} == {**second, "notes": []}
+    assert first["notes"] == second["notes"]
+    if first["security_updates"]:
+        assert (cache_dir / "apt-security-updates.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_recorded_host_keeps_no_cache() -> None:
     assert ReplayHost(HOSTS / "debian12-laptop-lvm-luks").cache_file("apt-pkgcache.bin") is None
+
+
+def test_the_agents_record_bounds_the_age_of_updates_that_arrived_while_it_watched(tmp_path: Path) -> None:
+    """The Debian recording, observed a second time: the agent's record holds the observation before, whose
+    index (refreshed 2026-09-20) listed 48 of today's 70 security updates for the same installed versions;
+    the other 22 were released between that refresh and today's index (2026-10-01)."""
+    debian = HOSTS / "debian12-laptop-lvm-luks"
+    spec = json.loads((debian / "host.json").read_text())
+    installed = {
+        p.name if p.arch in ("amd64", "all") else p.query: p.version
+        for p in parse_dpkg_status((debian / spec["files"]["/var/lib/dpkg/status"]["content_file"]).read_text())
+    }
+    older = collect_patch_level_linux(ReplayHost(debian), {})["security_packages"][2:]  # 48 of the first 50
+    earlier_index = parse_timestamp("2026-09-20T06:00:00Z") or 0.0
+    first_listed = parse_timestamp("2026-09-01T06:00:00Z") or 0.0
+    unlisted_before = parse_timestamp("2026-08-25T06:00:00Z") or 0.0
+    record_file = tmp_path / "apt-security-updates.json"
+
+    def observe(**changes: Any) -> dict[str, Any]:
+        record = {
+            "format": 1,
+            "observed_at": earlier_index + 3600,
+            "index_updated": earlier_index,
+            "sources": sorted(n for n in spec["dirs"]["/var/lib/apt/lists"] if n.endswith("InRelease")),
+            "installed": installed,
+            "pending": {name: {"since": first_listed, "after": unlisted_before} for name in older},
+            **changes,
+        }
+        record_file.write_text(json.dumps(record))
+        return collect_patch_level_linux(ReplayHost(debian, cache_dir=tmp_path), {})
+
+    now = dt.datetime.now(dt.UTC)
+    facts = observe()
+    assert facts["oldest_security_update_age_days"] == (now - dt.datetime(2026, 8, 25, 6, tzinfo=dt.UTC)).days
+    assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 9, 1, 6, tzinfo=dt.UTC)).days
+    assert not any("already pending" in note for note in facts["notes"])
+    kept = json.loads(record_file.read_text())
+    arrived = sorted(set(kept["pending"]) - set(older))
+    assert len(kept["pending"]) == 70 and len(arrived) == 22
+    today_index = parse_timestamp("2026-10-01T06:12:00Z")
+    assert all(kept["pending"][name] == {"since": today_index, "after": earlier_index} for name in arrived)
+    assert kept["pending"][older[0]] == {"since": first_listed, "after": unlisted_before}
+    assert kept["index_updated"] == today_index and kept["installed"] == installed
+
+    # A package installed at another version before: its pending update may be old. No upper bound.
+    facts = observe(installed={**installed, arrived[0]: "0.0-old"})
+    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 9, 1, 6, tzinfo=dt.UTC)).days
+    assert any("1 pending security update(s) were already pending" in note for note in facts["notes"])
+
+    # A source added since (a security suite newly configured brings old updates): none of the 22 is bounded.
+    facts = observe(sources=["deb.debian.org_debian_dists_bookworm_InRelease"])
+    assert facts["oldest_security_update_age_days"] is None
+    assert any("22 pending security update(s)" in note for note in facts["notes"])
+
+    # A record that cannot be read starts again: nothing is bounded, and the lower bound is today's index.
+    record_file.write_text("{not json")
+    facts = collect_patch_level_linux(ReplayHost(debian, cache_dir=tmp_path), {})
+    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 10, 1, 6, 12, tzinfo=dt.UTC)).days
+    assert json.loads(record_file.read_text())["format"] == 1
