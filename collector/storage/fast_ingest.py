@@ -3,9 +3,9 @@
 The result is the same as `store_agent_report` in collector/storage/ingest.py, which SQLite and cloud
 runs use (tests/collector/test_fast_ingest.py stores the same reports both ways and compares every
 table). What differs is the cost: one call, prepared once per connection, in autocommit so that the
-call is the transaction, on a pool of its own without a ping on checkout (a call on a lost connection is
-made again on a new one: the report id makes a second call harmless; it answers "duplicate" if the first
-had committed).
+call is the transaction, on connections of its own (plain psycopg, without a ping or a reset on checkout:
+a call on a lost connection is made again on a new one; the report id makes a second call harmless, it
+answers "duplicate" if the first had committed).
 
 Waivers are judged here, with the cached waivers and subject the function then checks it was given
 (stale -> judged again with fresh ones).
@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 
-from checks.results import Subject, SubjectKind
+from checks.results import Status, Subject, SubjectKind
 from collector.storage.engine import make_engine
 from collector.storage.ingest import (
     CatalogCache,
@@ -51,7 +54,43 @@ CALL = (
     "FROM rampart_store_report(" + ", ".join(["%s"] * 20) + ")"
 )
 _RETRYABLE_STATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+# The connection went away (admin shutdown, crash shutdown, cannot connect now; class 08: connection exception).
+_LOST_CONNECTION_STATES = {"57P01", "57P02", "57P03"}
 _ATTEMPTS = 5
+_WAIVED = Status.WAIVED.value
+
+
+class StoreConnections:
+    """At most `size` autocommit connections, reused newest first; one that fails is closed, not reused."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._conninfo = conninfo
+        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._slots:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                connection = psycopg.connect(self._conninfo, autocommit=True)
+            try:
+                yield connection
+            except BaseException:
+                connection.close()  # whatever state it is in, it is not handed out again
+                raise
+            if connection.closed or connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.close()
+            else:
+                self._idle.put(connection)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
 
 @dataclass(frozen=True)
@@ -66,15 +105,17 @@ class FastReportStore:
     """Stores agent reports through rampart_store_report; one per collector process."""
 
     def __init__(self, database_url: str, pool_size: int, waivers: WaiverCache, catalog: CatalogCache) -> None:
-        base = make_engine(database_url, pool_size, pre_ping=False, custom_plans=False)
-        self.engine: Engine = base.execution_options(isolation_level="AUTOCOMMIT")
-        self._base = base
+        # The SQLAlchemy engine only reloads waivers; the calls go through plain psycopg connections.
+        self._base = make_engine(database_url, 1, pre_ping=True, custom_plans=False)
+        conninfo = self._base.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connections = StoreConnections(conninfo, pool_size)
         self.waivers = waivers
         self.catalog = catalog
         self._subjects: dict[str, ExpectedSubject] = {}
         self._lock = threading.Lock()
 
     def dispose(self) -> None:
+        self.connections.close()
         self._base.dispose()
 
     def store(self, parsed: ParsedReport, body: bytes, evidence: SignedEvidence, now: dt.datetime) -> StoreOutcome:
@@ -144,22 +185,19 @@ class FastReportStore:
             return self.waivers.reload(connection, today)
 
     def _call(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
-        with self.engine.connect() as connection:
-            raw = connection.connection.driver_connection
-            assert isinstance(raw, psycopg.Connection)
-            try:
-                row = raw.execute(CALL, params, prepare=True).fetchone()
-            except psycopg.OperationalError:
-                connection.invalidate()  # a lost connection: not given back to the pool
-                raise
+        with self.connections.connection() as connection:
+            row = connection.execute(CALL, params, prepare=True).fetchone()
             assert row is not None
             return tuple(row)
 
 
 def _retryable(exc: psycopg.Error) -> bool:
-    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+    state = exc.sqlstate
+    if isinstance(exc, psycopg.OperationalError) and (
+        state is None or state in _LOST_CONNECTION_STATES or state.startswith("08")
+    ):
         return True  # the connection was lost; the report id makes a second call safe
-    return exc.sqlstate in _RETRYABLE_STATES
+    return state in _RETRYABLE_STATES
 
 
 def _subject_params(expected: ExpectedSubject | None) -> tuple[str | None, ...]:
@@ -178,8 +216,11 @@ def _judged_rows(
     for r in results:
         if who is None:  # the call will answer stale_subject before it reads the rows
             status, waived_status, waiver_id = r.status, r.waived_status, r.waiver_id
-        else:
+        elif index.has_check(r.check_id):
             status, waived_status, waiver_id = judged_status(r, index, who, group, today)
+        else:  # no waiver here names the check: what judged_status gives, without asking
+            status = r.status if r.status != _WAIVED or r.waived_status is None else r.waived_status
+            waived_status = waiver_id = None
         rows.append(
             {
                 "policy_id": r.policy_id,

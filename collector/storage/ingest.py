@@ -222,6 +222,10 @@ class WaiverIndex:
         for waiver in in_force:
             self._by_check.setdefault(waiver.check, []).append(waiver)
 
+    def has_check(self, check_id: str) -> bool:
+        """Whether any waiver here names this check (if not, `find` finds nothing for it)."""
+        return check_id in self._by_check
+
     def find(
         self, policy_id: str, check_id: str, subject: Subject, groups: Sequence[str], today: dt.date
     ) -> str | None:

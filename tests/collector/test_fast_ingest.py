@@ -221,3 +221,44 @@ def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
     with fast_engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM reports")).scalar() == 0
         assert connection.execute(sa.text("SELECT count(*) FROM latest_results")).scalar() == 0
+
+
+def test_a_connection_lost_between_reports_is_replaced_and_the_report_stored_once(
+    two_schemas: tuple[Engine, Engine, str],
+) -> None:
+    _python_engine, fast_engine, fast_url = two_schemas
+    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+    key = wire.generate_key()
+    agent_id = wire.agent_id_for(key)
+    with write_tx(fast_engine) as connection:
+        token, _ = registry.create_token(
+            connection, group="g", max_uses=1, valid_for=dt.timedelta(days=1), created_by="t", now=START
+        )
+        registry.enroll(
+            connection, agent_id=agent_id, public_key=wire.public_key_text(key), token=token,
+            host={"hostname": "h"}, now=START,
+        )  # fmt: skip
+
+    def report(status: str) -> tuple[Any, bytes]:
+        body = json.dumps(wire.make_report(agent_id=agent_id, results=[make_result("c00", status)])).encode()
+        return decode_report(body, agent_id), body
+
+    try:
+        first = store.store(*report("fail"), EVIDENCE, START)
+        assert first.stored == 1
+        # The server ends the store's connection while it is idle (a restart, an idle timeout, a failover).
+        with fast_engine.connect() as connection:
+            ended = connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND query LIKE '%rampart_store_report%'"
+                )
+            ).all()
+        assert ended == [(True,)]
+        second = store.store(*report("pass"), EVIDENCE, START + dt.timedelta(minutes=5))
+        assert second.stored == 1 and second.changed == 1 and not second.duplicate
+    finally:
+        store.dispose()
+    with fast_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM reports")).scalar() == 2
+        assert connection.execute(sa.text("SELECT status FROM latest_results")).scalar() == "pass"
