@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -127,6 +128,9 @@ class SignedHeaders:
     signature: bytes
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def parse_signed_headers(headers: Any) -> SignedHeaders:
     """Read the signature headers (from any case-insensitive mapping) without touching the body."""
     missing = [name for name in SIGNED_HEADERS if not headers.get(name)]
@@ -137,7 +141,7 @@ def parse_signed_headers(headers: Any) -> SignedHeaders:
     except ValueError as exc:
         raise WireError("bad_timestamp", f"{HEADER_TIMESTAMP} is not a whole number of seconds") from exc
     digest = str(headers[HEADER_CONTENT_SHA256]).lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not _SHA256_HEX.fullmatch(digest):
         raise WireError("bad_digest", f"{HEADER_CONTENT_SHA256} is not a SHA-256 in hex")
     return SignedHeaders(str(headers[HEADER_AGENT]), timestamp, digest, b64url_decode(str(headers[HEADER_SIGNATURE])))
 

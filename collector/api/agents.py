@@ -28,7 +28,8 @@ from collector.storage.report_codec import decode_report, encode
 
 log = logging.getLogger("rampart.collector.agents")
 router = APIRouter(prefix="/api/v1", tags=["agents"])
-AGENT_PATHS = ("/api/v1/enroll", "/api/v1/checkin", "/api/v1/policy", "/api/v1/reports")
+REPORTS_PATH = "/api/v1/reports"
+AGENT_PATHS = ("/api/v1/enroll", "/api/v1/checkin", "/api/v1/policy", REPORTS_PATH)
 
 
 def state_of(request: Request) -> AppState:

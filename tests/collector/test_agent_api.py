@@ -153,6 +153,17 @@ def test_a_report_is_stored_once_even_when_sent_again(live: LiveCollector) -> No
     assert live.count(models.latest_results) == 40
     assert live.count(models.result_intervals) == 40
     assert status_totals(live) == {"pass": 32, "fail": 8}
+    # Reports skip the router (collector/api/app.py, Observe) but are logged and counted under their route,
+    # and their refusals are the same JSON errors.
+    forged = agent.signed("POST", "/api/v1/reports", agent.report_body(results), sign_body=b"{}")
+    assert forged.status_code == 400 and forged.json()["code"] == "bad_digest"
+    assert first.headers["content-type"] == "application/json" and "x-rampart-time" in first.headers
+    metrics = live.session().get(live.url + "/metrics").text
+    samples = [line.rsplit(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#")]
+    counted = {name: float(value) for name, value in samples}
+    ok = 'rampart_http_requests_total{method="POST",route="/api/v1/reports",status="200"}'
+    refused = 'rampart_http_requests_total{method="POST",route="/api/v1/reports",status="400"}'
+    assert counted[ok] == 2 and counted[refused] == 1
 
 
 def test_status_changes_close_the_interval_and_move_the_counts(live: LiveCollector) -> None:
