@@ -187,20 +187,39 @@ def _host_counts(
     # Counted from the subjects index; the (few) revoked agents are taken off.
     stale_cut = now - stale_after
     hosts = sa.select(sa.func.count()).select_from(subjects).where(subjects.c.kind == "host")
-    revoked = (
-        sa.select(sa.func.count())
-        .select_from(agents.join(subjects, subjects.c.id == agents.c.subject_id))
-        .where(agents.c.revoked_at.is_not(None))
-    )
     if group:
         hosts = hosts.where(subjects.c.group_name == group)
-        revoked = revoked.where(subjects.c.group_name == group)
-    stale = sa.or_(subjects.c.last_seen.is_(None), subjects.c.last_seen < stale_cut)
-    total = connection.execute(hosts).scalar_one() - connection.execute(revoked).scalar_one()
+    revoked, revoked_stale = _revoked_hosts(connection, group, stale_cut)
+    total = connection.execute(hosts).scalar_one() - revoked
+    # Not seen since the cut, and never seen, counted apart: each reads only its own range of the index
+    # (together, as one OR, they read every host's entry).
     stale_total = (
-        connection.execute(hosts.where(stale)).scalar_one() - connection.execute(revoked.where(stale)).scalar_one()
+        connection.execute(hosts.where(subjects.c.last_seen < stale_cut)).scalar_one()
+        + connection.execute(hosts.where(subjects.c.last_seen.is_(None))).scalar_one()
+        - revoked_stale
     )
     return {"total": total, "stale": stale_total, "stale_after_hours": hours}
+
+
+def _revoked_hosts(connection: Connection, group: str | None, stale_cut: dt.datetime) -> tuple[int, int]:
+    """Revoked hosts, and how many of them are stale. The revoked agents are found through their index
+    first, in its order: otherwise SQLite's planner (whose statistics show one value, NULL, in that index)
+    scans every agent, 20 ms at 100,000 hosts, for the few revoked."""
+    found = connection.execute(
+        sa.select(agents.c.subject_id).where(agents.c.revoked_at.is_not(None)).order_by(agents.c.revoked_at)
+    )
+    subject_ids = [row[0] for row in found]
+    revoked = stale = 0
+    for start in range(0, len(subject_ids), 500):
+        query = sa.select(subjects.c.last_seen).where(
+            subjects.c.id.in_(subject_ids[start : start + 500]), subjects.c.kind == "host"
+        )
+        if group:
+            query = query.where(subjects.c.group_name == group)
+        for (last_seen,) in connection.execute(query):
+            revoked += 1
+            stale += last_seen is None or last_seen < stale_cut
+    return revoked, stale
 
 
 # --- hosts ---------------------------------------------------------------------------------------------

@@ -157,6 +157,18 @@ def test_hosts_list_with_stale_flag_and_counts(live: LiveCollector) -> None:
     page = get(live, "/api/v1/hosts", limit=2, offset=2)
     assert [h["hostname"] for h in page["hosts"]] == ["web-2"] and page["total"] == 3
     assert [h["hostname"] for h in get(live, "/api/v1/hosts", search="WEB")["hosts"]] == ["web-1", "web-2"]
+    # Never seen is stale too; a revoked host is no longer counted, stale or not, in any group.
+    with live.engine.begin() as connection:
+        connection.execute(
+            models.subjects.update().where(models.subjects.c.ext_id == agents["web-1"].agent_id).values(last_seen=None)
+        )
+    assert get(live, "/api/v1/summary")["hosts"]["stale"] == 2
+    revoked = live.admin().post(live.url + f"/api/v1/agents/{agents['lap-1'].agent_id}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    assert get(live, "/api/v1/summary")["hosts"] == {"total": 2, "stale": 1, "stale_after_hours": 48.0}
+    assert get(live, "/api/v1/summary", group="servers")["hosts"]["total"] == 2
+    assert get(live, "/api/v1/summary", group="default")["hosts"] == {"total": 0, "stale": 0, "stale_after_hours": 48.0}
+    assert get(live, "/api/v1/hosts", stale="true")["total"] == 1
 
 
 def test_a_hosts_results_carry_the_observed_facts(live: LiveCollector) -> None:
