@@ -56,18 +56,22 @@ PATCH_LEVEL = register(
             Field(
                 "oldest_security_update_age_days",
                 "integer",
-                "Days since the oldest pending security update was released, at most: exact where the source "
-                "dates its updates (dnf, zypper, Windows Update); for apt, from the agent's record of the index "
-                "refreshes around each update's arrival; null where no upper bound is known (macOS, apt before "
-                "the record covers the update)",
+                "Days since the oldest pending security update was released, where the source dates its updates "
+                "(dnf, zypper, Windows Update); null where it does not (apt, macOS)",
                 nullable=True,
             ),
             Field(
                 "oldest_security_update_min_age_days",
                 "integer",
-                "Days since the oldest pending security update was released, at least: equal to "
-                "oldest_security_update_age_days where that is exact; for apt, since the refresh of the first index "
-                "that listed it. A check fails on this alone when it is already too old",
+                "The least that age can be: the age itself where it is known; for apt, the days since the refresh "
+                "of the first index that listed the update (it was released by then)",
+                nullable=True,
+            ),
+            Field(
+                "oldest_security_update_max_age_days",
+                "integer",
+                "The most that age can be: the age itself where it is known; for apt, the days since the refresh "
+                "of the last index the agent saw without the update (from its record); null where not known",
                 nullable=True,
             ),
             Field("last_installed_at", "string", "When updates were last installed (ISO 8601)", nullable=True),
@@ -93,7 +97,10 @@ PATCH_LEVEL = register(
   expect:
     any:
       - {fact: security_updates, eq: 0}
-      - all:
+      - all:  # surely within 14 days
+          - {fact: oldest_security_update_min_age_days, lte: 14}
+          - {fact: oldest_security_update_max_age_days, lte: 14}
+      - all:  # false once surely older (a fail); unknown while the age is not known (an error)
           - {fact: oldest_security_update_min_age_days, lte: 14}
           - {fact: oldest_security_update_age_days, lte: 14}
 """,
@@ -109,8 +116,9 @@ class PatchFacts:
     security_packages: list[str] = field(default_factory=list)
     held_packages: list[str] = field(default_factory=list)
     oldest_security_update_age_days: int | None = None
-    # A lower bound where the age itself is not known exactly (apt); otherwise the age is both bounds.
+    # Bounds where the age itself is not known (apt); where it is, it is both bounds.
     oldest_security_update_min_age_days: int | None = None
+    oldest_security_update_max_age_days: int | None = None
     last_installed: float | None = None
     reboot_pending: bool | None = None
     index_updated: float | None = None
@@ -124,10 +132,11 @@ class PatchFacts:
             "security_packages": sorted(self.security_packages)[:MAX_LISTED],
             "held_packages": sorted(self.held_packages),
             "oldest_security_update_age_days": self.oldest_security_update_age_days,
-            "oldest_security_update_min_age_days": (
-                self.oldest_security_update_age_days
-                if self.oldest_security_update_min_age_days is None
-                else self.oldest_security_update_min_age_days
+            "oldest_security_update_min_age_days": _either(
+                self.oldest_security_update_min_age_days, self.oldest_security_update_age_days
+            ),
+            "oldest_security_update_max_age_days": _either(
+                self.oldest_security_update_max_age_days, self.oldest_security_update_age_days
             ),
             "last_installed_at": iso(self.last_installed),
             "days_since_last_install": whole_days(self.last_installed, now),
@@ -136,6 +145,10 @@ class PatchFacts:
             "index_age_days": age_days(self.index_updated, now),
             "notes": self.notes,
         }
+
+
+def _either(bound: int | None, exact: int | None) -> int | None:
+    return exact if bound is None else bound
 
 
 # --- apt -----------------------------------------------------------------------------------------------
@@ -298,8 +311,9 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
         result.held_packages = [u.name for u in upgradable if u.name.split(":")[0] in holds]
         if result.held_packages:
             result.notes.append(f"{len(result.held_packages)} pending update(s) are held back and will not install")
-        if security:
-            _apt_security_age(host, result, packages, now)
+        # The record is kept at every run, pending updates or not, so that the next update to arrive is
+        # bracketed by the last index seen without it.
+        _apt_security_age(host, result, packages, now)
     last = None
     for path in ("/var/log/dpkg.log", "/var/log/dpkg.log.1"):
         text = read_optional(host, path)
@@ -337,18 +351,26 @@ def _apt_security_age(host: Host, result: PatchFacts, packages: list[DpkgPackage
         except OSError as exc:
             result.notes.append(f"the record of pending updates could not be kept in {path}: {exc.strerror}")
     result.oldest_security_update_min_age_days = None if bounds.least is None else int(bounds.least // 86400)
-    result.oldest_security_update_age_days = None if bounds.most is None else int(bounds.most // 86400)
-    if bounds.most is None:
-        if path is None:
-            why = "and this run keeps no record of when updates appeared (the agent, with its state directory, does)"
-        else:
-            why = (
-                f"{bounds.unbounded} pending security update(s) were already pending when the agent's record "
-                f"({path}) began, or came with a package or source change"
-            )
+    result.oldest_security_update_max_age_days = None if bounds.most is None else int(bounds.most // 86400)
+    if not result.security_packages:
+        return
+    if bounds.most is not None:
         result.notes.append(
-            f"apt does not record when an update was released, {why}: the age of the oldest is only known to be "
-            "at least the time since the index that listed it was refreshed"
+            "apt does not record when an update was released: the age of the oldest pending security update is "
+            "bracketed by the index refreshes around its arrival, from the agent's record"
+        )
+    elif path is None:
+        result.notes.append(
+            "apt does not record when an update was released, and this run keeps no record of when updates "
+            "appeared (the agent, with its state directory, does): the age of the oldest is only known to be at "
+            "least the time since the index that listed it was refreshed"
+        )
+    else:
+        result.notes.append(
+            f"apt does not record when an update was released, and {bounds.unbounded} pending security update(s) "
+            f"were already pending when the agent's record ({path}) began, or came with a package or source "
+            "change: the age of the oldest is only known to be at least the time since the index that listed it "
+            "was refreshed"
         )
 
 

@@ -27,6 +27,13 @@ def test_an_update_that_arrives_between_two_refreshes_is_bracketed_by_them() -> 
     assert bounds.least == 11 * DAY and bounds.most == 21 * DAY and bounds.unbounded == 0
 
 
+def test_an_observation_with_nothing_pending_still_brackets_the_next_update() -> None:
+    record, bounds = advance(None, seen([], 10, 11))
+    assert record["pending"] == {} and bounds.unbounded == 0
+    _, bounds = advance(record, seen(["zlib"], 20, 21))
+    assert bounds.least == 1 * DAY and bounds.most == 11 * DAY
+
+
 def test_without_a_refresh_between_observations_a_new_update_is_not_bracketed() -> None:
     # The same index cannot bring an update: one that appears anyway came from something else (a pin removed).
     record, _ = advance(None, seen([], 10, 11))

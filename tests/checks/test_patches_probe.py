@@ -166,7 +166,7 @@ def test_debian_recording_held_packages_stale_index_and_pending_reboot() -> None
     assert facts["reboot_pending"] is True  # vmlinuz-6.1.0-26 installed after the boot
     # apt dates nothing, but the index that lists these updates was refreshed on 2026-10-01: they are at
     # least that old. No upper bound without the agent's record.
-    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_age_days"] is None and facts["oldest_security_update_max_age_days"] is None
     index_age = (dt.datetime.now(dt.UTC) - dt.datetime(2026, 10, 1, 6, 12, tzinfo=dt.UTC)).days
     assert facts["oldest_security_update_min_age_days"] == index_age
     assert any("this run keeps no record" in note for note in facts["notes"])
@@ -315,9 +315,10 @@ def test_the_agents_record_bounds_the_age_of_updates_that_arrived_while_it_watch
 
     now = dt.datetime.now(dt.UTC)
     facts = observe()
-    assert facts["oldest_security_update_age_days"] == (now - dt.datetime(2026, 8, 25, 6, tzinfo=dt.UTC)).days
+    assert facts["oldest_security_update_age_days"] is None  # apt dates nothing: bounds only
+    assert facts["oldest_security_update_max_age_days"] == (now - dt.datetime(2026, 8, 25, 6, tzinfo=dt.UTC)).days
     assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 9, 1, 6, tzinfo=dt.UTC)).days
-    assert not any("already pending" in note for note in facts["notes"])
+    assert any("bracketed by the index refreshes" in note for note in facts["notes"])
     kept = json.loads(record_file.read_text())
     arrived = sorted(set(kept["pending"]) - set(older))
     assert len(kept["pending"]) == 70 and len(arrived) == 22
@@ -328,18 +329,18 @@ def test_the_agents_record_bounds_the_age_of_updates_that_arrived_while_it_watch
 
     # A package installed at another version before: its pending update may be old. No upper bound.
     facts = observe(installed={**installed, arrived[0]: "0.0-old"})
-    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_max_age_days"] is None
     assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 9, 1, 6, tzinfo=dt.UTC)).days
     assert any("1 pending security update(s) were already pending" in note for note in facts["notes"])
 
     # A source added since (a security suite newly configured brings old updates): none of the 22 is bounded.
     facts = observe(sources=["deb.debian.org_debian_dists_bookworm_InRelease"])
-    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_max_age_days"] is None
     assert any("22 pending security update(s)" in note for note in facts["notes"])
 
     # A record that cannot be read starts again: nothing is bounded, and the lower bound is today's index.
     record_file.write_text("{not json")
     facts = collect_patch_level_linux(ReplayHost(debian, cache_dir=tmp_path), {})
-    assert facts["oldest_security_update_age_days"] is None
+    assert facts["oldest_security_update_max_age_days"] is None
     assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 10, 1, 6, 12, tzinfo=dt.UTC)).days
     assert json.loads(record_file.read_text())["format"] == 1
