@@ -258,7 +258,12 @@ def parse_dpkg_log_last_upgrade(text: str) -> float | None:
     return parse_timestamp(last.replace(" ", "T")) if last else None
 
 
-def apt_index_updated(host: Host) -> tuple[float | None, str]:
+def apt_release_files(host: Host) -> list[str]:
+    """The Release files in apt's lists: one per source apt read."""
+    return [n for n in host.list_dir(APT_LISTS) if n.endswith(("_InRelease", "_Release"))]
+
+
+def apt_index_updated(host: Host, release_files: list[str]) -> tuple[float | None, str]:
     """When the apt lists were last refreshed, and from what.
 
     apt stamps each list file with the server's Last-Modified time, so file times are never later than the
@@ -270,7 +275,6 @@ def apt_index_updated(host: Host) -> tuple[float | None, str]:
     if stamp is not None:
         candidates.append((stamp.mtime, APT_STAMP))
     lists = host.stat(APT_LISTS)
-    release_files = [n for n in host.list_dir(APT_LISTS) if n.endswith(("_InRelease", "_Release"))]
     if lists is None or not release_files:
         return None, ""
     candidates.append((lists.mtime, APT_LISTS))
@@ -293,7 +297,8 @@ def _apt_cache_options(host: Host) -> list[str]:
 
 def collect_apt(host: Host, now: float) -> PatchFacts:
     result = PatchFacts("apt")
-    result.index_updated, _ = apt_index_updated(host)
+    release_files = apt_release_files(host)
+    result.index_updated, _ = apt_index_updated(host, release_files)
     if result.index_updated is None:
         result.notes.append("apt has no package lists (apt-get update never ran): pending updates cannot be known")
     else:
@@ -313,7 +318,7 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
             result.notes.append(f"{len(result.held_packages)} pending update(s) are held back and will not install")
         # The record is kept at every run, pending updates or not, so that the next update to arrive is
         # bracketed by the last index seen without it.
-        _apt_security_age(host, result, packages, now)
+        _apt_security_age(host, result, packages, release_files, now)
     last = None
     for path in ("/var/log/dpkg.log", "/var/log/dpkg.log.1"):
         text = read_optional(host, path)
@@ -328,7 +333,9 @@ def collect_apt(host: Host, now: float) -> PatchFacts:
     return result
 
 
-def _apt_security_age(host: Host, result: PatchFacts, packages: list[DpkgPackage], now: float) -> None:
+def _apt_security_age(
+    host: Host, result: PatchFacts, packages: list[DpkgPackage], release_files: list[str], now: float
+) -> None:
     """Bounds on the age of the oldest pending security update (see checks/probes/apt_release_record.py)."""
     assert result.index_updated is not None
     # apt-cache names a package of the native architecture (or "all") without its architecture.
@@ -338,7 +345,7 @@ def _apt_security_age(host: Host, result: PatchFacts, packages: list[DpkgPackage
         installed={p.name if p.arch in (native, "all", "") else p.query: p.version for p in packages},
         security=result.security_packages,
         index_updated=result.index_updated,
-        sources=[n for n in host.list_dir(APT_LISTS) if n.endswith(("_InRelease", "_Release"))],
+        sources=release_files,
         now=now,
     )
     path = host.cache_file(apt_release_record.RECORD_FILE)

@@ -56,7 +56,7 @@ class Observe:
     without routing through every route and solving dependencies, which cost as much as the handler itself.
     """
 
-    def __init__(self, app: ASGIApp, state: AppState, reports_route: BaseRoute | None = None) -> None:
+    def __init__(self, app: ASGIApp, state: AppState, reports_route: BaseRoute) -> None:
         self.app = app
         self.state = state
         self.reports_route = reports_route
@@ -97,7 +97,7 @@ class Observe:
                 receive = self._replay(buffered, receive)
 
         try:
-            if self.reports_route is not None and path == agents.REPORTS_PATH and scope["method"] == "POST":
+            if path == agents.REPORTS_PATH and scope["method"] == "POST":
                 await self._report(scope, receive, timed_send)
             else:
                 await self.app(scope, receive, timed_send)

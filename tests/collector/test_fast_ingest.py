@@ -196,14 +196,10 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
     assert flips and flips > 50 and waived
 
 
-def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
-    two_schemas: tuple[Engine, Engine, str],
-) -> None:
-    _python_engine, fast_engine, fast_url = two_schemas
-    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+def enrol_one_agent(engine: Engine) -> str:
     key = wire.generate_key()
     agent_id = wire.agent_id_for(key)
-    with write_tx(fast_engine) as connection:
+    with write_tx(engine) as connection:
         token, _ = registry.create_token(
             connection, group="g", max_uses=1, valid_for=dt.timedelta(days=1), created_by="t", now=START
         )
@@ -211,6 +207,16 @@ def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
             connection, agent_id=agent_id, public_key=wire.public_key_text(key), token=token,
             host={"hostname": "h"}, now=START,
         )  # fmt: skip
+    return agent_id
+
+
+def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
+    two_schemas: tuple[Engine, Engine, str],
+) -> None:
+    _python_engine, fast_engine, fast_url = two_schemas
+    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+    agent_id = enrol_one_agent(fast_engine)
+    with write_tx(fast_engine) as connection:
         registry.revoke_agent(connection, agent_id, by="admin", now=START)
     stranger = wire.agent_id_for(wire.generate_key())
     for who in (agent_id, stranger):
@@ -228,16 +234,7 @@ def test_a_connection_lost_between_reports_is_replaced_and_the_report_stored_onc
 ) -> None:
     _python_engine, fast_engine, fast_url = two_schemas
     store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
-    key = wire.generate_key()
-    agent_id = wire.agent_id_for(key)
-    with write_tx(fast_engine) as connection:
-        token, _ = registry.create_token(
-            connection, group="g", max_uses=1, valid_for=dt.timedelta(days=1), created_by="t", now=START
-        )
-        registry.enroll(
-            connection, agent_id=agent_id, public_key=wire.public_key_text(key), token=token,
-            host={"hostname": "h"}, now=START,
-        )  # fmt: skip
+    agent_id = enrol_one_agent(fast_engine)
 
     def report(status: str) -> tuple[Any, bytes]:
         body = json.dumps(wire.make_report(agent_id=agent_id, results=[make_result("c00", status)])).encode()
