@@ -27,6 +27,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,  # which worker process, when `serve` runs several
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):

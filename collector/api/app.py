@@ -21,7 +21,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
@@ -193,6 +192,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
         if runner is not None:
             runner.stop()
         state.dispose()
+        state.metrics.process_stopped()
 
     app = FastAPI(
         title="Rampart collector",
@@ -236,9 +236,9 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
             )
         return JSONResponse({"status": "ready", "schema": current})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this collector (all its workers)")
     async def metrics() -> Response:
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
     reports_route = next(
         route

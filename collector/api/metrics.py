@@ -1,11 +1,34 @@
-"""Prometheus metrics, one registry per application (each process exposes its own at /metrics)."""
+"""Prometheus metrics, one registry per application.
+
+With several worker processes (`serve` with `workers` > 1), prometheus_client keeps each process's values
+in files of the directory named by $PROMETHEUS_MULTIPROC_DIR, and /metrics adds up every process's files,
+so that a scrape counts the whole `serve`, whichever worker answers it.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def shared_dir() -> str | None:
+    return os.environ.get(METRICS_DIR_VARIABLE) or None
 
 
 class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -41,11 +64,29 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.ingest_pending = Gauge(
-            "rampart_ingest_pending", "Reports being stored or waiting to be", registry=self.registry
+            "rampart_ingest_pending",
+            "Reports being stored or waiting to be",
+            registry=self.registry,
+            multiprocess_mode="livesum",  # of the workers alive
         )
         self.overloaded = Counter(
             "rampart_ingest_overloaded", "Reports refused with 503 because ingest was full", registry=self.registry
         )
         self.job_runs = Counter(
-            "rampart_job_runs", "Scheduled jobs run by this process", ["job", "status"], registry=self.registry
+            "rampart_job_runs", "Scheduled jobs run by this collector", ["job", "status"], registry=self.registry
         )
+
+    def exposition(self) -> bytes:
+        """The text /metrics answers: this process's metrics, or with several workers all of theirs."""
+        directory = shared_dir()
+        if directory is None:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=directory)
+        return generate_latest(combined)
+
+    @staticmethod
+    def process_stopped() -> None:
+        """A worker's live gauges (ingest pending) stop counting when it stops; its counters stay counted."""
+        if shared_dir() is not None:
+            multiprocess.mark_process_dead(os.getpid())

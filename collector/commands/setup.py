@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,20 +113,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        "collector.api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers or config.workers,
-        ssl_certfile=None if plain else str(cert),
-        ssl_keyfile=None if plain else str(key),
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    workers = args.workers or config.workers
+    with shared_metrics_dir(workers):
+        uvicorn.run(
+            "collector.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ssl_certfile=None if plain else str(cert),
+            ssl_keyfile=None if plain else str(key),
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
     return EXIT_OK
+
+
+@contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, each keeps its metrics in files of one owner-only temporary directory, and
+    /metrics (answered by whichever worker) adds them all up: otherwise a scrape would see one worker's
+    counts, a different one each time. It is this `serve`'s own directory, removed when it stops."""
+    from collector.api.metrics import METRICS_DIR_VARIABLE
+
+    if workers <= 1 or METRICS_DIR_VARIABLE in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="rampart-metrics-") as directory:
+        os.environ[METRICS_DIR_VARIABLE] = directory  # read by the workers' prometheus_client at import
+        try:
+            yield
+        finally:
+            del os.environ[METRICS_DIR_VARIABLE]
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
