@@ -82,11 +82,11 @@ class Metrics:
         if directory is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined, path=directory)
+        multiprocess.MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(combined)
 
     @staticmethod
     def process_stopped() -> None:
         """A worker's live gauges (ingest pending) stop counting when it stops; its counters stay counted."""
         if shared_dir() is not None:
-            multiprocess.mark_process_dead(os.getpid())
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
