@@ -65,6 +65,7 @@ class Agent(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_agents_hostname", "hostname", "agent_id"),  # the hosts list, in name order, a page at a time
         sa.Index("ix_agents_revoked_at", "revoked_at"),
+        sa.Index("ix_agents_enrolled_group", "enrolled_at", "group_name"),  # hosts enrolled by a date, counted
     )
 
     agent_id: str = Field(primary_key=True, max_length=40)
@@ -193,6 +194,11 @@ class StatusCount(SQLModel, table=True):
 
 class DailyChange(SQLModel, table=True):
     __tablename__ = "daily_changes"
+    __table_args__ = (
+        # "As at a date" sums each count's changes up to that day: read in this order from the index
+        # alone, without sorting (migration 0004).
+        sa.Index("ix_daily_changes_count_day", "group_name", "policy_id", "check_id", "status", "day", "delta"),
+    )
 
     day: dt.date = Field(primary_key=True)
     shard: int = Field(primary_key=True)

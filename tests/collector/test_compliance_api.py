@@ -122,6 +122,35 @@ def test_summary_and_views_as_at_a_past_date(live: LiveCollector) -> None:
     assert before_anything["totals"]["total"] == 0
 
 
+def test_hosts_counted_as_at_a_past_date(live: LiveCollector) -> None:
+    """Hosts enrolled by the end of that day and not revoked by then, in each group."""
+    agents = fleet(live)
+
+    def enrolment(name: str, enrolled: int, revoked: int | None = None) -> None:
+        def moment(n: int) -> dt.datetime:
+            return dt.datetime.combine(TODAY, dt.time(12)) - dt.timedelta(days=n)
+
+        with live.engine.begin() as connection:
+            connection.execute(
+                models.agents.update()
+                .where(models.agents.c.agent_id == agents[name].agent_id)
+                .values(enrolled_at=moment(enrolled), revoked_at=None if revoked is None else moment(revoked))
+            )
+
+    enrolment("web-1", enrolled=12)
+    enrolment("web-2", enrolled=9, revoked=3)
+    enrolment("lap-1", enrolled=6, revoked=1)
+
+    def hosts_on(n: int, **params: Any) -> int:
+        return int(
+            get(live, "/api/v1/summary", as_of=(TODAY - dt.timedelta(days=n)).isoformat(), **params)["hosts"]["total"]
+        )
+
+    assert [hosts_on(n) for n in (13, 12, 9, 6, 4, 3, 1, 0)] == [0, 1, 2, 3, 3, 2, 1, 1]
+    assert [hosts_on(n, group="servers") for n in (12, 9, 3)] == [1, 2, 1]
+    assert [hosts_on(n, group="default") for n in (7, 6, 1)] == [0, 1, 0]
+
+
 def test_trends_by_day_week_and_month(live: LiveCollector) -> None:
     fleet(live)
     daily = get(live, "/api/v1/trends", period="day", **{"from": (TODAY - dt.timedelta(days=11)).isoformat()})
