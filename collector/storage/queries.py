@@ -183,8 +183,8 @@ def _host_counts(
         enrolled = sa.select(sa.func.count()).select_from(agents).where(agents.c.enrolled_at < moment)
         if group:
             enrolled = enrolled.where(agents.c.group_name == group)
-        revoked = enrolled.where(agents.c.revoked_at < moment)
-        total = connection.execute(enrolled).scalar_one() - connection.execute(revoked).scalar_one()
+        revoked_then = enrolled.where(agents.c.revoked_at < moment)
+        total = connection.execute(enrolled).scalar_one() - connection.execute(revoked_then).scalar_one()
         return {"total": total, "stale": None, "stale_after_hours": hours}
     # Counted from the subjects index; the (few) revoked agents are taken off.
     stale_cut = now - stale_after
