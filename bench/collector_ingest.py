@@ -8,6 +8,8 @@ What it measures, each on a fresh database:
    from many simulated agents (client processes with keep-alive HTTPS connections, each request signed
    when it is sent). Each agent's first report creates its 40 results; the following ones change the
    status of one result (a realistic steady state: most checks do not flip between runs).
+   PostgreSQL also runs it once more with the results not stored (the signed report kept, the host
+   marked seen): the ceiling that HTTP, TLS, the signature check and decoding set, whatever the storage.
 2. Ingest in-process: the same kind of reports through what the collector stores them with (on
    PostgreSQL the typed decoder and rampart_store_report, on SQLite parse_report and one transaction),
    from several threads: the storage cost without HTTP, TLS and signature checks.
@@ -27,6 +29,7 @@ import argparse
 import datetime as dt
 import hashlib
 import http.client
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -76,6 +79,7 @@ OPEN_INTERVALS = (
     "SELECT subject_id, policy_id, check_id, status, policy_hash, since, report_id FROM latest_results"
 )
 FRAMEWORKS = {"cyber_essentials": ["secure_configuration"], "cis_controls_v8": ["4.1"]}
+MIGRATION_0003 = ROOT / "collector/storage/migrations/versions/0003_store_report_function.py"
 
 
 # --- databases -----------------------------------------------------------------------------------------
@@ -207,12 +211,20 @@ def enrol_agents(collector: RunningCollector, url: str, count: int) -> list[Any]
     return keys
 
 
-def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, directory: Path) -> dict[str, Any]:
+def bench_http_ingest(
+    args: argparse.Namespace, kind: str, database_url: str, directory: Path, *, results_stored: bool = True
+) -> dict[str, Any]:
+    """Signed reports over HTTPS into a served collector. `results_stored=False` (PostgreSQL) measures the
+    ceiling of everything but the results: the benchmark's database gets a rampart_store_report that keeps
+    the signed report and marks the host seen, as the real one does first, and then stops."""
+    label = "http" if results_stored else "ceiling"
     collector = init_collector(
-        directory / f"http-{kind}",
+        directory / f"{label}-{kind}",
         database_url=database_url,
         config={"workers": args.workers, "max_pending_ingest": 256, "max_concurrent_ingest": args.ingest_threads},
     )
+    if not results_stored:
+        keep_reports_only(database_url)
     try:
         url = collector.start()
         keys = enrol_agents(collector, url, args.agents)
@@ -254,7 +266,7 @@ def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, di
             results = connection.execute(sa.select(sa.func.sum(models.status_counts.c.count))).scalar_one()
         engine.dispose()
         assert stored == total, f"{stored} reports stored, {total} sent"
-        assert results == args.agents * CHECKS
+        assert results == (args.agents * CHECKS if results_stored else None)
         return {
             "reports": total,
             "seconds": elapsed,
@@ -270,6 +282,25 @@ def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, di
         }
     finally:
         collector.stop()
+
+
+def keep_reports_only(database_url: str) -> None:
+    """Replace rampart_store_report, in this benchmark's database only, by its first half (lock the host,
+    check the subject and waivers, keep the signed report): migration 0003's function without the part
+    that stores the results."""
+    spec = importlib.util.spec_from_file_location("m0003", MIGRATION_0003)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    function: str = migration.FUNCTION
+    start, end = (
+        function.index("    v_shard := v_subject.id % p_shards;"),
+        function.index("    IF p_catalog IS NOT NULL"),
+    )
+    engine = make_engine(database_url, 1)
+    with engine.begin() as connection:
+        connection.exec_driver_sql((function[:start] + function[end:]).replace("%", "%%"))
+    engine.dispose()
 
 
 # --- 2. ingest in-process ------------------------------------------------------------------------------
@@ -595,7 +626,9 @@ def main() -> int:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--client-threads", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--skip", action="append", default=[], choices=("http", "inprocess", "copy", "queries"))
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=("http", "ceiling", "inprocess", "copy", "queries")
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -616,6 +649,10 @@ def main() -> int:
                 with database(kind, args.pg_url, directory, "http") as url:
                     result["http_ingest"] = bench_http_ingest(args, kind, url, directory)
                     print(kind, "http ingest", json.dumps(result["http_ingest"]), flush=True)
+            if kind == "postgresql" and "ceiling" not in args.skip:
+                with database(kind, args.pg_url, directory, "ceiling") as url:
+                    result["http_ceiling"] = bench_http_ingest(args, kind, url, directory, results_stored=False)
+                    print(kind, "http ingest, results not stored", json.dumps(result["http_ceiling"]), flush=True)
             if "inprocess" not in args.skip:
                 with database(kind, args.pg_url, directory, "inproc") as url:
                     result["inprocess_ingest"] = bench_inprocess_ingest(args, url, directory)
@@ -680,6 +717,9 @@ def markdown(figures: dict[str, Any]) -> str:
         ("Ingest over HTTPS, request p95", ("http_ingest", "p95_ms"), " ms", 1),
         ("Ingest over HTTPS, collector CPU per report", ("http_ingest", "collector_cpu_ms_per_report"), " ms", 2),
         ("Ingest over HTTPS, PostgreSQL CPU per report", ("http_ingest", "postgres_cpu_ms_per_report"), " ms", 2),
+        ("Ceiling: HTTPS ingest with the results not stored, reports/s", ("http_ceiling", "reports_per_s"), "", 0),
+        ("Ceiling: collector CPU per report", ("http_ceiling", "collector_cpu_ms_per_report"), " ms", 2),
+        ("Ceiling: PostgreSQL CPU per report", ("http_ceiling", "postgres_cpu_ms_per_report"), " ms", 2),
         ("Ingest in-process, reports/s", ("inprocess_ingest", "reports_per_s"), "", 0),
         ("Ingest in-process, Python CPU per report", ("inprocess_ingest", "python_cpu_ms_per_report"), " ms", 2),
         ("COPY of the same rows, reports/s", ("copy", "reports_per_s"), "", 0),
