@@ -8,6 +8,7 @@ so that a scrape counts the whole `serve`, whichever worker answers it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -81,6 +82,7 @@ class Metrics:
         directory = shared_dir()
         if directory is None:
             return generate_latest(self.registry)
+        _forget_dead_workers(directory)
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(combined)
@@ -90,3 +92,22 @@ class Metrics:
         """A worker's live gauges (ingest pending) stop counting when it stops; its counters stay counted."""
         if shared_dir() is not None:
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _forget_dead_workers(directory: str) -> None:
+    """A worker that died without stopping (killed; uvicorn starts another) left its live gauges behind:
+    drop them, so that ingest pending counts only workers alive."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True

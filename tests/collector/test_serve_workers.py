@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from collector.api.metrics import METRICS_DIR_VARIABLE
 from tests.support.collector import RunningCollector, collector_process
 
 HEALTHZ = 'rampart_http_requests_total{method="GET",route="/healthz",status="200"}'
@@ -54,3 +58,26 @@ def test_metrics_add_up_every_worker(tmp_path: Path, monkeypatch: pytest.MonkeyP
         scrapes = [_get(collector, "/metrics") for _ in range(6)]
         assert [_sample(text, HEALTHZ) for text in scrapes] == [sent] * 6
     assert not list(tmp_path.glob("rampart-metrics-*"))  # removed when serve stops
+
+
+def test_a_dead_workers_pending_reports_stop_counting_and_its_counts_stay(tmp_path: Path) -> None:
+    """A worker killed mid-ingest (uvicorn starts another) leaves its gauge file behind; the next scrape
+    drops its pending reports but keeps what it counted."""
+    env = {**os.environ, METRICS_DIR_VARIABLE: str(tmp_path)}
+    dying = (
+        "import os\n"
+        "from collector.api.metrics import Metrics\n"
+        "m = Metrics(); m.ingest_pending.inc(3); m.reports.labels('stored').inc(2)\n"
+        "os._exit(0)  # no shutdown: as if killed\n"
+    )
+    scraping = (
+        "from collector.api.metrics import Metrics\n"
+        "m = Metrics(); m.ingest_pending.inc(); m.reports.labels('stored').inc()\n"
+        "print(m.exposition().decode())\n"
+    )
+    subprocess.run([sys.executable, "-c", dying], env=env, check=True, timeout=60)
+    text = subprocess.run(
+        [sys.executable, "-c", scraping], env=env, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert _sample(text, "rampart_ingest_pending") == 1
+    assert _sample(text, 'rampart_reports_total{outcome="stored"}') == 3
