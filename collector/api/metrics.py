@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psutil
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -99,15 +100,6 @@ def _forget_dead_workers(directory: str) -> None:
     drop them, so that ingest pending counts only workers alive."""
     for path in Path(directory).glob("gauge_live*_*.db"):
         pid = path.stem.rsplit("_", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        # psutil, not os.kill(pid, 0), which on Windows would end the process it asks about.
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
             multiprocess.mark_process_dead(int(pid), directory)  # type: ignore[no-untyped-call]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: not ours to judge
-    return True
