@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from checks.safetext import printable
+
 _STATUS_COLOURS = {
     "pass": "32",
     "fail": "31",
@@ -37,9 +39,14 @@ def format_table(
     coloured: Sequence[int] = (),
     wrap_last: bool = True,
 ) -> str:
-    """An aligned table; the last column is cut to the terminal width when writing to a terminal."""
+    """An aligned table; the last column is cut to the terminal width when writing to a terminal.
+
+    Every cell is shown as text: control characters (a host name carrying an escape sequence or a newline)
+    appear escaped, so no value can clear the screen or forge a row.
+    """
     stream = stream or sys.stdout
-    text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    headers = [printable(str(header)) for header in headers]
+    text_rows = [["" if cell is None else printable(str(cell)) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         for index, cell in enumerate(row[:-1] if wrap_last else row):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -16,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Connection
 
 from checks import wire
+from checks.safetext import SafeDictWriter
 from collector.api.auth import audit_access, export_access, read_access
 from collector.api.errors import ApiError
 from collector.api.state import AppState
@@ -269,7 +269,7 @@ def export_results(
 
     def as_csv() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+        writer = SafeDictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for index, record in enumerate(_export_rows(state, as_of, group, policy)):
             if record.get("observed") is not None:
