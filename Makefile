@@ -11,7 +11,7 @@ RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
 
-.PHONY: venv test test-fast test-slow demo lint bench clean
+.PHONY: venv system-packages test test-fast test-slow demo lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +21,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Debian packages the suite and the demo need (Chromium, poppler, pango, HAProxy, ...): installed only when missing.
+system-packages:
+	scripts/system-packages.sh test
+
 test: test-fast test-slow
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-packages
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
 # pytest exits 5 when no test carries the marker: not a failure.
-test-slow: $(STAMP)
+test-slow: $(STAMP) system-packages
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 # The demo (scripts/demo.sh): the baseline on this machine; then a collector on a free loopback port (all state
 # under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary.
-demo: $(STAMP)
+demo: $(STAMP) system-packages
 	BIN=$(BIN) scripts/demo.sh
 
 lint: $(STAMP)
@@ -41,6 +45,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	scripts/system-packages.sh bench
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
