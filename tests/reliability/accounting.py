@@ -242,3 +242,24 @@ def peak_rate(moments: Sequence[dt.datetime | float], window_s: float = 1.0) -> 
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def agent_books_json(state_dir: Path, agent_id: str) -> str:
+    import json
+
+    books = agent_books(state_dir, agent_id)
+    return json.dumps({**books.__dict__, "spooled_ids": sorted(books.spooled_ids)})
+
+
+def agent_books_from_json(text: str) -> AgentBooks:
+    import json
+
+    data = json.loads(text)
+    data["spooled_ids"] = frozenset(data["spooled_ids"])
+    return AgentBooks(**data)
+
+
+if __name__ == "__main__":  # `python -m tests.reliability.accounting STATE_DIR AGENT_ID`, e.g. in a namespace
+    import sys
+
+    print(agent_books_json(Path(sys.argv[1]), sys.argv[2]))

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -89,9 +88,13 @@ def enrol_fleet(
         return [f.result() for f in futures]
 
 
-def worker(config: Path, task: str, *extra: str) -> subprocess.Popen[str]:
+WORKER = (sys.executable, "-P", "-m", "agent.worker")
+
+
+def worker(config: Path, task: str, *extra: str, launcher: Sequence[str] = WORKER) -> subprocess.Popen[str]:
+    """The agent's worker as a process; `launcher` runs it another way (in a namespace, on a skewed clock)."""
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "agent.worker", task, "--config", str(config), *extra],
+        [*launcher, task, "--config", str(config), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -100,9 +103,15 @@ def worker(config: Path, task: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def run_worker(config: Path, task: str, timeout: float = 120, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_worker(
+    config: Path,
+    task: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    launcher: Sequence[str] = WORKER,
+) -> dict[str, Any]:
     process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "agent.worker", task, "--config", str(config)],
+        [*launcher, task, "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -173,7 +182,7 @@ class Deliveries:
     parallel: int = 4
     summaries: list[dict[str, Any]] = field(default_factory=list)
     running: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    launchers: dict[str, Sequence[str]] = field(default_factory=dict)  # by agent id; default: WORKER
 
     def run(self, deadline_s: float, *, between: Callable[[], None] | None = None) -> None:
         """Until every spool is empty (checked after each worker) or `deadline_s` passes."""
@@ -197,7 +206,7 @@ class Deliveries:
                 summary["agent_id"] = agent_id
                 self.summaries.append(summary)
                 assert "internal error" not in str(summary.get("error", "")), summary
-                if not summary.get("pending") and spool_depth(by_id[agent_id]) == 0:
+                if summary.get("exit_code") == 0 and not summary.get("pending"):
                     empty.add(agent_id)
                 else:
                     # what the daemon does with a worker's summary (agent/daemon.py, Daemon._after)
@@ -208,7 +217,8 @@ class Deliveries:
                     continue
                 if len(self.running) >= self.parallel:
                     break
-                self.running[agent_id] = worker(by_id[agent_id].config, "deliver")
+                launcher = self.launchers.get(agent_id, WORKER)
+                self.running[agent_id] = worker(by_id[agent_id].config, "deliver", launcher=launcher)
             if between is not None:
                 between()
             time.sleep(0.05)
