@@ -47,7 +47,9 @@ def assign_small_policy(collector: RunningCollector, directory: Path, group: str
     assert added.returncode == 0, added.stderr
 
 
-def enrol_one(directory: Path, token: str, url: str, ca: str, **agent: Any) -> EnrolledAgent:
+def enrol_one(
+    directory: Path, token: str, url: str, ca: str, first_checkin: bool = True, **agent: Any
+) -> EnrolledAgent:
     """What `rampart-agent enroll` does (the agent's own enrol and first check-in), in this process: a
     fleet enrols in seconds instead of a process start each."""
     from agent.commands import _first_checkin
@@ -60,8 +62,9 @@ def enrol_one(directory: Path, token: str, url: str, ca: str, **agent: Any) -> E
     path = write_config(directory / "agent.yaml", **{**FAST_AGENT, "state_dir": str(state), **agent})
     config = load_agent_config(str(path), environ={})
     enrolled = enroll(config, collector_url=url, token=token, ca_cert=ca, host=host_facts())
-    policy = _first_checkin(config)
-    assert "small" in policy, policy
+    if first_checkin:
+        policy = _first_checkin(config)
+        assert "small" in policy, policy
     return EnrolledAgent(path, state, enrolled.identity.agent_id)
 
 
@@ -73,6 +76,7 @@ def enrol_fleet(
     group: str = GROUP,
     url: str | None = None,
     parallel: int = 4,
+    first_checkin: bool = True,
     **agent: Any,
 ) -> list[EnrolledAgent]:
     """`count` agents enrolled with `collector` (through `url`, e.g. a load balancer), in `group`."""
@@ -82,7 +86,10 @@ def enrol_fleet(
     token = new_token(collector, "--group", group, "--uses", str(count))
     with ThreadPoolExecutor(parallel) as pool:
         futures = [
-            pool.submit(enrol_one, directory / f"agent-{i:03d}", token, url or collector.url, collector.ca_file, **agent)
+            pool.submit(
+                enrol_one, directory / f"agent-{i:03d}", token, url or collector.url, collector.ca_file,
+                first_checkin, **agent,
+            )
             for i in range(count)
         ]  # fmt: skip
         return [f.result() for f in futures]
