@@ -167,6 +167,7 @@ def settle(
     if strangers and not foreign_agents_allowed:
         problems.append(f"reports stored for agents not in the scenario: {sorted(strangers)[:3]}")
     totals = Counter[str]()
+    lost = len(missing_acks)
     for books in agents:
         name = books.agent_id[:16]
         if books.integrity != "ok":
@@ -192,6 +193,9 @@ def settle(
                 f"{name}: {len(stored)} reports stored; the agent counts {books.delivered_reports} acknowledged "
                 f"(+{len(unacked)} unacknowledged)"
             )
+        # results the agent let go of (acknowledged, or never counted) that the collector does not have
+        lost += max(0, books.delivered_results - (stored_results - unacked_results))
+        lost += max(0, books.collected_results - books.delivered_results - books.spooled_results - books.dropped_total)
         if drained and books.spooled_ids:
             problems.append(f"{name}: {len(books.spooled_ids)} report(s) still in the spool")
         if not books.spooled_ids and books.dropped_waiting == 0:
@@ -225,10 +229,7 @@ def settle(
         "acknowledged_lost": len(missing_acks),
         "latest_results": collector.latest_total,
         **dict(totals),
-        "lost": len(missing_acks)
-        + sum(
-            max(0, b.collected_results - b.delivered_results - b.spooled_results - b.dropped_total) for b in agents
-        ),
+        "lost": lost,  # acknowledged reports missing, plus results an agent let go of that are not stored
     }
     return outcome
 

@@ -85,9 +85,9 @@ def _scenario_of(item: pytest.Item) -> str:
 def _title_of(item: pytest.Item) -> str:
     function = getattr(item, "function", None)
     doc = (getattr(function, "__doc__", None) or "").strip()
-    if doc:
-        return " ".join(doc.split("\n\n")[0].split())
-    return item.name.removeprefix("test_").replace("_", " ")
+    title = " ".join(doc.split("\n\n")[0].split()) if doc else item.name.removeprefix("test_").replace("_", " ")
+    callspec = getattr(item, "callspec", None)
+    return f"{title} [{callspec.id}]" if callspec is not None else title
 
 
 @pytest.hookimpl(wrapper=True)
