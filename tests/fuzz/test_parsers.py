@@ -166,7 +166,7 @@ CRASHES: dict[str, str] = {
 @pytest.mark.parametrize(
     ("name", "parse", "arguments"),
     [
-        pytest.param(*case, id=case[0], marks=[pytest.mark.xfail(reason=CRASHES[case[0]], strict=True)])
+        pytest.param(*case, id=case[0], marks=[pytest.mark.xfail(reason=CRASHES[case[0]], raises=AttributeError, strict=True)])
         if case[0] in CRASHES
         else pytest.param(*case, id=case[0])
         for case in PARSERS
