@@ -157,7 +157,7 @@ PARSERS: list[Case] = [
 NOT_AN_OBJECT = "defect: valid JSON that is not an object crashes the parser ({}) instead of a ProbeError"
 CRASHES: dict[str, str] = {
     "disk_encryption.parse_lsblk": NOT_AN_OBJECT.format("parse_lsblk('null'): AttributeError"),
-    "disk_encryption.parse_bitlocker": NOT_AN_OBJECT.format("parse_bitlocker(True): AttributeError"),
+    "disk_encryption.parse_bitlocker": NOT_AN_OBJECT.format("parse_bitlocker({'Volumes': [True]}): AttributeError"),
     "firewall.parse_nft_ruleset": NOT_AN_OBJECT.format("parse_nft_ruleset('null'): AttributeError"),
     "generic.parse_windows_service": NOT_AN_OBJECT.format("parse_windows_service(True): AttributeError"),
     "firewall.parse_windows_firewall": "defect: a profile that is not an object crashes the parser "
@@ -193,7 +193,7 @@ def test_parser_returns_facts_or_a_probe_error(
 
 REPRODUCERS = {
     "disk_encryption.parse_lsblk": (disk_encryption.parse_lsblk, ("null",)),
-    "disk_encryption.parse_bitlocker": (disk_encryption.parse_bitlocker, (True,)),
+    "disk_encryption.parse_bitlocker": (disk_encryption.parse_bitlocker, ({"Volumes": [True]},)),
     "firewall.parse_nft_ruleset": (firewall.parse_nft_ruleset, ("null",)),
     "generic.parse_windows_service": (generic.parse_windows_service, (True,)),
     "firewall.parse_windows_firewall": (firewall.parse_windows_firewall, ({"Profiles": [True]},)),
