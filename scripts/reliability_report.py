@@ -92,7 +92,12 @@ def of(documents: list[dict[str, Any]], suite: str) -> list[dict[str, Any]]:
 
 
 def total(documents: list[dict[str, Any]], *names: str) -> int:
-    return sum(int(d["figures"].get(name) or 0) for d in documents for name in names if isinstance(d["figures"].get(name), int | float))
+    return sum(
+        int(d["figures"].get(name) or 0)
+        for d in documents
+        for name in names
+        if isinstance(d["figures"].get(name), int | float)
+    )
 
 
 def summary_section(documents: list[dict[str, Any]]) -> str:

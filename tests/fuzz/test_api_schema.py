@@ -72,9 +72,9 @@ def test_the_api_fuzzed_from_its_openapi_document(
     undocumented: dict[str, set[str]] = {}
     statuses: dict[int, int] = {}
     tried = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        label = f"{operation.method.upper()} {operation.path}"  # read by fuzz() below, within this iteration
+
+    def fuzzer(operation: Any) -> Any:
+        label = f"{operation.method.upper()} {operation.path}"
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
@@ -104,7 +104,10 @@ def test_the_api_fuzzed_from_its_openapi_document(
                 for failure in failures_of(exc):
                     undocumented.setdefault(label, set()).add(f"{response.status_code}: {type(failure).__name__}")
 
-        fuzz()
+        return fuzz
+
+    for result in schema.get_all_operations():
+        fuzzer(result.ok())()
     session.close()
     figures.set(
         examples=tried,
@@ -121,4 +124,3 @@ def test_the_api_fuzzed_from_its_openapi_document(
             f"{len(undocumented)} operations answer what the OpenAPI document does not declare (it lists 200 and "
             "422 only); see undocumented in build/reliability/fuzz/"
         )
-

@@ -168,7 +168,11 @@ CRASHES: dict[str, str] = {
 @pytest.mark.parametrize(
     ("name", "parse", "arguments"),
     [
-        pytest.param(*case, id=case[0], marks=[pytest.mark.xfail(reason=CRASHES[case[0]], raises=(AttributeError, TypeError), strict=False)])
+        pytest.param(
+            *case,
+            id=case[0],
+            marks=[pytest.mark.xfail(reason=CRASHES[case[0]], raises=(AttributeError, TypeError), strict=False)],
+        )
         if case[0] in CRASHES
         else pytest.param(*case, id=case[0])
         for case in PARSERS

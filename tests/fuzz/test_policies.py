@@ -32,7 +32,17 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 # hundred times would cost a minute without trying anything the others do not
 SHIPPED = [shipped_path("azure.yaml").read_text(encoding="utf-8"), yaml.safe_dump(small_policy(), sort_keys=False)]
 SUBJECT = Subject(SubjectKind.HOST, "ag-fuzz", "fuzz")
-FILE_FACTS = ["exists", "is_dir", "mode", "owner", "group", "size", "world_readable", "world_writable", "group_writable"]
+FILE_FACTS = [
+    "exists",
+    "is_dir",
+    "mode",
+    "owner",
+    "group",
+    "size",
+    "world_readable",
+    "world_writable",
+    "group_writable",
+]
 OPERATORS = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "matches", "exists"]
 
 
@@ -90,14 +100,19 @@ comparison = st.builds(
 )
 expectations = st.recursive(
     comparison,
-    lambda inner: st.builds(lambda kind, items: {kind: items}, st.sampled_from(["all", "any", "none"]),
-                            st.lists(inner, min_size=1, max_size=3)),  # fmt: skip
+    lambda inner: st.builds(
+        lambda kind, items: {kind: items},
+        st.sampled_from(["all", "any", "none"]),
+        st.lists(inner, min_size=1, max_size=3),
+    ),  # fmt: skip
     max_leaves=6,
 )
 
 
 @given(expect=expectations, facts=st.dictionaries(st.sampled_from(FILE_FACTS), json_values, max_size=9))
-def test_any_accepted_expectation_judges_any_facts(expect: dict[str, Any], facts: dict[str, Any], figures: Figures) -> None:
+def test_any_accepted_expectation_judges_any_facts(
+    expect: dict[str, Any], facts: dict[str, Any], figures: Figures
+) -> None:
     """An expectation the loader accepts gives pass, fail or error on any facts, with a reason unless it passes."""
     figures.add("examples")
     document = small_policy()
@@ -109,9 +124,7 @@ def test_any_accepted_expectation_judges_any_facts(expect: dict[str, Any], facts
         figures.add("refused_by_loader")
         return
     (check,) = policy.checks
-    (result,) = evaluate_check(
-        policy, check, subject=SUBJECT, platform="linux", run_probe=lambda ref: facts, inputs={}
-    )
+    (result,) = evaluate_check(policy, check, subject=SUBJECT, platform="linux", run_probe=lambda ref: facts, inputs={})
     assert result.status in (Status.PASS, Status.FAIL, Status.ERROR)
     if result.status is not Status.PASS:
         assert result.reason.strip(), result

@@ -38,7 +38,9 @@ NOW = 1_790_000_000
     change=st.sampled_from(["method", "path", "timestamp", "body", "signature", "agent", "digest"]),
     data=st.data(),
 )
-def test_a_signed_request_verifies_only_unchanged(body: bytes, change: str, data: st.DataObject, figures: Figures) -> None:
+def test_a_signed_request_verifies_only_unchanged(
+    body: bytes, change: str, data: st.DataObject, figures: Figures
+) -> None:
     """A signed request verifies unchanged, and any change of it is refused with a WireError."""
     figures.add("examples")
     headers = wire.sign_request(KEY, AGENT, "POST", "/api/v1/reports", body, NOW)
@@ -50,7 +52,12 @@ def test_a_signed_request_verifies_only_unchanged(body: bytes, change: str, data
     elif change == "path":
         path = data.draw(st.text(min_size=1, max_size=40).filter(lambda p: p != "/api/v1/reports"))
     elif change == "timestamp":
-        signed = wire.SignedHeaders(signed.agent_id, signed.timestamp + data.draw(st.integers(1, 10**6)), signed.content_sha256, signed.signature)
+        signed = wire.SignedHeaders(
+            signed.agent_id,
+            signed.timestamp + data.draw(st.integers(1, 10**6)),
+            signed.content_sha256,
+            signed.signature,
+        )
     elif change == "body":
         sent = data.draw(st.binary(max_size=300).filter(lambda b: b != body))
     elif change == "signature":
@@ -61,7 +68,9 @@ def test_a_signed_request_verifies_only_unchanged(body: bytes, change: str, data
     elif change == "agent":
         signed = wire.SignedHeaders(wire.agent_id_for(OTHER), signed.timestamp, signed.content_sha256, signed.signature)
     else:
-        digest = data.draw(st.text("0123456789abcdef", min_size=64, max_size=64).filter(lambda d: d != signed.content_sha256))
+        digest = data.draw(
+            st.text("0123456789abcdef", min_size=64, max_size=64).filter(lambda d: d != signed.content_sha256)
+        )
         signed = wire.SignedHeaders(signed.agent_id, signed.timestamp, digest, signed.signature)
     with pytest.raises(wire.WireError):
         wire.verify_request(KEY.public_key(), signed, method, path, sent)
@@ -71,7 +80,10 @@ def test_a_signed_request_verifies_only_unchanged(body: bytes, change: str, data
 header_names = st.sampled_from(list(wire.SIGNED_HEADERS))
 # what a collector could sign (its JSON has no NaN or infinity); a document received may have anything
 finite_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=25,
@@ -89,7 +101,9 @@ def test_signature_headers_of_any_shape_are_read_or_refused(headers: dict[str, s
 
 
 @given(payload=st.dictionaries(st.text(max_size=10), finite_json, max_size=6), data=st.data())
-def test_a_signed_document_verifies_only_as_signed(payload: dict[str, Any], data: st.DataObject, figures: Figures) -> None:
+def test_a_signed_document_verifies_only_as_signed(
+    payload: dict[str, Any], data: st.DataObject, figures: Figures
+) -> None:
     """A policy bundle verifies as signed with the pinned key; altered, re-keyed or mangled it is refused."""
     figures.add("examples")
     document = wire.sign_document(KEY, payload)
@@ -111,13 +125,17 @@ def test_a_signed_document_verifies_only_as_signed(payload: dict[str, Any], data
 
 
 def valid_report(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return wire.make_report(agent_id=AGENT, results=results, report_id=str(uuid.uuid4()), created_at="2026-11-30T10:00:00Z")
+    return wire.make_report(
+        agent_id=AGENT, results=results, report_id=str(uuid.uuid4()), created_at="2026-11-30T10:00:00Z"
+    )
 
 
 @st.composite
 def damaged_reports(draw: st.DrawFn) -> Any:
     """A valid report with some fields replaced by values of any type (or removed), at any depth."""
-    report = valid_report([make_result(f"c{i}", draw(st.sampled_from(["pass", "fail", "error"]))) for i in range(draw(st.integers(0, 3)))])
+    report = valid_report(
+        [make_result(f"c{i}", draw(st.sampled_from(["pass", "fail", "error"]))) for i in range(draw(st.integers(0, 3)))]
+    )
 
     def walk(node: Any, depth: int) -> Any:
         if isinstance(node, dict):

@@ -116,7 +116,9 @@ def collector_books(database_url: str) -> CollectorBooks:
             open_intervals = connection.execute(
                 sa.select(sa.func.count()).where(models.result_intervals.c.valid_to.is_(None))
             ).scalar_one()
-            daily = connection.execute(sa.select(sa.func.coalesce(sa.func.sum(models.daily_changes.c.delta), 0))).scalar_one()
+            daily = connection.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(models.daily_changes.c.delta), 0))
+            ).scalar_one()
     finally:
         engine.dispose()
     return CollectorBooks(
@@ -213,11 +215,11 @@ def settle(
             unacknowledged_stored=len(unacked),
         )
     if collector.counted_by_status != collector.latest_by_status:
-        problems.append(
-            f"status counters {collector.counted_by_status} != latest results {collector.latest_by_status}"
-        )
+        problems.append(f"status counters {collector.counted_by_status} != latest results {collector.latest_by_status}")
     if collector.open_intervals != collector.latest_total:
-        problems.append(f"{collector.open_intervals} open history intervals for {collector.latest_total} latest results")
+        problems.append(
+            f"{collector.open_intervals} open history intervals for {collector.latest_total} latest results"
+        )
     if collector.daily_change_total != collector.latest_total:
         problems.append(f"daily changes add up to {collector.daily_change_total}, not {collector.latest_total}")
     outcome.figures = {

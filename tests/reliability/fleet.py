@@ -33,7 +33,6 @@ from agent.spool import Spool
 from agent.state import StatePaths
 from tests.agent.e2e import FAST_AGENT, EnrolledAgent, new_token
 from tests.agent.helpers import ROOT, clean_env, small_policy, write_config
-from tests.conftest import BIN
 from tests.support.collector import RunningCollector, free_port
 
 GROUP = "fleet"

@@ -96,7 +96,11 @@ class HAProxy:
         up = set()
         for line in lines[1:]:
             row = dict(zip(header, line.split(","), strict=False))
-            if row.get("pxname") == "collectors" and row.get("svname", "").startswith("c") and row.get("status") == "UP":
+            if (
+                row.get("pxname") == "collectors"
+                and row.get("svname", "").startswith("c")
+                and row.get("status") == "UP"
+            ):
                 up.add(row["svname"])
         return up
 

@@ -49,7 +49,9 @@ class ReliabilityProxy(FaultProxy):
         connection = http.client.HTTPSConnection(
             self.upstream_host, self.upstream_port, context=self.upstream_context, timeout=60
         )
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "connection", "content-length")
+        }
         try:
             connection.request(method, path, body=body or None, headers=headers)
             connection.getresponse().read()

@@ -23,7 +23,16 @@ from tests.agent.e2e import EnrolledAgent
 from tests.agent.helpers import ROOT, clean_env
 from tests.reliability.accounting import AgentBooks, agent_books, agent_books_from_json, collector_books, settle
 from tests.reliability.figures import Figures
-from tests.reliability.fleet import WORKER, Deliveries, enrol_fleet, run_worker, spool_backlog, template_report, templated, worker
+from tests.reliability.fleet import (
+    WORKER,
+    Deliveries,
+    enrol_fleet,
+    run_worker,
+    spool_backlog,
+    template_report,
+    templated,
+    worker,
+)
 from tests.reliability.services import ReportCounter, database_url, log_entries, port_of, tracebacks, wait_for
 from tests.reliability.smalldisk import SmallDisk, SmallDiskUnavailable
 from tests.support.collector import RunningCollector, collector_process
@@ -123,12 +132,18 @@ def test_the_agent_sigkilled_mid_spool_and_mid_delivery_loses_nothing(
             kills_in_runs += 1
             assert agent_books(runner.state, runner.agent_id).integrity == "ok"
         # mid-delivery: a backlog of 60, its drain killed each time the collector has stored 6 more
-        spool_backlog(drainer, 60, span=dt.timedelta(days=2), template=templated(template_report(runner), drainer.agent_id))
+        spool_backlog(
+            drainer, 60, span=dt.timedelta(days=2), template=templated(template_report(runner), drainer.agent_id)
+        )
         while agent_books(drainer.state, drainer.agent_id).spooled_ids and kills_in_drain < 8:
             target = counter() + 6
             process = worker(drainer.config, "deliver")
             try:
-                wait_for(lambda: counter() >= target or process.poll() is not None, 60, "six more reports stored")
+                wait_for(
+                    lambda target=target, process=process: counter() >= target or process.poll() is not None,
+                    60,
+                    "six more reports stored",
+                )
             finally:
                 process.send_signal(signal.SIGKILL)
                 process.communicate(timeout=30)
@@ -139,7 +154,12 @@ def test_the_agent_sigkilled_mid_spool_and_mid_delivery_loses_nothing(
         counter.close()
     books = collector_books(database_url(collector))
     settlement = settle([agent_books(a.state, a.agent_id) for a in agents], books)
-    figures.set(faults_injected=kills_in_runs + kills_in_drain, kills_mid_run=kills_in_runs, kills_mid_drain=kills_in_drain, **deliveries.figures())
+    figures.set(
+        faults_injected=kills_in_runs + kills_in_drain,
+        kills_mid_run=kills_in_runs,
+        kills_mid_drain=kills_in_drain,
+        **deliveries.figures(),
+    )
     figures.merge("", settlement.figures)
     settlement.check()
     assert kills_in_drain >= 5

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.agent.e2e import EnrolledAgent
 from tests.agent.faultproxy import Fault, Hold
 from tests.reliability.accounting import agent_books, collector_books, settle
 from tests.reliability.figures import Figures
-from tests.agent.e2e import EnrolledAgent
 from tests.reliability.fleet import Deliveries, enrol_fleet, spool_backlog, template_report, templated
 from tests.reliability.proxy import RawAnswer, ReliabilityProxy
 from tests.reliability.services import database_url

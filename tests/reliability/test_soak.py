@@ -110,7 +110,9 @@ def test_soak_agents_reporting_through_faults(tmp_path: Path, figures: Figures) 
         deliveries = Deliveries(agents)
         deliveries.run(120)  # what the daemons still held when they stopped
         proxy.stop()
-        settlement = settle([agent_books(a.state, a.agent_id) for a in agents], collector_books(database_url(collector)))
+        settlement = settle(
+            [agent_books(a.state, a.agent_id) for a in agents], collector_books(database_url(collector))
+        )
         log = collector.log()
     collector_rss = growth([rss for rss, _ in samples["collector"]])
     collector_fds = growth([float(fds) for _, fds in samples["collector"]])

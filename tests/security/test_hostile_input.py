@@ -31,7 +31,7 @@ SQL = [
     "'",
     "''",
     "' OR '1'='1",
-    "\" OR \"1\"=\"1",
+    '" OR "1"="1',
     "'; DROP TABLE reports; --",
     "1; SELECT pg_sleep(5)",
     "\\",
@@ -51,7 +51,7 @@ HOSTILE = [
     "\x1b[2J\x1b[31mRED\x1b[0m",
     "\x1b]0;owned\x07",
     "\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07",
-    "=HYPERLINK(\"https://evil.example\",\"x\")",
+    '=HYPERLINK("https://evil.example","x")',
     "+cmd|' /C calc'!A0",
     "-2+3",
     "@SUM(1+1)",
@@ -157,7 +157,9 @@ def test_path_traversal_wherever_a_path_or_name_is_taken(
             assert answer.status_code < 500, (payload, answer.status_code, answer.text[:200])
     # the CLI takes file names: a missing or unreadable one is a clear error, exit 2 or 1, no traceback
     config = tmp_path / "cli.yaml"
-    config.write_text(yaml.safe_dump({"collector": {"data_dir": live.config.data_dir, "database_url": live.config.database_url}}))
+    config.write_text(
+        yaml.safe_dump({"collector": {"data_dir": live.config.data_dir, "database_url": live.config.database_url}})
+    )
     for payload in ("../../no/such/policy.yaml", "/etc", "/dev/null"):
         done = run_cli("rampart-collector", "--config", str(config), "policy", "add", payload)
         tried += 1
@@ -169,7 +171,9 @@ def test_path_traversal_wherever_a_path_or_name_is_taken(
 
 def cli_outputs(live: LiveCollector, tmp_path: Path) -> dict[str, tuple[str, str]]:
     config = tmp_path / "cli.yaml"
-    config.write_text(yaml.safe_dump({"collector": {"data_dir": live.config.data_dir, "database_url": live.config.database_url}}))
+    config.write_text(
+        yaml.safe_dump({"collector": {"data_dir": live.config.data_dir, "database_url": live.config.database_url}})
+    )
     outputs = {}
     commands = {
         "hosts": ["hosts"],
@@ -209,7 +213,7 @@ def test_hostile_text_is_shown_as_text_in_every_output(
     tried += len(rows)
     for row in rows[1:]:
         for value in row:
-            assert not value[:1] in ("=", "+", "-", "@", "\t", "\r"), (value[:60], row[:3])
+            assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), (value[:60], row[:3])
     figures.set(inputs_tried=tried, hostile_texts=len(HOSTILE), outputs=["cli table", "cli json", "api json", "csv"])
 
 

@@ -78,8 +78,13 @@ def test_secrets_are_absent_from_logs_answers_and_exports(tmp_path: Path, figure
         cloud = collector.cli("cloud", "run", "--no-store")  # fails to sign in (no such tenant): says so
         seen["cloud run"] = cloud.stdout + cloud.stderr
         for agent in agents:
-            status = subprocess.run([str(BIN / "rampart-agent"), "--config", str(agent.config), "status", "--format", "json"],
-                                    capture_output=True, text=True, timeout=60, env=clean_env())  # fmt: skip
+            status = subprocess.run(
+                [str(BIN / "rampart-agent"), "--config", str(agent.config), "status", "--format", "json"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=clean_env(),
+            )
             seen[f"agent status {agent.agent_id[:8]}"] = status.stdout + status.stderr
     leaks = [
         f"{what} in {where}"
@@ -88,7 +93,9 @@ def test_secrets_are_absent_from_logs_answers_and_exports(tmp_path: Path, figure
         for word in secret_words(secret)
         if len(word) >= 16 and word in text
     ]
-    figures.set(inputs_tried=len(secrets) * len(seen), secrets=len(secrets), places_searched=len(seen), leaks=len(leaks))
+    figures.set(
+        inputs_tried=len(secrets) * len(seen), secrets=len(secrets), places_searched=len(seen), leaks=len(leaks)
+    )
     assert leaks == []
 
 
@@ -163,4 +170,3 @@ def test_a_pushed_policy_cannot_read_the_agents_key_or_shadow(tmp_path: Path, fi
     figures.set(inputs_tried=2)
     assert key_line not in sent and "PRIVATE KEY" not in sent
     assert "root:" not in sent
-
