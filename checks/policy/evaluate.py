@@ -61,15 +61,24 @@ class CachingRunner:
 
 
 def collect(target: Any, ref: ProbeRef) -> Any:
-    """Run a probe's collector for the target's platform."""
+    """Run a probe's collector for the target's platform.
+
+    Parameters are checked against the probe's grammar (and the platform's) before the collector runs,
+    whoever checked them before (a bundle, an input override).
+    """
     spec = registry.get(ref.name)
     if spec is None:
         raise ProbeError(f"unknown probe {ref.name}")
     collector = spec.collectors.get(target.platform)
     if collector is None:
         raise ProbeError(f"probe {ref.name} has no collector for {target.platform}")
+    params = spec.params_with_defaults(ref.params)
+    problems = registry.param_problems(spec, params, target.platform)
+    if problems:
+        details = "; ".join(f"params.{name}: {message}" for name, message in problems)
+        raise ProbeError(f"refused: probe {ref.name}: {details}; nothing was run")
     try:
-        return collector(target, spec.params_with_defaults(ref.params))
+        return collector(target, params)
     except ProbeError:
         raise
     except Exception as exc:  # a collector bug must become an error result, not end the run
