@@ -109,7 +109,9 @@ def _redact_facts(facts: Any, kinds: set[str]) -> Any:
             cleaned = redact_value(item.facts, found)
             if found:
                 cleaned[REDACTED_FACT] = sorted(found)
-            item = dataclasses.replace(item, facts=cleaned, error=None if item.error is None else redact_text(item.error)[0])
+            item = dataclasses.replace(
+                item, facts=cleaned, error=None if item.error is None else redact_text(item.error)[0]
+            )
         resources.append(item)
     return resources
 

@@ -370,7 +370,9 @@ class _PolicyBuilder:
             for key, value in ref.params.items()
             if isinstance(value, dict) and set(value) == {"input"} and value["input"] in inputs
         }
-        base = {key: inputs[references[key]].default if key in references else value for key, value in ref.params.items()}
+        base = {
+            key: inputs[references[key]].default if key in references else value for key, value in ref.params.items()
+        }
         variants: list[tuple[dict[str, Any], dict[str, PathT]]] = [
             (base, {key: path + ("params", key) for key in ref.params})
         ]
@@ -379,7 +381,7 @@ class _PolicyBuilder:
             changed = {key: name for key, name in references.items() if name in given}
             if changed:
                 params = {**base, **{key: given[name] for key, name in changed.items()}}
-                where = {key: ("overrides", index, "inputs", name) for key, name in changed.items()}
+                where: dict[str, PathT] = {key: ("overrides", index, "inputs", name) for key, name in changed.items()}
                 variants.append((params, where))
         hint = (
             ""
@@ -391,7 +393,9 @@ class _PolicyBuilder:
             full = spec.params_with_defaults(params)
             found = registry.param_problems(spec, full, None)
             if not found:
-                found = [(name, message + hint) for p in runs_on for name, message in registry.param_problems(spec, full, p)]
+                found = [
+                    (name, message + hint) for p in runs_on for name, message in registry.param_problems(spec, full, p)
+                ]
             for name, message in found:
                 if name in where:  # not a probe's default, nor a missing parameter (reported elsewhere)
                     self.problem(where[name], f"{render_path(where[name])}: {message}")

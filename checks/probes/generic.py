@@ -604,9 +604,7 @@ PROCESS = register(
         name="process",
         description="Running processes with a given name (or whose command line matches a pattern)",
         params=(
-            Field(
-                "name", "string", "Exact process name", required=False, pattern=r"^[^\x00-\x1f\x7f]{1,255}$"
-            ),
+            Field("name", "string", "Exact process name", required=False, pattern=r"^[^\x00-\x1f\x7f]{1,255}$"),
             Field(
                 "cmdline_pattern",
                 "string",

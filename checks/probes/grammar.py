@@ -64,13 +64,17 @@ _PACKAGE_RULES = {
     "darwin": (MACOS_PACKAGE, "a macOS package id (pkgutil): a letter or digit, then letters, digits, . _ -"),
     "windows": (
         WINDOWS_PACKAGE,
-        "a Windows program's display name: a letter, digit or *, then letters, digits, spaces and . _ + ( ) & , @ # * ? -",
+        "a Windows program's display name: a letter, digit or *, then letters, digits, spaces and "
+        ". _ + ( ) & , @ # * ? -",
     ),
 }
 _SERVICE_RULES = {
     "linux": (LINUX_SERVICE, "a systemd unit name: a letter, digit or _, then letters, digits, : _ . @ -"),
     "darwin": (MACOS_SERVICE, "a launchd label: a letter, digit or _, then letters, digits, _ . -"),
-    "windows": (WINDOWS_SERVICE, "a Windows service name: a letter, digit or _, then letters, digits, spaces, _ . $ @ -"),
+    "windows": (
+        WINDOWS_SERVICE,
+        "a Windows service name: a letter, digit or _, then letters, digits, spaces, _ . $ @ -",
+    ),
 }
 _SYSCTL_RULES = {
     "linux": (LINUX_SYSCTL, "a Linux kernel parameter name: words of letters, digits, _ - separated by . (or /)"),

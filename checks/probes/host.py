@@ -529,7 +529,7 @@ class ReplayHost:
                     current = paths.normpath(paths.join(paths.dirname(link), target) + current[len(link) :])
                     break
             else:
-                return current
+                return str(current)
         raise ProbeError(f"{path}: too many levels of symbolic links")
 
     def which(self, name: str) -> str | None:

@@ -70,7 +70,6 @@ class Field:
             schema["default"] = self.default
         return schema
 
-
     def _string_rules(self) -> dict[str, Any]:
         rules: dict[str, Any] = {}
         if self.pattern is not None:
@@ -216,7 +215,9 @@ def param_problems(spec: ProbeSpec, params: Params, platform: str | None) -> lis
         if declared_field.enum is not None and value not in declared_field.enum:
             problems.append((name, f"{shown(value)} is not one of {', '.join(map(str, declared_field.enum))}"))
             continue
-        strings = [value] if isinstance(value, str) else value if declared_field.items == "string" else []
+        strings: list[Any] = [value] if isinstance(value, str) else []
+        if isinstance(value, list) and declared_field.items == "string":
+            strings = value
         for item in strings:
             if not isinstance(item, str):
                 problems.append((name, f"expected a list of strings, got {shown(item)}"))

@@ -30,9 +30,7 @@ def powershell_argv(script: str) -> list[str]:
     return [*POWERSHELL, script]
 
 
-def powershell_json(
-    host: Host, script: str, *, params: dict[str, Any] | None = None, timeout: float = 120.0
-) -> Any:
+def powershell_json(host: Host, script: str, *, params: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
     """Run a fixed script that ends in `ConvertTo-Json` and return the parsed value.
 
     `params` reach the script as data (see the module's docstring). ConvertTo-Json gives a bare object for

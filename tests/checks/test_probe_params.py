@@ -63,7 +63,12 @@ def refused(host: ReplayHost, probe: str, **params: Any) -> str:
 @pytest.mark.parametrize("name", HOSTILE)
 @pytest.mark.parametrize(
     ("platform", "tools"),
-    [("linux", {"rpm": "/usr/bin/rpm"}), ("linux", {"dpkg-query": "/usr/bin/dpkg-query"}), ("darwin", {}), ("windows", {})],
+    [
+        ("linux", {"rpm": "/usr/bin/rpm"}),
+        ("linux", {"dpkg-query": "/usr/bin/dpkg-query"}),
+        ("darwin", {}),
+        ("windows", {}),
+    ],
 )
 def test_hostile_package_names_start_nothing(tmp_path: Path, name: str, platform: str, tools: dict[str, str]) -> None:
     host = recording(tmp_path, platform, which=tools)
@@ -123,7 +128,9 @@ def test_good_names_reach_the_program_after_end_of_options(tmp_path: Path) -> No
     host = recording(
         tmp_path,
         "linux",
-        commands=[{"argv": [*systemctl, "--", "getty@tty1.service"], "stdout": "LoadState=loaded\nActiveState=active\n"}],
+        commands=[
+            {"argv": [*systemctl, "--", "getty@tty1.service"], "stdout": "LoadState=loaded\nActiveState=active\n"}
+        ],
     )
     assert collect(host, ProbeRef("service", {"name": "getty@tty1.service"}))["active"] is True
 

@@ -136,7 +136,9 @@ def test_command_output_and_command_lines_are_redacted(tmp_path: Path) -> None:
             {
                 "platform": "linux",
                 "source": "typed in: a process started with a hash on its command line",
-                "processes": [{"pid": 7, "name": "useradd", "user": "root", "cmdline": ["useradd", "-p", HASHES[2], "x"]}],
+                "processes": [
+                    {"pid": 7, "name": "useradd", "user": "root", "cmdline": ["useradd", "-p", HASHES[2], "x"]}
+                ],
             }
         )
     )
