@@ -213,7 +213,7 @@ class Worker:
             bundle,
             agent_id=self.identity.agent_id,
             hostname=host["hostname"],
-            allow_command_probe=self.config.allow_command_probe,
+            config=self.config,
             only=only,
             cache_dir=str(self.paths.probe_cache),
         )
