@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from agent.spool import Spool
@@ -22,6 +23,7 @@ from tests.agent.e2e import BASELINE_CHECKS, enrol, stored_reports
 from tests.agent.faultproxy import Fault, FaultProxy, Hold
 from tests.agent.helpers import ROOT, clean_env
 from tests.agent.test_daemon import DaemonProcess
+from tests.conftest import BIN
 from tests.support.collector import RunningCollector, collector_process
 
 
@@ -304,3 +306,40 @@ def test_only_the_acknowledgement_of_that_report_removes_it(tmp_path: Path, coll
     (stored,) = stored_reports(collector, agent.agent_id)
     assert stored.result_count == BASELINE_CHECKS and stored.dropped == 0
     assert spool_stats(agent.state)["reports"] == 0
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "--once"], pytest.param(["run"], marks=pytest.mark.slow)], ids=["run-once", "daemon"]
+)
+def test_a_killed_agent_takes_its_worker_with_it(
+    tmp_path: Path, collector: RunningCollector, command: list[str]
+) -> None:
+    agent = enrol(collector, tmp_path / "agent")
+    proxy = FaultProxy(collector.url, collector.ca_file, tmp_path / "proxy").start()
+    log = tmp_path / "agent.log"
+    try:
+        agent.reconfigure(collector_url=proxy.url, ca_cert=str(proxy.ca))
+        holds = [Hold(method, path, seconds=300, count=100) for method, path in
+                 [("POST", "/api/v1/checkin"), ("POST", "/api/v1/reports")]]  # fmt: skip
+        proxy.holds.extend(holds)
+        with log.open("w") as stderr:
+            parent = subprocess.Popen(
+                [str(BIN / "rampart-agent"), "--config", str(agent.config), *command],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=clean_env(),
+                cwd=ROOT,
+            )
+        wait_until(lambda: any(h.forwarded.is_set() for h in holds), 120, "the worker to wait on the collector")
+        (worker,) = [p for p in psutil.Process(parent.pid).children() if "agent.worker" in " ".join(p.cmdline())]
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        gone, alive = psutil.wait_procs([worker], timeout=30)
+        for process in alive:
+            process.kill()
+        assert not alive, "the worker outlived the agent that started it"
+    finally:
+        proxy.stop()
+    text = log.read_text(encoding="utf-8")
+    assert "the agent process that started this worker is gone; stopping" in text
+    assert "Traceback" not in text and "BrokenPipeError" not in text
