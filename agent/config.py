@@ -103,7 +103,9 @@ DEFAULT_PUSHED_READ_EXCLUDE = (
     "**/*.keytab",
     "**/private/**",
     "**/*secret*",
+    "**/*secret*/**",
     "**/*credentials*",
+    "**/*credentials*/**",
     "C:/ProgramData/ssh/ssh_host_*_key",
 )
 

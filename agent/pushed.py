@@ -17,7 +17,6 @@ grammars and secret redaction apply to every policy, pushed or local (checks.pol
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,21 +67,31 @@ class ReadPolicy:
     platform: str
 
     def _forms(self, path: str) -> Iterable[str]:
-        """The path as the patterns are written: forward slashes; on macOS /etc for /private/etc."""
+        """The path as the patterns are written: forward slashes on Windows; on macOS /etc, /var and /tmp for
+        the /private/... they link to."""
         normal = path.replace("\\", "/") if self.platform == "windows" else path
+        if self.platform == "darwin" and normal.startswith(("/private/etc/", "/private/var/", "/private/tmp/")):
+            normal = normal[len("/private") :]
         yield normal
-        if self.platform == "darwin" and normal.startswith("/private/"):
-            yield normal[len("/private") :]
 
     def _matches(self, pattern: str, path: str) -> bool:
         regex = glob_regex(pattern.replace("\\", "/"), case_insensitive=self.platform == "windows")
         return any(regex.fullmatch(form) for form in self._forms(path))
 
+    def _inside(self, path: str, directory: str) -> bool:
+        for form in self._forms(path):
+            for base in self._forms(directory):
+                if self.platform == "windows":
+                    form, base = form.lower(), base.lower()
+                base = base.rstrip("/")
+                if form == base or form.startswith(base + "/"):
+                    return True
+        return False
+
     def refusal(self, requested: str, resolved: str) -> str | None:
         """Why the content of `requested` (which is `resolved` once links are followed) may not be read."""
         where = requested if resolved == requested else f"{requested} (which resolves to {resolved})"
-        state = self.state_dir.rstrip("/\\")
-        if resolved == state or resolved.startswith(state + os.sep) or resolved.startswith(state + "/"):
+        if self._inside(resolved, self.state_dir):
             return (
                 f"reading {where} is refused: it is in the agent's state directory ({self.state_dir}), which "
                 "policies from the collector can never read"

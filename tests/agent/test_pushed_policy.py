@@ -18,6 +18,8 @@ import psutil
 import pytest
 import yaml
 
+from agent.config import DEFAULT_PUSHED_READ_EXCLUDE, DEFAULT_PUSHED_READ_PATHS
+from agent.pushed import ReadPolicy
 from tests.agent.helpers import make_state, run_worker, small_policy
 from tests.agent.test_worker import agent_config, closed_port_url, spooled_results
 from tests.conftest import run_cli
@@ -184,3 +186,43 @@ def test_a_bad_read_allow_list_is_reported_with_file_and_line(tmp_path: Path) ->
     assert (
         f"{config}:" in result.stderr and "agent.pushed_read_paths.1: 'etc/x' is not an absolute path" in result.stderr
     )
+
+
+def test_the_allow_list_reads_paths_as_each_platform_writes_them() -> None:
+    # Windows: either slash, any case; macOS: /etc and /var are links to /private/etc and /private/var.
+    windows = ReadPolicy(
+        allowed=tuple(DEFAULT_PUSHED_READ_PATHS),
+        excluded=tuple(DEFAULT_PUSHED_READ_EXCLUDE),
+        state_dir="C:\\ProgramData\\Rampart\\agent",
+        platform="windows",
+    )
+    hosts = "c:\\windows\\SYSTEM32\\drivers\\etc\\hosts"
+    assert windows.refusal(hosts, hosts) is None
+    key = "c:\\programdata\\rampart\\AGENT\\agent.key"
+    assert "state directory" in str(windows.refusal(key, key))
+    host_key = "C:\\ProgramData\\ssh\\ssh_host_ed25519_key"
+    assert "agent.pushed_read_exclude" in str(windows.refusal(host_key, host_key))
+    mac = ReadPolicy(
+        allowed=tuple(DEFAULT_PUSHED_READ_PATHS),
+        excluded=tuple(DEFAULT_PUSHED_READ_EXCLUDE),
+        state_dir="/Library/Application Support/Rampart/agent",
+        platform="darwin",
+    )
+    assert mac.refusal("/etc/ssh/sshd_config", "/private/etc/ssh/sshd_config") is None
+    assert "agent.pushed_read_exclude" in str(mac.refusal("/etc/shadow", "/private/etc/shadow"))
+    sibling = "/Library/Application Support/Rampart/agent-old/agent.key"
+    assert "state directory" not in str(mac.refusal(sibling, sibling))  # a prefix is not the directory
+
+
+def test_the_default_allow_list_holds_configuration_and_excludes_secrets() -> None:
+    linux = ReadPolicy(
+        tuple(DEFAULT_PUSHED_READ_PATHS), tuple(DEFAULT_PUSHED_READ_EXCLUDE), "/var/lib/rampart-agent", "linux"
+    )
+    for allowed in ("/etc/ssh/sshd_config", "/etc/pam.d/common-password", "/etc/sudoers.d/90-admins",
+                    "/etc/security/pwquality.conf", "/etc/sysctl.d/99-hardening.conf", "/etc/login.defs"):  # fmt: skip
+        assert linux.refusal(allowed, allowed) is None, allowed
+    for refused in ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/security/opasswd",
+                    "/etc/ssh/ssh_host_ed25519_key", "/etc/ssl/private/server.pem", "/etc/apt/auth.conf.d/x.conf",
+                    "/etc/systemd/credentials/db.cred", "/etc/default/secrets.env", "/etc/rampart/config.yaml",
+                    "/var/lib/rampart-agent/agent.key", "/root/.ssh/id_ed25519", "/proc/1/environ"):  # fmt: skip
+        assert linux.refusal(refused, refused) is not None, refused
