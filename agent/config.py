@@ -15,6 +15,100 @@ from dataclasses import dataclass, field
 
 from checks.config import ENV_PREFIX, ConfigError, find_config_path, load_section, read_config
 
+# Files whose content policies from the collector may read (file_content, key_value_file, file with hash):
+# configuration that posture checks judge, nothing that holds secrets. Globs: `*` within one path
+# component, `**` across components. Only the local config can change this (docs/security.md).
+DEFAULT_PUSHED_READ_PATHS = (
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/login.defs",
+    "/etc/os-release",
+    "/usr/lib/os-release",
+    "/etc/issue",
+    "/etc/issue.net",
+    "/etc/motd",
+    "/etc/hosts",
+    "/etc/hosts.allow",
+    "/etc/hosts.deny",
+    "/etc/host.conf",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/fstab",
+    "/etc/securetty",
+    "/etc/shells",
+    "/etc/sudoers",
+    "/etc/sudoers.d/**",
+    "/etc/ssh/sshd_config",
+    "/etc/ssh/sshd_config.d/**",
+    "/etc/ssh/ssh_config",
+    "/etc/ssh/ssh_config.d/**",
+    "/etc/pam.d/**",
+    "/etc/security/**",
+    "/etc/sysctl.conf",
+    "/etc/sysctl.d/**",
+    "/etc/modprobe.d/**",
+    "/etc/audit/**",
+    "/etc/default/**",
+    "/etc/apt/**",
+    "/etc/yum.conf",
+    "/etc/yum.repos.d/**",
+    "/etc/dnf/**",
+    "/etc/selinux/config",
+    "/etc/systemd/**",
+    "/etc/crontab",
+    "/etc/cron.allow",
+    "/etc/cron.deny",
+    "/etc/cron.d/**",
+    "/etc/at.allow",
+    "/etc/at.deny",
+    "/etc/rsyslog.conf",
+    "/etc/rsyslog.d/**",
+    "/etc/logrotate.conf",
+    "/etc/logrotate.d/**",
+    "/etc/chrony.conf",
+    "/etc/chrony/chrony.conf",
+    "/etc/ntp.conf",
+    "/etc/ufw/**",
+    "/etc/firewalld/**",
+    "/etc/nftables.conf",
+    "/etc/profile",
+    "/etc/profile.d/**",
+    "/etc/bash.bashrc",
+    "/etc/bashrc",
+    "/etc/gdm3/**",
+    "/etc/dconf/db/**",
+    "/etc/aide.conf",
+    "/etc/aide/**",
+    "/etc/exports",
+    "/proc/cmdline",
+    "/proc/mounts",
+    "C:/Windows/System32/drivers/etc/**",
+    "C:/ProgramData/ssh/sshd_config",
+)
+# Never read for a policy from the collector even where pushed_read_paths would allow it: password hashes,
+# key material and stored credentials. The agent's own state directory is never readable, whatever this says.
+DEFAULT_PUSHED_READ_EXCLUDE = (
+    "/etc/shadow*",
+    "/etc/gshadow*",
+    "/etc/security/opasswd*",
+    "/etc/ssh/ssh_host_*_key",
+    "/etc/ssl/private/**",
+    "/etc/pki/**/private/**",
+    "/etc/apt/auth.conf",
+    "/etc/apt/auth.conf.d/**",
+    "/etc/rampart/**",
+    "**/*.key",
+    "**/*_key",
+    "**/*.keys",
+    "**/*.keytab",
+    "**/private/**",
+    "**/*secret*",
+    "**/*secret*/**",
+    "**/*credentials*",
+    "**/*credentials*/**",
+    "C:/ProgramData/ssh/ssh_host_*_key",
+)
+
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -39,6 +133,11 @@ class AgentConfig:
     ca_cert: str = ""
     # Let policies pushed by the collector use the `command` probe (runs programs on this machine).
     allow_command_probe: bool = False
+    # Files whose content policies pushed by the collector may read, and exceptions to that (globs).
+    pushed_read_paths: list[str] = field(default_factory=lambda: list(DEFAULT_PUSHED_READ_PATHS))
+    pushed_read_exclude: list[str] = field(default_factory=lambda: list(DEFAULT_PUSHED_READ_EXCLUDE))
+    # Let policies pushed by the collector see and match other processes' command lines.
+    pushed_process_cmdlines: bool = False
     # Per-check interval overrides: {check id: duration}; a check not named runs on its policy's interval.
     check_intervals: dict[str, str] = field(default_factory=dict)
     # Floor for any interval, so a policy cannot make the agent run checks back to back.
@@ -154,6 +253,10 @@ def load_agent_config(config_path: str | None = None, environ: Mapping[str, str]
         raise fail(("agent", "log_level"), f"must be one of {', '.join(LOG_LEVELS)}")
     if not config.state_dir:
         raise fail(("agent", "state_dir"), "must not be empty")
+    for key in ("pushed_read_paths", "pushed_read_exclude"):
+        for index, pattern in enumerate(getattr(config, key)):
+            if not re.match(r"^(/|\*\*/|[A-Za-z]:[\\/])", pattern) or "\x00" in pattern:
+                raise fail(("agent", key, index), f"{pattern!r} is not an absolute path or glob (/..., **/..., C:/...)")
     if config.collector_url and not config.collector_url.startswith("https://"):
         raise fail(("agent", "collector_url"), "must be an https:// URL")
     return config

@@ -41,7 +41,8 @@ UTC = dt.UTC
 
 def worker_command(task: str, config_path: str | None, *extra: str) -> list[str]:
     # -P: never put the working directory on sys.path, so nothing planted there is imported as root.
-    command = [sys.executable, "-P", "-m", "agent.worker", task]
+    # --parent-pipe: the worker stops when its stdin, a pipe only we hold open, closes (we are gone).
+    command = [sys.executable, "-P", "-m", "agent.worker", task, "--parent-pipe"]
     if config_path:
         command += ["--config", config_path]
     return command + list(extra)
@@ -74,9 +75,22 @@ class Daemon:
             popen_args: dict[str, Any] = {}
             if os.name == "posix" and self.new_session:
                 popen_args["start_new_session"] = True  # a terminal's Ctrl-C reaches us; we stop the worker
-            self.child = subprocess.Popen(
-                worker_command(task, self.config_path, *extra), stdout=subprocess.PIPE, text=True, **popen_args
-            )
+            # The worker's lifeline: it reads the other end as stdin and stops at end of file, which comes
+            # when this process ends in any way, SIGKILL included (the write end is not inherited by anyone).
+            lifeline_read, lifeline_write = os.pipe()
+            try:
+                self.child = subprocess.Popen(
+                    worker_command(task, self.config_path, *extra),
+                    stdin=lifeline_read,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    **popen_args,
+                )
+            except BaseException:
+                os.close(lifeline_write)
+                raise
+            finally:
+                os.close(lifeline_read)
             child = self.child
         try:
             stdout, _ = child.communicate(timeout=timeout)
@@ -85,6 +99,7 @@ class Daemon:
             self._kill(child)
             stdout, _ = child.communicate()
         finally:
+            os.close(lifeline_write)
             with self.child_lock:
                 self.child = None
         summary: dict[str, Any] = {}

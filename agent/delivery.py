@@ -1,7 +1,12 @@
 """Draining the spool to the collector: oldest first, one report at a time, at a bounded rate.
 
 A report leaves the spool only once the collector acknowledged it (stored, or already stored: a
-duplicate). After a failed delivery the next attempt waits on an exponential schedule with jitter (or the
+duplicate), and only with the documented acknowledgement: a 2xx answer whose JSON body names that report
+id with `"stored": true` (docs/protocol.md). Anything else that comes back with a 2xx (a proxy's
+maintenance page, an empty body, JSON about another report) is a failed delivery: the report stays, the
+reason is logged and kept for `rampart-agent status`, and the next attempt backs off.
+
+After a failed delivery the next attempt waits on an exponential schedule with jitter (or the
 collector's Retry-After), kept in the spool so every later worker honours it; a backlog after an outage
 drains at most `drain_rate` reports per second, so a fleet coming back does not flood the collector.
 """
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from agent.backoff import Backoff
 from agent.lock import FileLock
 from agent.spool import Spool
-from agent.transport import AgentRefused, CollectorError, Rejected, RetryPolicy, Transport
+from agent.transport import AgentRefused, Answer, CollectorError, Rejected, RetryPolicy, Transport
 
 log = logging.getLogger("rampart.agent.delivery")
 
@@ -24,6 +29,20 @@ REPORTS_PATH = "/api/v1/reports"
 LOCKED_RETRY_S = 60.0
 # Refusals about how a request was signed, not about the report: keep the report and try again later.
 _AUTH_CODES = {"unsigned", "bad_timestamp", "bad_digest", "bad_signature", "stale_timestamp", "bad_encoding"}
+
+
+def acknowledgement_problem(answer: Answer, report_id: str) -> str | None:
+    """Why a 2xx answer is not the collector's acknowledgement of `report_id`; None when it is."""
+    body = answer.body
+    if not isinstance(body, dict):
+        return f"the answer to report {report_id} is not the collector's acknowledgement ({answer.describe()})"
+    if body.get("report_id") != report_id:
+        named = body.get("report_id")
+        which = "names no report" if named is None else f"names report {str(named)[:80]!r}"
+        return f"the answer to report {report_id} {which} ({answer.describe()}); not acknowledged"
+    if body.get("stored") is not True:
+        return f"the collector did not say it stored report {report_id} ({answer.describe()}); not acknowledged"
+    return None
 
 
 @dataclass
@@ -129,12 +148,11 @@ class Drain:
             except CollectorError as exc:
                 self._failed(outcome, prepared.seq, exc)
                 return
-            body = answer.body if isinstance(answer.body, dict) else {}
-            acknowledged = body.get("report_id", prepared.report_id)
-            if acknowledged != prepared.report_id:
-                error = CollectorError(f"collector acknowledged {acknowledged!r} for report {prepared.report_id}")
-                self._failed(outcome, prepared.seq, error)
+            problem = acknowledgement_problem(answer, prepared.report_id)
+            if problem is not None:
+                self._failed(outcome, prepared.seq, CollectorError(problem, code="not_acknowledged"))
                 return
+            body = answer.body
             self.spool.acknowledge(prepared.seq)
             outcome.delivered += 1
             outcome.duplicates += bool(body.get("duplicate"))

@@ -1,26 +1,21 @@
 """Running the checks of the policy bundle on this machine.
 
-Policies pushed by the collector may not run programs of their choosing: the `command` probe is refused
-for them unless the local administrator set `agent.allow_command_probe: true` (Wazuh SCA draws the same
-line for remote commands). A refused check is an `error` that says why, never a pass or a fail.
+Every probe of the bundle goes through `agent.pushed.PushedPolicyRunner`: policies from the collector
+observe within what the local config allows (no `command` probe unless `agent.allow_command_probe`, file
+reads within `agent.pushed_read_paths`, no other processes' command lines). A refused check is an `error`
+that says why, never a pass or a fail.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from agent.config import AgentConfig
 from agent.policy_cache import Bundle
-from checks.policy.evaluate import CachingRunner, ProbeRunner, evaluate_policy
-from checks.policy.model import ProbeRef
-from checks.probes.host import Host, LocalHost, ProbeError
+from agent.pushed import PushedPolicyRunner, ReadPolicy
+from checks.policy.evaluate import CachingRunner, evaluate_policy
+from checks.probes.host import Host, LocalHost
 from checks.results import Result, Subject, SubjectKind
-
-COMMAND_REFUSED = (
-    "the command probe is not allowed in policies from the collector; "
-    "a local administrator can allow it with agent.allow_command_probe: true"
-)
 
 
 @dataclass(frozen=True)
@@ -49,17 +44,20 @@ def schedule(bundle: Bundle, config: AgentConfig) -> list[ScheduledCheck]:
     return planned
 
 
-class GuardedRunner:
-    """Runs probes for remote policies, refusing those the local administrator has not allowed."""
-
-    def __init__(self, inner: ProbeRunner, allow_command_probe: bool) -> None:
-        self.inner = inner
-        self.allow_command_probe = allow_command_probe
-
-    def __call__(self, ref: ProbeRef) -> Any:
-        if ref.name == "command" and not self.allow_command_probe:
-            raise ProbeError(COMMAND_REFUSED)
-        return self.inner(ref)
+def pushed_runner(host: Host, config: AgentConfig) -> PushedPolicyRunner:
+    reads = ReadPolicy(
+        allowed=tuple(config.pushed_read_paths),
+        excluded=tuple(config.pushed_read_exclude),
+        state_dir=host.resolve(config.state_dir),
+        platform=host.platform,
+    )
+    return PushedPolicyRunner(
+        CachingRunner(host),
+        host,
+        allow_command_probe=config.allow_command_probe,
+        reads=reads,
+        process_cmdlines=config.pushed_process_cmdlines,
+    )
 
 
 def run_checks(
@@ -67,7 +65,7 @@ def run_checks(
     *,
     agent_id: str,
     hostname: str,
-    allow_command_probe: bool,
+    config: AgentConfig,
     only: set[str] | None = None,
     host: Host | None = None,
     cache_dir: str | None = None,
@@ -75,7 +73,7 @@ def run_checks(
     """Evaluate the bundle's policies (or only the checks whose `policy/check` key is in `only`);
     probes may keep tools' caches in `cache_dir`."""
     host = host or LocalHost(cache_dir=cache_dir)
-    runner = GuardedRunner(CachingRunner(host), allow_command_probe)
+    runner = pushed_runner(host, config)
     subject = Subject(SubjectKind.HOST, agent_id, hostname)
     results: list[Result] = []
     for policy in bundle.policies:

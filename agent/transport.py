@@ -81,8 +81,14 @@ class AgentRefused(CollectorError):
 class Answer:
     status: int
     headers: dict[str, str]
-    body: Any
+    body: Any  # the JSON of the answer; None when it was empty or not JSON
     etag: str | None = None
+    text: str = ""  # the start of the raw body, to say what came instead of JSON
+
+    def describe(self) -> str:
+        kind = self.headers.get("Content-Type") or "no content type"
+        shown = " ".join(self.text.split())[:80]
+        return f"HTTP {self.status}, {kind}" + (f": {shown!r}" if shown else ", empty body")
 
     def header(self, name: str) -> str | None:
         """A header by name, whatever its case: HTTP names are case-insensitive, and the collector (ASGI)
@@ -168,7 +174,8 @@ class Transport:
             parsed = response.json() if response.content else None
         except ValueError:
             parsed = None
-        return Answer(response.status_code, dict(response.headers), parsed, response.headers.get("ETag"))
+        snippet = response.content[:200].decode("utf-8", "replace")
+        return Answer(response.status_code, dict(response.headers), parsed, response.headers.get("ETag"), snippet)
 
     def _note_server_time(self, value: str | None, local_midpoint: float) -> None:
         """Keep the offset to the collector's clock; whole seconds, so ignore differences under two."""

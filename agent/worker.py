@@ -24,6 +24,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -213,7 +214,7 @@ class Worker:
             bundle,
             agent_id=self.identity.agent_id,
             hostname=host["hostname"],
-            allow_command_probe=self.config.allow_command_probe,
+            config=self.config,
             only=only,
             cache_dir=str(self.paths.probe_cache),
         )
@@ -345,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("task", choices=TASKS)
     parser.add_argument("--config", metavar="PATH")
     parser.add_argument("--checks", metavar="KEYS", help="comma-separated policy/check keys (task run)")
+    parser.add_argument(
+        "--parent-pipe",
+        action="store_true",
+        help="stdin is a pipe the starting process holds open: stop when it closes (that process is gone)",
+    )
     return parser
 
 
@@ -353,10 +359,55 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+PARENT_GONE_GRACE_S = 20.0
+
+
+def _watch_parent(stdin_fd: int, grace_s: float = PARENT_GONE_GRACE_S) -> None:
+    """Stop this worker when the process that started it is gone (SIGKILLed, crashed), rather than run on
+    as an orphan: the parent holds the only write end of our stdin, so end of file means it has ended.
+
+    The worker is told to stop as by SIGTERM (what it committed stays committed); if it has not ended
+    within the grace period, it ends at once.
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(stdin_fd, 4096):
+                pass
+        except OSError:
+            pass
+        logging.raiseExceptions = False  # the parent's stderr may be gone as well: no tracebacks about it
+        log.warning("the agent process that started this worker is gone; stopping")
+        if os.name == "posix":
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:  # pragma: no cover - Windows: no signal to send ourselves; the same handler, in the main thread
+            import _thread
+
+            _thread.interrupt_main(signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(EXIT_FAILED)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    """The last line the daemon reads; if it is gone and the pipe with it, there is no one to tell."""
+    try:
+        print(json.dumps(summary, sort_keys=True), flush=True)
+    except (BrokenPipeError, ValueError):
+        # Later flushes (at exit) would fail the same way: send what is left nowhere.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.umask(0o077)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if args.parent_pipe:
+        _watch_parent(sys.stdin.fileno())
     started = time.monotonic()
     summary: dict[str, Any] = {"task": args.task}
     code = EXIT_OK
@@ -399,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if worker is not None:
             worker.close()
     summary.update(ok=code == EXIT_OK, exit_code=code, duration_s=round(time.monotonic() - started, 3), **_rusage())
-    print(json.dumps(summary, sort_keys=True), flush=True)
+    _print_summary(summary)
     return code
 
 

@@ -5,6 +5,7 @@ Each distinct (probe, parameters) pair runs once per evaluation, however many ch
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from checks.policy.expr import Outcome, Truth, substitute_inputs
 from checks.policy.model import Check, Policy, ProbeRef, Waiver, canonical_json
 from checks.probes import registry
 from checks.probes.host import ProbeError
+from checks.probes.redact import RedactingHost, redact_text, redact_value
 from checks.probes.registry import ResourceFacts
 from checks.results import Result, Status, Subject, SubjectKind
 
@@ -60,20 +62,58 @@ class CachingRunner:
         return facts
 
 
+REDACTED_FACT = "_redacted"
+
+
 def collect(target: Any, ref: ProbeRef) -> Any:
-    """Run a probe's collector for the target's platform."""
+    """Run a probe's collector for the target's platform: the one way into and out of the probe layer.
+
+    Parameters are checked against the probe's grammar (and the platform's) before the collector runs,
+    whoever checked them before; a host probe sees the machine through `RedactingHost`, and its facts are
+    scanned again on the way out. When anything was redacted, the facts say what in `_redacted`.
+    """
     spec = registry.get(ref.name)
     if spec is None:
         raise ProbeError(f"unknown probe {ref.name}")
     collector = spec.collectors.get(target.platform)
     if collector is None:
         raise ProbeError(f"probe {ref.name} has no collector for {target.platform}")
+    params = spec.params_with_defaults(ref.params)
+    problems = registry.param_problems(spec, params, target.platform)
+    if problems:
+        details = "; ".join(f"params.{name}: {message}" for name, message in problems)
+        raise ProbeError(f"refused: probe {ref.name}: {details}; nothing was run")
+    source = RedactingHost(target) if spec.scope == "host" else target
     try:
-        return collector(target, spec.params_with_defaults(ref.params))
-    except ProbeError:
+        raw = collector(source, params)
+    except ProbeError as exc:
+        exc.reason = redact_text(exc.reason)[0]
         raise
     except Exception as exc:  # a collector bug must become an error result, not end the run
-        raise ProbeError(f"probe {ref.name} failed unexpectedly: {type(exc).__name__}: {exc}") from exc
+        reason = redact_text(f"probe {ref.name} failed unexpectedly: {type(exc).__name__}: {exc}")[0]
+        raise ProbeError(reason) from exc
+    kinds: set[str] = set(source.kinds) if isinstance(source, RedactingHost) else set()
+    facts = _redact_facts(raw, kinds)
+    if kinds and isinstance(facts, dict):
+        facts[REDACTED_FACT] = sorted(kinds)
+    return facts
+
+
+def _redact_facts(facts: Any, kinds: set[str]) -> Any:
+    if not isinstance(facts, list):
+        return redact_value(facts, kinds)
+    resources = []
+    for item in facts:  # a cloud probe's resources: each says what was redacted from it
+        if isinstance(item, ResourceFacts):
+            found: set[str] = set()
+            cleaned = redact_value(item.facts, found)
+            if found:
+                cleaned[REDACTED_FACT] = sorted(found)
+            item = dataclasses.replace(
+                item, facts=cleaned, error=None if item.error is None else redact_text(item.error)[0]
+            )
+        resources.append(item)
+    return resources
 
 
 def evaluate_policy(
@@ -171,10 +211,18 @@ def evaluate_check(
                 results.append(result(Status.ERROR, resource.error, resource.facts, on))
                 continue
             status, reason = judge(check.expect.evaluate(resource.facts, inputs))
-            results.append(result(status, reason, resource.facts, on))
+            results.append(result(status, _with_redaction_note(reason, resource.facts), resource.facts, on))
         return results
     status, reason = judge(check.expect.evaluate(facts, inputs))
-    return [result(status, reason, facts)]
+    return [result(status, _with_redaction_note(reason, facts), facts)]
+
+
+def _with_redaction_note(reason: str, facts: Any) -> str:
+    kinds = facts.get(REDACTED_FACT) if isinstance(facts, dict) else None
+    if not kinds:
+        return reason
+    note = f"secret-looking content ({', '.join(kinds)}) was redacted from the observed facts"
+    return f"{reason}; {note}" if reason else note
 
 
 def judge(outcome: Outcome) -> tuple[Status, str]:

@@ -357,6 +357,49 @@ class _PolicyBuilder:
             return None
         return ref
 
+    def _param_problems(
+        self, ref: ProbeRef, path: PathT, platforms: tuple[str, ...] | None, inputs: dict[str, InputDecl]
+    ) -> None:
+        """Each parameter against its grammar on every platform the check runs on, with the input's default
+        and with every override's value in place of an input reference (the schema saw only the default)."""
+        spec = registry.get(ref.name)
+        assert spec is not None
+        runs_on = [p for p in (platforms or spec.platforms) if p in spec.collectors]
+        references = {
+            key: value["input"]
+            for key, value in ref.params.items()
+            if isinstance(value, dict) and set(value) == {"input"} and value["input"] in inputs
+        }
+        base = {
+            key: inputs[references[key]].default if key in references else value for key, value in ref.params.items()
+        }
+        variants: list[tuple[dict[str, Any], dict[str, PathT]]] = [
+            (base, {key: path + ("params", key) for key in ref.params})
+        ]
+        for index, override in enumerate(self.data.get("overrides", [])):
+            given = override.get("inputs", {}) if isinstance(override, dict) else {}
+            changed = {key: name for key, name in references.items() if name in given}
+            if changed:
+                params = {**base, **{key: given[name] for key, name in changed.items()}}
+                where: dict[str, PathT] = {key: ("overrides", index, "inputs", name) for key, name in changed.items()}
+                variants.append((params, where))
+        hint = (
+            ""
+            if platforms
+            else f" (the check runs wherever its probe does: {', '.join(runs_on)}; "
+            "say which platforms it is for with `platforms:`)"
+        )
+        for params, where in variants:
+            full = spec.params_with_defaults(params)
+            found = registry.param_problems(spec, full, None)
+            if not found:
+                found = [
+                    (name, message + hint) for p in runs_on for name, message in registry.param_problems(spec, full, p)
+                ]
+            for name, message in found:
+                if name in where:  # not a probe's default, nor a missing parameter (reported elsewhere)
+                    self.problem(where[name], f"{render_path(where[name])}: {message}")
+
     def _check(
         self,
         raw: dict[str, Any],
@@ -380,10 +423,13 @@ class _PolicyBuilder:
                     f"probe {probe.name} has no collector for {', '.join(unsupported)} "
                     f"(it runs on {', '.join(spec.platforms) or 'nothing'})",
                 )
+        self._param_problems(probe, path + ("probe",), platforms, inputs)
         expect = parser.parse(raw["expect"], path + ("expect",), scope_of(spec.facts))
         applicable = None
         if "applicable_if" in raw:
             applicable = self._applicability(raw["applicable_if"], path + ("applicable_if",), probe, parser, inputs)
+            if applicable is not None and "probe" in raw["applicable_if"]:
+                self._param_problems(applicable.probe, path + ("applicable_if", "probe"), platforms, inputs)
         if expect is None or len(self.ctx.problems) != before:
             return None
         return Check(

@@ -3,15 +3,25 @@ processes and the operating system."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
 from typing import Any
 
+from checks.probes import grammar
+from checks.probes.grammar import checker, require
 from checks.probes.host import CommandMissing, Host, ProbeError
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import as_list, powershell_json
+from checks.probes.windows import READ_PARAMS, as_list, powershell_json
+
+
+def _path_field() -> Field:
+    return Field("path", "string", "Absolute path of the file", pattern=grammar.PATH_PATTERN, max_length=4096)
+
+
+def _path_param(params: Params) -> tuple[str, ...]:
+    return (params["path"],)
+
 
 # --- file ----------------------------------------------------------------------------------------------
 
@@ -20,7 +30,7 @@ FILE = register(
         name="file",
         description="A file's existence, type, owner, group and permission bits (and optionally its SHA-256)",
         params=(
-            Field("path", "string", "Absolute path of the file"),
+            _path_field(),
             Field("hash", "boolean", "Also compute the SHA-256 of the content", required=False, default=False),
         ),
         facts=(
@@ -50,13 +60,16 @@ FILE = register(
       - {fact: world_readable, eq: false}
       - {fact: owner, eq: root}
 """,
+        check_params=checker("path", grammar.path_problem),
+        # The metadata is not the content: only a hash reads the file.
+        reads=lambda params: (params["path"],) if params.get("hash") else (),
     )
 )
 
 
 @FILE.collector("linux", "darwin")
 def collect_file(host: Host, params: Params) -> Facts:
-    path = params["path"]
+    path = require(grammar.path_problem, params["path"], host.platform)
     info = host.stat(path)
     if info is None:
         return {
@@ -87,7 +100,7 @@ def collect_file(host: Host, params: Params) -> Facts:
         "group_writable": bool(info.mode & 0o020),
     }
     if params.get("hash") and not info.is_dir:
-        facts["sha256"] = hashlib.sha256(host.read_text(path).encode("utf-8", "surrogateescape")).hexdigest()
+        facts["sha256"] = host.hash_file(path)
     return facts
 
 
@@ -98,8 +111,15 @@ FILE_CONTENT = register(
         name="file_content",
         description="The lines of a text file, optionally only those matching a regular expression",
         params=(
-            Field("path", "string", "Absolute path of the file"),
-            Field("pattern", "string", "Keep only lines where this regular expression is found", required=False),
+            _path_field(),
+            Field(
+                "pattern",
+                "string",
+                "Keep only lines where this regular expression is found",
+                required=False,
+                max_length=1000,
+                regex=True,
+            ),
             Field(
                 "skip_comments",
                 "boolean",
@@ -124,6 +144,8 @@ FILE_CONTENT = register(
   probe: {name: file_content, params: {path: /etc/passwd, pattern: "^\\\\+"}}
   expect: {fact: match_count, eq: 0}
 """,
+        check_params=checker("path", grammar.path_problem),
+        reads=_path_param,
     )
 )
 
@@ -142,9 +164,10 @@ def select_lines(text: str, pattern: str | None, skip_comments: bool) -> list[st
 
 @FILE_CONTENT.collector("linux", "darwin", "windows")
 def collect_file_content(host: Host, params: Params) -> Facts:
-    if host.stat(params["path"]) is None:
+    path = require(grammar.path_problem, params["path"], host.platform)
+    if host.stat(path) is None:
         return {"exists": False, "lines": [], "match_count": 0}
-    lines = select_lines(host.read_text(params["path"]), params.get("pattern"), params.get("skip_comments", True))
+    lines = select_lines(host.read_text(path), params.get("pattern"), params.get("skip_comments", True))
     return {"exists": True, "lines": lines, "match_count": len(lines)}
 
 
@@ -156,7 +179,7 @@ KEY_VALUE_FILE = register(
         description="Settings of a `key value` or `key=value` configuration file (login.defs, sysctl.conf, ...); "
         "keys lower-cased, the last occurrence wins",
         params=(
-            Field("path", "string", "Absolute path of the file"),
+            _path_field(),
             Field(
                 "separator",
                 "string",
@@ -182,6 +205,8 @@ KEY_VALUE_FILE = register(
   probe: {name: key_value_file, params: {path: /etc/login.defs}}
   expect: {fact: numbers.pass_max_days, lte: 365}
 """,
+        check_params=checker("path", grammar.path_problem),
+        reads=_path_param,
     )
 )
 
@@ -205,9 +230,10 @@ def parse_key_values(text: str, separator: str) -> dict[str, str]:
 
 @KEY_VALUE_FILE.collector("linux", "darwin", "windows")
 def collect_key_value_file(host: Host, params: Params) -> Facts:
-    if host.stat(params["path"]) is None:
+    path = require(grammar.path_problem, params["path"], host.platform)
+    if host.stat(path) is None:
         return {"exists": False, "settings": {}, "numbers": {}}
-    settings = parse_key_values(host.read_text(params["path"]), params["separator"])
+    settings = parse_key_values(host.read_text(path), params["separator"])
     # Only plain decimals: a leading zero often means octal (UMASK 027), so it stays a string.
     numbers = {k: int(v) for k, v in settings.items() if re.fullmatch(r"-?(0|[1-9][0-9]*)", v)}
     return {"exists": True, "settings": settings, "numbers": numbers}
@@ -296,7 +322,15 @@ SYSCTL = register(
     ProbeSpec(
         name="sysctl",
         description="A kernel parameter (Linux /proc/sys, macOS sysctl)",
-        params=(Field("name", "string", "Parameter name, e.g. net.ipv4.ip_forward"),),
+        params=(
+            Field(
+                "name",
+                "string",
+                "Parameter name, e.g. net.ipv4.ip_forward (never name=value)",
+                pattern=grammar.SYSCTL_PATTERN,
+                max_length=512,
+            ),
+        ),
         facts=(
             Field("exists", "boolean", "The parameter exists on this kernel"),
             Field("value", "string", "Its value, whitespace collapsed", nullable=True),
@@ -313,10 +347,9 @@ SYSCTL = register(
   probe: {name: sysctl, params: {name: kernel.randomize_va_space}}
   expect: {fact: int_value, eq: 2}
 """,
+        check_params=checker("name", grammar.sysctl_name_problem),
     )
 )
-
-_SYSCTL_NAME = re.compile(r"^[A-Za-z0-9_.\-/*]+$")
 
 
 def sysctl_facts(raw: str | None) -> Facts:
@@ -329,10 +362,8 @@ def sysctl_facts(raw: str | None) -> Facts:
 
 @SYSCTL.collector("linux")
 def collect_sysctl_linux(host: Host, params: Params) -> Facts:
-    name = params["name"]
-    if not _SYSCTL_NAME.match(name) or ".." in name:
-        raise ProbeError(f"invalid kernel parameter name {name!r}")
-    path = "/proc/sys/" + name.replace(".", "/")
+    name = require(grammar.sysctl_name_problem, params["name"], "linux")
+    path = "/proc/sys/" + name.replace(".", "/")  # the grammar leaves no `..` and no empty component
     if host.stat(path) is None:
         return sysctl_facts(None)
     return sysctl_facts(host.read_text(path))
@@ -340,7 +371,8 @@ def collect_sysctl_linux(host: Host, params: Params) -> Facts:
 
 @SYSCTL.collector("darwin")
 def collect_sysctl_darwin(host: Host, params: Params) -> Facts:
-    result = host.run(["sysctl", "-n", params["name"]])
+    # `name=value` would write the setting: the grammar has no `=`, and `--` ends the options.
+    result = host.run(["sysctl", "-n", "--", require(grammar.sysctl_name_problem, params["name"], "darwin")])
     if not result.ok:
         if "unknown oid" in result.stderr:
             return sysctl_facts(None)
@@ -354,7 +386,14 @@ SERVICE = register(
     ProbeSpec(
         name="service",
         description="A service's state: installed, running, started at boot",
-        params=(Field("name", "string", "Unit (Linux), service (Windows) or launchd label (macOS)"),),
+        params=(
+            Field(
+                "name",
+                "string",
+                "Unit (Linux), service (Windows) or launchd label (macOS)",
+                pattern=grammar.SERVICE_PATTERN,
+            ),
+        ),
         facts=(
             Field("exists", "boolean", "The service is installed"),
             Field("active", "boolean", "It is running now"),
@@ -375,6 +414,7 @@ SERVICE = register(
       - {fact: active, eq: true}
       - {fact: enabled, eq: true}
 """,
+        check_params=checker("name", grammar.service_name_problem),
     )
 )
 
@@ -398,9 +438,9 @@ def parse_systemctl_show(text: str) -> Facts:
 
 @SERVICE.collector("linux")
 def collect_service_linux(host: Host, params: Params) -> Facts:
-    name = params["name"]
+    name = require(grammar.service_name_problem, params["name"], "linux")
     result = host.run(
-        ["systemctl", "show", name, "--property=LoadState,ActiveState,SubState,UnitFileState", "--no-pager"]
+        ["systemctl", "show", "--property=LoadState,ActiveState,SubState,UnitFileState", "--no-pager", "--", name]
     )
     if not result.ok:
         if "not been booted with systemd" in result.stderr:
@@ -411,14 +451,15 @@ def collect_service_linux(host: Host, params: Params) -> Facts:
 
 @SERVICE.collector("windows")
 def collect_service_windows(host: Host, params: Params) -> Facts:
-    name = params["name"].replace("'", "''")
-    data = powershell_json(
-        host,
-        f"$s = Get-Service -Name '{name}' -ErrorAction SilentlyContinue; "
-        "if ($s) { $s | Select-Object Name,@{n='Status';e={[string]$_.Status}},"
-        "@{n='StartType';e={[string]$_.StartType}} | ConvertTo-Json -Compress } else { 'null' }",
-    )
-    return parse_windows_service(data)
+    name = require(grammar.service_name_problem, params["name"], "windows")
+    return parse_windows_service(powershell_json(host, WINDOWS_SERVICE_SCRIPT, params={"name": name}))
+
+
+WINDOWS_SERVICE_SCRIPT = (
+    READ_PARAMS + "$s = Get-Service -Name $p.name -ErrorAction SilentlyContinue; "
+    "if ($s) { $s | Select-Object Name,@{n='Status';e={[string]$_.Status}},"
+    "@{n='StartType';e={[string]$_.StartType}} | ConvertTo-Json -Compress } else { 'null' }"
+)
 
 
 def parse_windows_service(data: Any) -> Facts:
@@ -438,10 +479,11 @@ def parse_windows_service(data: Any) -> Facts:
 
 @SERVICE.collector("darwin")
 def collect_service_darwin(host: Host, params: Params) -> Facts:
-    result = host.run(["launchctl", "list"])
+    label = require(grammar.service_name_problem, params["name"], "darwin")
+    result = host.run(["launchctl", "list"])  # the label is looked up in the listing, never passed
     if not result.ok:
         raise ProbeError(result.describe_failure())
-    return parse_launchctl_list(result.stdout, params["name"])
+    return parse_launchctl_list(result.stdout, label)
 
 
 def parse_launchctl_list(text: str, label: str) -> Facts:
@@ -465,7 +507,14 @@ PACKAGE = register(
         name="package",
         description="Whether a package is installed, and its version (dpkg or rpm; Windows uninstall registry; "
         "macOS pkgutil receipts)",
-        params=(Field("name", "string", "Package name (Windows: display name; macOS: package id)"),),
+        params=(
+            Field(
+                "name",
+                "string",
+                "Package name (Windows: display name, * and ? as wildcards; macOS: package id)",
+                pattern=grammar.PACKAGE_PATTERN,
+            ),
+        ),
         facts=(
             Field("installed", "boolean", "The package is installed"),
             Field("version", "string", "Installed version", nullable=True),
@@ -482,6 +531,7 @@ PACKAGE = register(
   probe: {name: package, params: {name: telnetd}}
   expect: {fact: installed, eq: false}
 """,
+        check_params=checker("name", grammar.package_name_problem),
     )
 )
 
@@ -503,37 +553,41 @@ def parse_rpm_query(text: str, returncode: int) -> Facts:
 
 @PACKAGE.collector("linux")
 def collect_package_linux(host: Host, params: Params) -> Facts:
-    name = params["name"]
+    # A name such as --pipe=... or --eval=%(...) would make rpm run a command: the grammar refuses any
+    # name that could be an option, and `--` ends the options anyway.
+    name = require(grammar.package_name_problem, params["name"], "linux")
     if host.which("dpkg-query"):
-        result = host.run(["dpkg-query", "-W", "-f=${Status}\t${Version}\n", name])
+        result = host.run(["dpkg-query", "-W", "-f=${Status}\t${Version}\n", "--", name])
         if result.returncode not in (0, 1):
             raise ProbeError(result.describe_failure())
         return parse_dpkg_query(result.stdout, result.returncode)
     if host.which("rpm"):
-        result = host.run(["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\n", name])
+        result = host.run(["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\n", "--", name])
         return parse_rpm_query(result.stdout + result.stderr, result.returncode)
     raise ProbeError("no package manager found (looked for dpkg-query and rpm)")
 
 
 @PACKAGE.collector("windows")
 def collect_package_windows(host: Host, params: Params) -> Facts:
-    name = params["name"].replace("'", "''")
-    data = powershell_json(
-        host,
-        "$keys = 'HKLM:\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*',"
-        "'HKLM:\\Software\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*'; "
-        f"Get-ItemProperty $keys -ErrorAction SilentlyContinue | Where-Object {{ $_.DisplayName -like '{name}' }} | "
-        "Select-Object DisplayName,DisplayVersion | ConvertTo-Json -Compress",
-    )
-    items = as_list(data)
+    name = require(grammar.package_name_problem, params["name"], "windows")
+    items = as_list(powershell_json(host, WINDOWS_PACKAGE_SCRIPT, params={"name": name}))
     if not items:
         return {"installed": False, "version": None, "manager": "registry"}
     return {"installed": True, "version": items[0].get("DisplayVersion"), "manager": "registry"}
 
 
+WINDOWS_PACKAGE_SCRIPT = (
+    READ_PARAMS + "$keys = 'HKLM:\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*',"
+    "'HKLM:\\Software\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*'; "
+    "Get-ItemProperty $keys -ErrorAction SilentlyContinue | Where-Object { $_.DisplayName -like $p.name } | "
+    "Select-Object DisplayName,DisplayVersion | ConvertTo-Json -Compress"
+)
+
+
 @PACKAGE.collector("darwin")
 def collect_package_darwin(host: Host, params: Params) -> Facts:
-    result = host.run(["pkgutil", "--pkg-info", params["name"]])
+    # The grammar starts with a letter or digit, so the id is never read as an option.
+    result = host.run(["pkgutil", "--pkg-info", require(grammar.package_name_problem, params["name"], "darwin")])
     if not result.ok:
         return {"installed": False, "version": None, "manager": "pkgutil"}
     version = None
@@ -550,12 +604,15 @@ PROCESS = register(
         name="process",
         description="Running processes with a given name (or whose command line matches a pattern)",
         params=(
-            Field("name", "string", "Exact process name", required=False),
+            Field("name", "string", "Exact process name", required=False, pattern=r"^[^\x00-\x1f\x7f]{1,255}$"),
             Field(
                 "cmdline_pattern",
                 "string",
-                "Regular expression searched in the joined command line",
+                "Regular expression searched in the joined command line (policies from the collector: only "
+                "where the agent's local config allows, agent.pushed_process_cmdlines)",
                 required=False,
+                max_length=1000,
+                regex=True,
             ),
         ),
         facts=(
@@ -569,7 +626,13 @@ PROCESS = register(
                     Field("pid", "integer", "Process id"),
                     Field("name", "string", "Process name"),
                     Field("user", "string", "User it runs as"),
-                    Field("cmdline", "string", "Command line, joined with spaces"),
+                    Field(
+                        "cmdline",
+                        "string",
+                        "Command line, joined with spaces (null for policies from the collector unless the agent's "
+                        "local config allows them, agent.pushed_process_cmdlines)",
+                        nullable=True,
+                    ),
                 ),
             ),
         ),

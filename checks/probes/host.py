@@ -8,8 +8,10 @@ through exactly the code the live path uses on a machine where those systems can
 from __future__ import annotations
 
 import json
+import ntpath
 import os
 import platform as _platform
+import posixpath
 import selectors
 import signal
 import stat as _stat
@@ -22,6 +24,8 @@ from typing import Protocol
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
+# Parameters reach a fixed script (PowerShell) as JSON in this environment variable, never as script text.
+PARAMS_ENV = "RAMPART_PROBE_PARAMS"
 
 
 class ProbeError(Exception):
@@ -86,10 +90,25 @@ class Host(Protocol):
         ...
 
     def run(
-        self, argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, max_output: int = DEFAULT_OUTPUT_CAP
-    ) -> CommandResult: ...
+        self,
+        argv: list[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_output: int = DEFAULT_OUTPUT_CAP,
+        env: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Run argv without a shell; `env` adds variables to the child's environment (data for a script)."""
+        ...
 
     def read_text(self, path: str, *, max_bytes: int = DEFAULT_OUTPUT_CAP) -> str: ...
+
+    def hash_file(self, path: str) -> str:
+        """The SHA-256 of the file's bytes, in hex."""
+        ...
+
+    def resolve(self, path: str) -> str:
+        """The path with `..` and every symbolic link resolved (the file a read would reach)."""
+        ...
 
     def stat(self, path: str) -> FileInfo | None:
         """None when the path does not exist; AccessDenied when it cannot be looked at."""
@@ -135,8 +154,11 @@ def run_command(
     timeout: float = DEFAULT_TIMEOUT,
     max_output: int = DEFAULT_OUTPUT_CAP,
     env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> CommandResult:
     """Run argv without a shell, with a deadline and a cap on captured output.
+
+    `env` replaces the environment; `extra_env` adds to it (a fixed script's data).
 
     The C locale is forced so that parsers see the output they were written against. Output past the
     cap is read and discarded (the child never blocks on a full pipe) and the result says it was
@@ -144,7 +166,10 @@ def run_command(
     """
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
+    if any("\x00" in a for a in argv):
+        raise ProbeError("refused to run a command with a NUL character in an argument")
     child_env = dict(os.environ if env is None else env)
+    child_env.update(extra_env or {})
     child_env.update({"LC_ALL": "C", "LANG": "C", "LANGUAGE": "C"})
     started = time.monotonic()
     try:
@@ -161,6 +186,18 @@ def run_command(
     except PermissionError as exc:
         raise AccessDenied(f"permission denied running {argv[0]}") from exc
 
+    try:
+        return _collect_output(proc, argv, started, timeout, max_output)
+    except BaseException:
+        # Unwinding (a timeout, or the worker told to stop): the command and its children go too.
+        _kill_group(proc)
+        proc.wait()
+        raise
+
+
+def _collect_output(
+    proc: subprocess.Popen[bytes], argv: list[str], started: float, timeout: float, max_output: int
+) -> CommandResult:
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     buffers: dict[int, bytearray] = {out_fd: bytearray(), err_fd: bytearray()}
@@ -219,9 +256,35 @@ class LocalHost:
         return self._platform
 
     def run(
-        self, argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, max_output: int = DEFAULT_OUTPUT_CAP
+        self,
+        argv: list[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_output: int = DEFAULT_OUTPUT_CAP,
+        env: dict[str, str] | None = None,
     ) -> CommandResult:
-        return run_command(argv, timeout=timeout, max_output=max_output)
+        return run_command(argv, timeout=timeout, max_output=max_output, extra_env=env)
+
+    def hash_file(self, path: str) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        except FileNotFoundError as exc:
+            raise ProbeError(f"{path} does not exist") from exc
+        except PermissionError as exc:
+            raise AccessDenied(f"permission denied reading {path}") from exc
+        except IsADirectoryError as exc:
+            raise ProbeError(f"{path} is a directory") from exc
+        except OSError as exc:
+            raise ProbeError(f"cannot read {path}: {exc.strerror}") from exc
+        return digest.hexdigest()
+
+    def resolve(self, path: str) -> str:
+        return os.path.realpath(path)
 
     def read_text(self, path: str, *, max_bytes: int = DEFAULT_OUTPUT_CAP) -> str:
         try:
@@ -331,6 +394,17 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
+@dataclass(frozen=True)
+class Call:
+    argv: tuple[str, ...]
+    env: dict[str, str]
+
+
+def _params_of(env: dict[str, str] | None) -> object:
+    raw = (env or {}).get(PARAMS_ENV)
+    return None if raw is None else json.loads(raw)
+
+
 class ReplayHost:
     """A recorded machine: a directory with `host.json` and the real outputs captured from it.
 
@@ -342,10 +416,13 @@ class ReplayHost:
          "files": {"/etc/ssh/sshd_config": {"content_file": "sshd_config", "mode": "0644",
                    "owner": "root", "group": "root", "denied": false}},
          "which": {"apt-get": "/usr/bin/apt-get"}, "dirs": {"/etc/apt/sources.list.d": ["a.list"]},
-         "processes": [{"pid": 1, "name": "systemd", "user": "root", "cmdline": ["/sbin/init"]}]}
+         "processes": [{"pid": 1, "name": "systemd", "user": "root", "cmdline": ["/sbin/init"]}],
+         "links": {"/etc/alternatives/x": "/usr/bin/x"}}
 
     A command matches by its exact `argv`, or by `match`, a part of the command line (useful for
-    PowerShell scripts). A command or file the recording does not hold behaves as absent.
+    PowerShell scripts); with `params`, only when the command was given those parameters as data (the
+    JSON in PARAMS_ENV). A command or file the recording does not hold behaves as absent. `calls` keeps
+    what was run, so tests can show what a probe would have started.
     """
 
     def __init__(self, directory: str | Path, cache_dir: str | Path | None = None) -> None:
@@ -359,6 +436,8 @@ class ReplayHost:
         self._which: dict[str, str] = dict(spec.get("which", {}))
         self._dirs: dict[str, list[str]] = dict(spec.get("dirs", {}))
         self._processes: list[dict[str, object]] = list(spec.get("processes", []))
+        self._links: dict[str, str] = dict(spec.get("links", {}))
+        self.calls: list[Call] = []  # every command a probe asked to run, with the data it passed
 
     @property
     def platform(self) -> str:
@@ -370,14 +449,27 @@ class ReplayHost:
         return str(entry.get(key, ""))
 
     def run(
-        self, argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, max_output: int = DEFAULT_OUTPUT_CAP
+        self,
+        argv: list[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_output: int = DEFAULT_OUTPUT_CAP,
+        env: dict[str, str] | None = None,
     ) -> CommandResult:
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError("argv must be a non-empty list of strings")
+        if any("\x00" in a for a in argv):
+            raise ProbeError("refused to run a command with a NUL character in an argument")
+        self.calls.append(Call(tuple(argv), dict(env or {})))
         joined = " ".join(argv)
+        params = _params_of(env)
         for entry in self._commands:
             if "argv" in entry:
                 matched = list(entry["argv"]) == list(argv)  # type: ignore[call-overload]
             else:
                 matched = str(entry["match"]) in joined
+            if matched and "params" in entry:
+                matched = entry["params"] == params
             if matched:
                 if entry.get("missing"):
                     raise CommandMissing(f"command not found: {argv[0]}")
@@ -422,6 +514,23 @@ class ReplayHost:
             is_symlink=bool(entry.get("is_symlink", False)),
             mtime=float(entry.get("mtime", 0.0)),  # type: ignore[arg-type]
         )
+
+    def hash_file(self, path: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.read_text(path).encode("utf-8")).hexdigest()
+
+    def resolve(self, path: str) -> str:
+        paths = ntpath if self._platform == "windows" else posixpath
+        current = paths.normpath(path)
+        for _ in range(40):  # the kernel's own limit on links followed
+            for link, target in self._links.items():
+                if current == link or current.startswith(link.rstrip(paths.sep) + paths.sep):
+                    current = paths.normpath(paths.join(paths.dirname(link), target) + current[len(link) :])
+                    break
+            else:
+                return str(current)
+        raise ProbeError(f"{path}: too many levels of symbolic links")
 
     def which(self, name: str) -> str | None:
         return self._which.get(name)

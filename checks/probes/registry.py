@@ -8,6 +8,7 @@ a `Host` (or, for cloud probes, a cloud context) and hand it to pure parsing fun
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,11 @@ class Field:
     enum: tuple[Any, ...] | None = None
     items: str | None = None  # item type of an array of scalars
     fields: tuple[Field, ...] = ()  # item fields of an array of objects, or properties of an object
+    # For parameters: the grammar a string (or each string of an array) must match in full, its longest
+    # length, and whether it is a regular expression. Checked by the loader and again before a probe runs.
+    pattern: str | None = None
+    max_length: int | None = None
+    regex: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -55,12 +61,24 @@ class Field:
             if self.fields:
                 schema["items"] = object_schema(self.fields)
             elif self.items:
-                schema["items"] = {"type": self.items}
+                schema["items"] = {"type": self.items, **self._string_rules()}
+        elif self.type == "string":
+            schema.update(self._string_rules())
         elif self.type == "object" and self.fields:
             schema.update(object_schema(self.fields))
         if self.default is not None:
             schema["default"] = self.default
         return schema
+
+    def _string_rules(self) -> dict[str, Any]:
+        rules: dict[str, Any] = {}
+        if self.pattern is not None:
+            rules["pattern"] = self.pattern
+        if self.max_length is not None:
+            rules["maxLength"] = self.max_length
+        if self.regex:
+            rules["format"] = "regex"
+        return rules
 
 
 def object_schema(fields: tuple[Field, ...], *, closed: bool = True) -> dict[str, Any]:
@@ -75,6 +93,15 @@ def object_schema(fields: tuple[Field, ...], *, closed: bool = True) -> dict[str
 
 
 Collector = Callable[[Any, Params], Any]
+# What a platform allows a parameter to be, beyond the spec's grammar: (params, platform) -> problems, each
+# (parameter name, message). Parameters that reach a program are checked this way before it starts.
+ParamCheck = Callable[[Params, str], list[tuple[str, str]]]
+# The files whose content a probe reads because the policy named them (the read allow-list applies).
+ContentReads = Callable[[Params], tuple[str, ...]]
+
+
+def _reads_nothing(params: Params) -> tuple[str, ...]:
+    return ()
 
 
 @dataclass
@@ -94,6 +121,8 @@ class ProbeSpec:
     scope: str = "host"
     permissions: tuple[str, ...] = ()  # what a cloud probe needs granted, named in its errors
     collectors: dict[str, Collector] = field(default_factory=dict)
+    check_params: ParamCheck | None = None
+    reads: ContentReads = _reads_nothing
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -127,6 +156,79 @@ class ProbeSpec:
         merged = {p.name: p.default for p in self.params if p.default is not None}
         merged.update(params)
         return merged
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A parameter as an error message shows it: quoted, every non-ASCII or control character escaped."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _string_problem(field: Field, value: str) -> str | None:
+    if "\x00" in value:
+        return f"{shown(value)} contains a NUL character"
+    if field.max_length is not None and len(value) > field.max_length:
+        return f"is longer than {field.max_length} characters"
+    if field.pattern is not None and re.fullmatch(field.pattern, value) is None:
+        return f"{shown(value)} does not have the expected form ({field.pattern})"
+    if field.regex:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"{shown(value)} is not a regular expression: {exc}"
+    return None
+
+
+def param_problems(spec: ProbeSpec, params: Params, platform: str | None) -> list[tuple[str, str]]:
+    """What is wrong with a probe's parameters (defaults applied), each as (parameter, message).
+
+    The loader reports these with file:line; `collect` checks them again before any collector runs, so a
+    policy that reached the agent some other way (a bundle, an input override) cannot smuggle a value
+    past the grammar. `platform` adds the platform's own rules (a Debian package name, a systemd unit).
+    """
+    problems: list[tuple[str, str]] = []
+    declared = {p.name: p for p in spec.params}
+    for name in params:
+        if name not in declared:
+            problems.append((name, f"probe {spec.name} has no parameter {name!r}"))
+    for name, declared_field in declared.items():
+        value = params.get(name)
+        if value is None:
+            if declared_field.required and declared_field.default is None:
+                problems.append((name, f"probe {spec.name} needs parameter {name!r}"))
+            continue
+        if isinstance(value, bool) != (declared_field.type == "boolean") or not isinstance(
+            value, _PY_TYPES[declared_field.type]
+        ):
+            problems.append((name, f"expected {declared_field.type}, got {shown(value)}"))
+            continue
+        if declared_field.enum is not None and value not in declared_field.enum:
+            problems.append((name, f"{shown(value)} is not one of {', '.join(map(str, declared_field.enum))}"))
+            continue
+        strings: list[Any] = [value] if isinstance(value, str) else []
+        if isinstance(value, list) and declared_field.items == "string":
+            strings = value
+        for item in strings:
+            if not isinstance(item, str):
+                problems.append((name, f"expected a list of strings, got {shown(item)}"))
+                break
+            problem = _string_problem(declared_field, item)
+            if problem is not None:
+                problems.append((name, problem))
+                break
+    if not problems and platform is not None and spec.check_params is not None:
+        problems.extend(spec.check_params(params, platform))
+    return problems
 
 
 @dataclass(frozen=True)

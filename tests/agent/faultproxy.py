@@ -77,14 +77,27 @@ def make_test_ca(directory: Path) -> tuple[Path, Path, Path]:
 
 @dataclass
 class Fault:
-    """Answer `count` matching requests with `status` instead of forwarding them."""
+    """Answer `count` matching requests with `status` instead of forwarding them.
+
+    `body` is JSON, raw bytes (a proxy's HTML page), or a function of the request's body (to answer about
+    the report that was sent)."""
 
     method: str
     path: str
     status: int
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=lambda: {"code": "overloaded", "message": "injected by test"})
+    body: dict[str, Any] | list[Any] | bytes | Callable[[bytes], bytes] = field(
+        default_factory=lambda: {"code": "overloaded", "message": "injected by test"}
+    )
     count: int = 1
+    content_type: str = "application/json"
+
+    def payload(self, request_body: bytes) -> bytes:
+        if callable(self.body):
+            return self.body(request_body)
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body).encode()
 
 
 @dataclass
@@ -167,8 +180,8 @@ class FaultProxy:
         method, path = request.command, request.path
         fault = self._take(self.faults, method, path)
         if fault is not None:
-            payload = json.dumps(fault.body).encode()
-            self._reply(request, fault.status, {**fault.headers, "Content-Type": "application/json"}, payload)
+            payload = fault.payload(body)
+            self._reply(request, fault.status, {**fault.headers, "Content-Type": fault.content_type}, payload)
             self._record(method, path, fault.status, True, body)
             return
         connection = http.client.HTTPSConnection(

@@ -12,15 +12,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from agent.spool import Spool
 from agent.state import StatePaths
 from tests.agent.e2e import BASELINE_CHECKS, enrol, stored_reports
-from tests.agent.faultproxy import FaultProxy, Hold
+from tests.agent.faultproxy import Fault, FaultProxy, Hold
 from tests.agent.helpers import ROOT, clean_env
 from tests.agent.test_daemon import DaemonProcess
+from tests.conftest import BIN
 from tests.support.collector import RunningCollector, collector_process
 
 
@@ -225,3 +228,118 @@ def test_a_full_spool_drops_the_oldest_and_tells_the_collector(tmp_path: Path, c
     # loss is never silent: the collector was told exactly how many results were dropped
     assert sum(r.dropped for r in stored) == after["dropped_total"]
     assert sum(r.result_count for r in stored) + after["dropped_total"] == after["collected"]
+
+
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head><body>Back soon.</body></html>"
+)
+
+
+def test_a_proxy_maintenance_page_answering_200_loses_nothing(tmp_path: Path, collector: RunningCollector) -> None:
+    agent = enrol(collector, tmp_path / "agent")
+    proxy = FaultProxy(collector.url, collector.ca_file, tmp_path / "proxy").start()
+    try:
+        agent.reconfigure(collector_url=proxy.url, ca_cert=str(proxy.ca), request_attempts=1)
+        proxy.faults.append(
+            Fault("POST", "/api/v1/reports", 200, body=MAINTENANCE_PAGE, content_type="text/html", count=1000)
+        )
+        during = agent.cli("run", "--once")
+        assert during.returncode == 1  # not delivered, and it says so
+        waiting = spool_stats(agent.state)
+        assert waiting["reports"] >= 1 and waiting["results"] == waiting["collected"] == BASELINE_CHECKS
+        assert waiting["dropped_total"] == 0 and waiting["delivered_reports"] == 0
+        status = agent.status()
+        error = status["last_delivery"]["error"]
+        assert "is not the collector's acknowledgement" in error and "HTTP 200, text/html" in error
+        assert "Down for maintenance" in error
+        assert stored_reports(collector, agent.agent_id) == []
+        proxy.faults.clear()  # the collector is back
+        after = agent.cli("run", "--once")
+        assert after.returncode == 0, after.stderr
+    finally:
+        proxy.stop()
+    stats = spool_stats(agent.state)
+    stored = stored_reports(collector, agent.agent_id)
+    assert stats["reports"] == 0 and stats["dropped_total"] == 0
+    assert len({r.report_id for r in stored}) == len(stored) == stats["delivered_reports"]
+    assert sum(r.result_count for r in stored) == stats["collected"] == 2 * BASELINE_CHECKS
+
+
+def _same_report_not_stored(request_body: bytes) -> bytes:
+    return json.dumps({"report_id": json.loads(request_body)["report_id"], "stored": False}).encode()
+
+
+@pytest.mark.slow
+def test_only_the_acknowledgement_of_that_report_removes_it(tmp_path: Path, collector: RunningCollector) -> None:
+    agent = enrol(collector, tmp_path / "agent")
+    proxy = FaultProxy(collector.url, collector.ca_file, tmp_path / "proxy").start()
+    answers: list[tuple[int, Any, str, str]] = [
+        (200, b"", "application/json", "empty body"),
+        (200, {}, "application/json", "names no report"),
+        (200, [], "application/json", "is not the collector's acknowledgement"),
+        (200, {"report_id": "someone-else-0001", "stored": True, "duplicate": False}, "application/json",
+         "names report 'someone-else-0001'"),
+        (200, _same_report_not_stored, "application/json", "did not say it stored"),
+        (202, {"accepted": True}, "application/json", "names no report"),
+        (204, b"", "application/json", "empty body"),
+    ]  # fmt: skip
+    try:
+        agent.reconfigure(collector_url=proxy.url, ca_cert=str(proxy.ca), request_attempts=1)
+        for index, (status, body, content_type, said) in enumerate(answers):
+            proxy.faults[:] = [Fault("POST", "/api/v1/reports", status, body=body, content_type=content_type)]
+            with Spool(StatePaths(agent.state).spool, 1 << 40) as spool:
+                spool.set(next_attempt_at=None)  # try again now, not after the backoff
+            worker = start_worker(agent.config, "deliver" if index else "run")
+            out, _err = worker.communicate(timeout=120)
+            summary = json.loads(out.strip().splitlines()[-1])
+            assert worker.returncode == 1 and summary["delivered"] == 0 and summary["pending"] == 1, (status, body)
+            assert said in summary["delivery_error"], summary["delivery_error"]
+            assert proxy.faults[0].count == 0  # the answer came from the fault, not the collector
+        proxy.faults.clear()
+        with Spool(StatePaths(agent.state).spool, 1 << 40) as spool:
+            spool.set(next_attempt_at=None)
+        final = start_worker(agent.config, "deliver")
+        out, err = final.communicate(timeout=120)
+        assert final.returncode == 0, err
+    finally:
+        proxy.stop()
+    (stored,) = stored_reports(collector, agent.agent_id)
+    assert stored.result_count == BASELINE_CHECKS and stored.dropped == 0
+    assert spool_stats(agent.state)["reports"] == 0
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "--once"], pytest.param(["run"], marks=pytest.mark.slow)], ids=["run-once", "daemon"]
+)
+def test_a_killed_agent_takes_its_worker_with_it(
+    tmp_path: Path, collector: RunningCollector, command: list[str]
+) -> None:
+    agent = enrol(collector, tmp_path / "agent")
+    proxy = FaultProxy(collector.url, collector.ca_file, tmp_path / "proxy").start()
+    log = tmp_path / "agent.log"
+    try:
+        agent.reconfigure(collector_url=proxy.url, ca_cert=str(proxy.ca))
+        holds = [Hold(method, path, seconds=300, count=100) for method, path in
+                 [("POST", "/api/v1/checkin"), ("POST", "/api/v1/reports")]]  # fmt: skip
+        proxy.holds.extend(holds)
+        with log.open("w") as stderr:
+            parent = subprocess.Popen(
+                [str(BIN / "rampart-agent"), "--config", str(agent.config), *command],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=clean_env(),
+                cwd=ROOT,
+            )
+        wait_until(lambda: any(h.forwarded.is_set() for h in holds), 120, "the worker to wait on the collector")
+        (worker,) = [p for p in psutil.Process(parent.pid).children() if "agent.worker" in " ".join(p.cmdline())]
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        gone, alive = psutil.wait_procs([worker], timeout=30)
+        for process in alive:
+            process.kill()
+        assert not alive, "the worker outlived the agent that started it"
+    finally:
+        proxy.stop()
+    text = log.read_text(encoding="utf-8")
+    assert "the agent process that started this worker is gone; stopping" in text
+    assert "Traceback" not in text and "BrokenPipeError" not in text

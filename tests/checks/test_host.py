@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -103,3 +105,30 @@ def test_permission_denied_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_procfs_files_are_readable() -> None:
     # procfs handlers fail with ENOMEM when asked for megabytes at once; reads must be small.
     assert LocalHost().read_text("/proc/sys/kernel/randomize_va_space").strip() in ("0", "1", "2")
+
+
+def test_a_command_is_killed_when_the_process_running_it_is_told_to_stop(tmp_path: Path) -> None:
+    # The worker stops on SIGTERM by unwinding (SystemExit); the command a probe was waiting on goes too.
+    runner = (
+        "import signal, sys\n"
+        "from checks.probes.host import run_command\n"
+        "def stop(signum, frame):\n"
+        "    raise SystemExit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "run_command(['sleep', '300'], timeout=600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", runner], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 30
+        children: list[psutil.Process] = []
+        while not children and time.monotonic() < deadline:
+            children = [c for c in psutil.Process(proc.pid).children() if c.name() == "sleep"]
+            time.sleep(0.05)
+        assert children, "the command never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive
+    finally:
+        proc.kill()
+        proc.wait()

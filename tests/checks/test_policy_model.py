@@ -224,9 +224,10 @@ def test_each_probe_invocation_runs_once(tmp_path: Path) -> None:
                         "argv": [
                             "systemctl",
                             "show",
-                            "ssh",
                             "--property=LoadState,ActiveState,SubState,UnitFileState",
                             "--no-pager",
+                            "--",
+                            "ssh",
                         ],
                         "stdout": "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n",
                     }
