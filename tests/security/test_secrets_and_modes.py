@@ -135,15 +135,6 @@ def test_keys_and_state_are_owner_only_under_any_umask(umask: int, tmp_path: Pat
     assert wide == {}
 
 
-PUSHED_READS_SECRETS = pytest.mark.xfail(
-    reason="defect: a policy from the collector may read any file through file_content / key_value_file "
-    "(the agent's own key, /etc/shadow) and send the lines to the collector; the limit "
-    "(agent.pushed_read_paths) is on branch wt/13-agent, not yet merged",
-    strict=True,
-)
-
-
-@PUSHED_READS_SECRETS
 def test_a_pushed_policy_cannot_read_the_agents_key_or_shadow(tmp_path: Path, figures: Figures) -> None:
     """A policy signed by the collector asks for the agent's key and /etc/shadow: no secret leaves the machine."""
     root = tmp_path / "state"
