@@ -11,7 +11,7 @@ RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
 
-.PHONY: venv system-packages test test-fast test-slow demo lint bench clean
+.PHONY: venv system-packages test test-fast test-slow demo lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ bench: $(STAMP)
 	scripts/system-packages.sh bench
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+# The fault, fuzz, security and soak suites (they also run within `make test`), then the tables of
+# docs/reliability.md (and of any docs/*.md with reliability markers) regenerated from what they wrote.
+# RAMPART_SOAK_S=3600 make reliability for the hour-long soak; RAMPART_HYPOTHESIS_PROFILE=deep for more examples.
+reliability: $(STAMP) system-packages
+	rm -rf build/reliability
+	$(BIN)/python -m pytest -m "fault or fuzz or security or soak" $(PYTEST_FLAGS); status=$$?; \
+	$(BIN)/python scripts/reliability_report.py && exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

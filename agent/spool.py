@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -107,6 +108,15 @@ class SpoolStats:
     oldest_created_at: str | None
 
 
+def _full_disk_hint(path: Path) -> str:
+    """SQLite reports a full disk at open time as "disk I/O error" (it cannot create the WAL index): say so."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return f"; the disk holding it is full ({free} bytes free)" if free < 256 * 1024 else ""
+
+
 def _report_row(report: dict[str, Any]) -> tuple[str, str, int, str]:
     body = {k: v for k, v in report.items() if k != "dropped"}
     text = json.dumps(body, separators=(",", ":"), sort_keys=True)
@@ -126,7 +136,7 @@ class Spool:
             self.db.row_factory = sqlite3.Row
             self._setup()
         except sqlite3.DatabaseError as exc:
-            raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+            raise SpoolError(f"cannot open the spool {self.path}: {exc}{_full_disk_hint(self.path)}") from exc
 
     def _setup(self) -> None:
         if self.db.execute("PRAGMA user_version").fetchone()[0] == 0:

@@ -90,6 +90,12 @@ class Answer:
         shown = " ".join(self.text.split())[:80]
         return f"HTTP {self.status}, {kind}" + (f": {shown!r}" if shown else ", empty body")
 
+    def header(self, name: str) -> str | None:
+        """A header by name, whatever its case: HTTP names are case-insensitive, and the collector (ASGI)
+        sends them in lower case (`retry-after`), a proxy in its own."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
 
 @dataclass
 class RetryPolicy:
@@ -191,7 +197,7 @@ class Transport:
         code = _code(answer)
         message = _message(answer) or f"HTTP {status}"
         if status in (429, 503):
-            wait = parse_retry_after(answer.headers.get("Retry-After"), self.time_fn(), self.retry_after_max_s)
+            wait = parse_retry_after(answer.header("Retry-After"), self.time_fn(), self.retry_after_max_s)
             if wait is not None:
                 error: CollectorError = Throttled(
                     f"collector asked to wait {wait:.0f}s ({message})", code=code, status=status
@@ -249,7 +255,7 @@ def _message(answer: Answer) -> str:
 def _skew(answer: Answer) -> int | None:
     raw = answer.body.get("clock_skew_s") if isinstance(answer.body, dict) else None
     if raw is None:
-        raw = answer.headers.get(HEADER_CLOCK_SKEW)
+        raw = answer.header(HEADER_CLOCK_SKEW)
     try:
         return int(float(raw)) if raw is not None else None
     except (TypeError, ValueError):

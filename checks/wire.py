@@ -217,7 +217,11 @@ def verify_document(public_key: Ed25519PublicKey, document: Any) -> dict[str, An
     if signature.get("key_id") != key_id(public_key):
         raise WireError("wrong_key", "the document was signed by another key than the one pinned")
     try:
-        public_key.verify(b64url_decode(str(signature["value"])), canonical_json(document["payload"]))
+        signed = canonical_json(document["payload"])
+    except ValueError as exc:  # NaN or infinity: read by Python's json, never signed by a collector
+        raise WireError("bad_document", f"the document's payload has no canonical form: {exc}") from exc
+    try:
+        public_key.verify(b64url_decode(str(signature["value"])), signed)
     except InvalidSignature as exc:
         raise WireError("bad_signature", "the document's signature does not verify: it was altered") from exc
     return dict(document["payload"])
