@@ -177,14 +177,14 @@ def parse_area_map(data: Any, source: str) -> AreaMap:
                 frameworks=frameworks,
             )
         )
-    frameworks = []
+    known: list[Framework] = []
     for key, entry in (data.get("frameworks") or {}).items():
         where = f"{source}: frameworks.{key}"
         if not isinstance(entry, dict) or not isinstance(entry.get("controls", {}), dict):
             raise AreaMapError(f"{where} must be a mapping with name and controls")
         controls = {str(k): str(v) for k, v in (entry.get("controls") or {}).items()}
-        frameworks.append(Framework(str(key), _text(entry, "name", where), controls, bool(entry.get("show_all"))))
-    return AreaMap(tuple(areas), tuple(frameworks))
+        known.append(Framework(str(key), _text(entry, "name", where), controls, bool(entry.get("show_all"))))
+    return AreaMap(tuple(areas), tuple(known))
 
 
 @functools.lru_cache(maxsize=8)
