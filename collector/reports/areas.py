@@ -239,7 +239,8 @@ def judge_checks(counts: Mapping[str, int], critical_failing: int, thresholds: R
         reason = f"{share:.1f}% of results pass (below {thresholds.amber_at_percent:g}%, the least for amber)."
     if critical_failing and thresholds.critical_failure_is_red:
         rag = Rag.RED
-        reason += f" {_plural(critical_failing, 'critical finding')} make it red."
+        verb = "makes" if critical_failing == 1 else "make"
+        reason += f" {_plural(critical_failing, 'critical finding')} {verb} it red."
     error_share = _percent(errors, total) or 0.0
     if errors and error_share > thresholds.error_amber_percent and rag is Rag.GREEN:
         rag = Rag.AMBER
@@ -280,7 +281,8 @@ def judge_waivers(waived: int, total_results: int, expiring_next_period: int, th
         rag, reason = Rag.GREEN, f"{share:.1f}% of results are waived."
     if expiring_next_period and thresholds.expiring_is_amber:
         rag = worst(rag, Rag.AMBER)
-        reason += f" {_plural(expiring_next_period, 'waiver')} end within the next period: renew or fix."
+        verb = "ends" if expiring_next_period == 1 else "end"
+        reason += f" {_plural(expiring_next_period, 'waiver')} {verb} within the next period: renew or fix."
     return Judgement(rag, reason)
 
 

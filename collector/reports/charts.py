@@ -60,15 +60,18 @@ class Chart:
     svg: str
     notes: tuple[str, ...] = field(default=())  # what the figures leave out, said under the table
 
-    def html(self, *, heading_level: int | None = None) -> Markup:
-        """The chart as a `<figure>`: the SVG, a caption, and the figures as a table."""
+    def html(self, *, heading_level: int | None = None, table: bool = True) -> Markup:
+        """The chart as a `<figure>`: the SVG, a caption, and the figures as a table. With `table=False`
+        the caption links to the table instead (`table_html()`, placed elsewhere on the page)."""
         title = escape(self.title)
         parts = [f'<figure class="chart" id="{self.chart_id}" aria-labelledby="{self.chart_id}-caption">']
         if heading_level:
             parts.append(f"<h{heading_level}>{title}</h{heading_level}>")
         parts.append(f'<div class="chart-image">{self.svg}</div>')
-        parts.append(f'<figcaption id="{self.chart_id}-caption">{title}. {escape(self.summary)}</figcaption>')
-        parts.append(self.table_html())
+        link = "" if table else f' <a href="#{self.chart_id}-table">The figures, as a table.</a>'
+        parts.append(f'<figcaption id="{self.chart_id}-caption">{title}. {escape(self.summary)}{link}</figcaption>')
+        if table:
+            parts.append(self.table_html())
         parts.append("</figure>")
         return Markup("".join(parts))
 
@@ -80,7 +83,7 @@ class Chart:
             body.append(f"<tr>{''.join(cells)}</tr>")
         notes = "".join(f'<p class="chart-note">{escape(n)}</p>' for n in self.notes)
         return Markup(
-            f'<table class="chart-data"><caption>Figures: {escape(self.title)}</caption>'
+            f'<table class="chart-data" id="{self.chart_id}-table"><caption>Figures: {escape(self.title)}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"
         )
 
@@ -118,7 +121,7 @@ def _accessible_svg(raw: str, chart_id: str, title: str, summary: str) -> str:
     return labelled + svg[open_end + 1 :].strip()
 
 
-def _render(chart_id: str, draw: Callable[[Axes], None]) -> str:
+def _render(chart_id: str, draw: Callable[[Axes], None], height_in: float = _HEIGHT_IN) -> str:
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
@@ -136,7 +139,7 @@ def _render(chart_id: str, draw: Callable[[Axes], None]) -> str:
         "text.color": _TEXT,
     }
     with _LOCK, matplotlib.rc_context(settings):
-        figure = Figure(figsize=(_WIDTH_IN, _HEIGHT_IN), layout="constrained")
+        figure = Figure(figsize=(_WIDTH_IN, height_in), layout="constrained")
         FigureCanvasSVG(figure)
         axes = figure.add_subplot()
         draw(axes)
@@ -164,9 +167,11 @@ def line_chart(
     reference: Mapping[str, float] | None = None,
     chart_id: str | None = None,
     notes: Sequence[str] = (),
+    divider: tuple[int, str] | None = None,
 ) -> Chart:
     """Values over time: one line per series (None is a gap); `reference` draws labelled horizontal lines
-    (e.g. the green threshold). The table has one row per label and one column per series."""
+    (e.g. the green threshold); `divider` (index, label) a labelled vertical line before that point (e.g.
+    where this period starts). The table has one row per label and one column per series."""
     chart_id = _chart_id(title, chart_id)
     names = list(series)
     for name in names:
@@ -198,6 +203,17 @@ def line_chart(
                 textcoords="offset points",
                 fontsize=7,
                 xycoords=("axes fraction", "data"),
+            )
+        if divider is not None and 0 < divider[0] < len(labels):
+            where = divider[0] - 0.5
+            axes.axvline(where, color=_TEXT, linewidth=0.8, linestyle=":")
+            axes.annotate(
+                divider[1],
+                (where, 0.0),
+                xytext=(3, 4),
+                textcoords="offset points",
+                fontsize=7,
+                xycoords=("data", "axes fraction"),
             )
         step = max(1, len(labels) // 8)
         axes.set_xticks(positions[::step], [labels[i] for i in positions[::step]])
@@ -278,16 +294,22 @@ def bar_chart(
                 axes.bar_label(bars, labels=[format_value(v, unit) for v in values], fontsize=7, padding=2)
             if stacked:
                 offsets = [o + v for o, v in zip(offsets, values, strict=True)]
+        from matplotlib.ticker import MaxNLocator
+
         if horizontal:
             axes.set_yticks(positions, list(categories))
             axes.invert_yaxis()
             axes.grid(axis="x", color=_GRID, linewidth=0.5)
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             axes.set_xticks(positions, list(categories))
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.margins(x=0.12 if horizontal else 0.02)
         _legend(axes, len(names))
 
-    svg = _accessible_svg(_render(chart_id, draw), chart_id, title, summary)
+    # Horizontal bars: the chart grows with the number of bars, so one category is not a slab.
+    height = min(_HEIGHT_IN * 2, 0.7 + 0.22 * len(categories) * max(1, len(names))) if horizontal else _HEIGHT_IN
+    svg = _accessible_svg(_render(chart_id, draw, height), chart_id, title, summary)
     rows = tuple(
         (category, *(format_value(series[name][i], unit) for name in names)) for i, category in enumerate(categories)
     )
