@@ -307,7 +307,12 @@ def _mfa_facts(row: Any) -> dict[str, Any] | None:
 
 
 def mfa(
-    connection: Connection, now: Moment, before: Moment | None, bucket_ends: list[dt.date], group: str | None
+    connection: Connection,
+    now: Moment,
+    before: Moment | None,
+    bucket_ends: list[dt.date],
+    group: str | None,
+    since: dt.date,
 ) -> list[dict[str, Any]]:
     """Per tenant: MFA coverage now and before, the rollout over the two periods, who lacks MFA."""
     found = []
@@ -317,10 +322,9 @@ def mfa(
         if before
         else {}
     )
-    start = bucket_ends[0] - dt.timedelta(days=7) if bucket_ends else now.day
+    history = observations.series(connection, MFA_POLICY, MFA_COVERAGE, since, now.day)
     for tenant in _tenants(connection, group):
-        samples = [r for r in observations.series(connection, MFA_POLICY, MFA_COVERAGE, start, now.day)]
-        samples = [r for r in samples if r.subject_id == tenant.id]
+        samples = [r for r in history if r.subject_id == tenant.id]
         curve: list[float | None] = []
         index, value = 0, None
         for bucket_end in bucket_ends:
@@ -669,7 +673,7 @@ def gather(
         "bucket": bucket,
         "weeks": [day.isoformat() for day in bucket_ends],
         "areas": sections,
-        "mfa": mfa(connection, end, before, bucket_ends, group),
+        "mfa": mfa(connection, end, before, bucket_ends, group, horizon),
         "cloud": {
             "now": cloud_now,
             "before": cloud_before,
