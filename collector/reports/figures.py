@@ -342,9 +342,9 @@ def mfa(
                     latest_results.c.check_id == check_id,
                 )
             ).first()
-            history = None
+            then = None
             if not now.current:
-                history = connection.execute(
+                then = connection.execute(
                     sa.select(result_intervals.c.status).where(
                         result_intervals.c.subject_id == tenant.id,
                         result_intervals.c.policy_id == MFA_POLICY,
@@ -353,7 +353,7 @@ def mfa(
                         sa.or_(result_intervals.c.valid_to.is_(None), result_intervals.c.valid_to >= now.at),
                     )
                 ).scalar()
-            enforcement[check_id] = (row.status if row else None) if now.current else history
+            enforcement[check_id] = (row.status if row else None) if now.current else then
         found.append(
             {
                 "tenant": tenant.name or tenant.ext_id,
