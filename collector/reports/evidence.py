@@ -642,7 +642,10 @@ with ' so that a spreadsheet shows them as text.
 # --- the pack ------------------------------------------------------------------------------------------
 
 
-def _zip(files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> None:
+def _zip(
+    files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Hash every file, sign the manifest, write the zip (renamed into place when complete)."""
     entries = []
     names: list[str] = sorted(set(files.names))
     for name in names:
@@ -653,13 +656,15 @@ def _zip(files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any
                 digest.update(chunk)
                 size += len(chunk)
         entries.append({"path": name, "sha256": digest.hexdigest(), "bytes": size})
-    manifest = sign({**payload, "files": entries})
+    signed = {**payload, "files": entries}
+    manifest = sign(signed)
     partial = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True) as archive:
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         for name in names:
             archive.write(files.root / name, name)
     os.replace(partial, out)
+    return signed
 
 
 def export(
@@ -753,8 +758,7 @@ def export(
             "counts": summary,
         }
         report("zip", 0)
-        _zip(files, out, lambda p: wire.sign_document(key, p), payload)
-        return payload
+        return _zip(files, out, lambda p: wire.sign_document(key, p), payload)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
