@@ -308,3 +308,14 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
     assert agents["h1"]["last_report_before_end"] == "2026-09-29T09:00:00Z"
     assert waiver["state_at_end"] == "approved" and [e["action"] for e in waiver["history"]] == [
         "waiver.request", "waiver.approve"]  # fmt: skip
+
+
+def test_every_tenant_keeps_its_mfa_rollout_as_at_a_past_date(engine: Engine) -> None:
+    fleet = Fleet(engine, at(4, 1))
+    for month, (first, second) in ((7, (50.0, 20.0)), (8, (70.0, 40.0)), (9, (90.0, 60.0))):
+        for tenant, coverage in (("t1", first), ("t2", second)):
+            fleet.cloud(tenant, [fleet.tenant_result(tenant, "mfa-coverage", "fail", at(month, 1),
+                                                     mfa_facts(coverage, []))], at(month, 1))  # fmt: skip
+    q2 = briefing(engine, "2026-Q2", NOW)  # read back from the history: a past quarter
+    assert {t["tenant_id"]: t["curve"][-3:] for t in q2["mfa"]} == {
+        "t1": [50.0, 70.0, 90.0], "t2": [20.0, 40.0, 60.0]}  # fmt: skip
