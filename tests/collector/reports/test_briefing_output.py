@@ -117,6 +117,7 @@ def test_the_briefing_html_shows_hostile_text_as_text_and_is_accessible(live: Li
     html = html_path.read_text()
     assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=" in html
+    assert 'font-family: "Liberation Sans"' in html  # the stylesheet as written, not entity-escaped
     assert '<html lang="en-GB">' in html and html.count('role="img"') >= 3 and "<title id=" in html
     assert html.count('<th scope="col">') > 10 and "<caption>" in html and "<h1>" in html
     bad = run_cli("rampart-collector", "--config", str(config_file(live, tmp_path)), "briefing", "--out", "x.txt")

@@ -12,6 +12,7 @@ import io
 import json
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,11 @@ def test_verify_passes_a_fresh_pack_and_names_each_tampering(live: LiveCollector
         added: ["extra/notes.txt: added (not in the manifest)"],
         removed: ["agents.csv: removed (listed in the manifest, not in the pack)"],
     }
+    duplicated = rewrite(pack, tmp_path / "duplicated.zip", lambda n, d: d)
+    with warnings.catch_warnings(), zipfile.ZipFile(duplicated, "a") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name: that is the point
+        archive.writestr("results.csv", "subject_id\nforged\n")
+    assert "results.csv: appears more than once in the zip" in verify(duplicated).stdout.splitlines()
     for path, lines in expectations.items():
         outcome = verify(path)
         assert outcome.returncode == 1, outcome.stdout
