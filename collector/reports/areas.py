@@ -24,7 +24,9 @@ thresholds from `collector.briefing.rag` (`RagThresholds`, defaults in config.ex
 - more than `error_amber_percent` of the results in error: at best amber.
 
 Public, stable and used by the dashboard: `Rag`, `Judgement`, `Area`, `AreaMap`, `load_area_map`,
-`judge_checks`, `judge_devices`, `judge_waivers`, `AreaStatus`, `check_areas`, `RagThresholds`.
+`judge_checks`, `judge_devices`, `judge_waivers`, `AreaStatus`, `check_areas`, `RagThresholds`. With a
+database connection, `collector.reports.figures.area_posture(connection, config=, now=, as_of=, group=)`
+gives every area's judgement at one moment from the stored counts (the same the briefing shows).
 """
 
 from __future__ import annotations

@@ -165,6 +165,11 @@ def briefing(engine: Engine, quarter: str, now: dt.datetime, group: str | None =
         return figures.gather(connection, period=periods.quarter(quarter), group=group, config=CONFIG, now=now)
 
 
+def _posture(engine: Engine, now: dt.datetime, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    with read_tx(engine) as connection:
+        return figures.area_posture(connection, config=CONFIG, now=now, as_of=as_of)
+
+
 def area(data: dict[str, Any], key: str) -> dict[str, Any]:
     return next(a for a in data["areas"] if a["key"] == key)
 
@@ -235,6 +240,11 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
         "firewalls", "secure_configuration", "security_update_management", "user_access_control",
         "malware_protection"]  # fmt: skip
     assert not next(c for c in ce["controls"] if c["control"] == "malware_protection")["covered"]
+
+    posture = {a["key"]: a["rag"] for a in _posture(engine, NOW)}
+    assert posture == {a["key"]: a["rag"] for a in q3["areas"]}  # what the dashboard shows: the same judgement
+    then = {a["key"]: a["rag"] for a in _posture(engine, NOW, dt.date(2026, 9, 30))}
+    assert then == {a["key"]: a["rag"] for a in q2_then["areas"]}
 
     # --- Q2 as written on its last day, and as read back in November from the history ----------------------
     q2_later = briefing(engine, "2026-Q2", NOW)
