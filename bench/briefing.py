@@ -49,8 +49,9 @@ def collector_config(directory: Path, url: str) -> Path:
     return path
 
 
-def run(config: Path, *args: str) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and output of one rampart-collector process."""
+def run(config: Path, *args: str) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS (MB), output and CPU seconds (user + system) of one rampart-collector process.
+    On a shared machine the CPU time is the steadier figure: the wall time includes waiting for a core."""
     began = time.perf_counter()
     process = subprocess.Popen([str(BIN / "rampart-collector"), "--config", str(config), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
@@ -59,20 +60,20 @@ def run(config: Path, *args: str) -> tuple[float, int, str]:
     output = process.stdout.read().decode() if process.stdout else ""
     if status != 0:
         raise RuntimeError(f"rampart-collector {' '.join(args)} failed:\n{output}")
-    return elapsed, usage.ru_maxrss // 1024, output
+    return elapsed, usage.ru_maxrss // 1024, output, usage.ru_utime + usage.ru_stime
 
 
-def bench(kind: str, url: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+def bench(kind: str, url: str, args: argparse.Namespace, directory: Path, loaded: bool = False) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     period = periods.quarter_containing(now.date())
     previous_end = dt.datetime.combine(period.previous().end, dt.time(23))
     began = time.perf_counter()
-    fleet = load(url, args.hosts, args.days, now, previous_end)
+    fleet = {"hosts": args.hosts, "reused": url} if loaded else load(url, args.hosts, args.days, now, previous_end)
     fleet["load_seconds"] = round(time.perf_counter() - began, 1)
     print(kind, "loaded", json.dumps(fleet), flush=True)
     config = collector_config(directory / kind, url)
-    pdf_s, pdf_mb, _ = run(config, "briefing", "--out", str(directory / kind / "briefing.pdf"))
-    html_s, html_mb, _ = run(config, "briefing", "--out", str(directory / kind / "briefing.html"))
+    pdf_s, pdf_mb, _, pdf_cpu = run(config, "briefing", "--out", str(directory / kind / "briefing.pdf"))
+    html_s, html_mb, _, html_cpu = run(config, "briefing", "--out", str(directory / kind / "briefing.html"))
     engine = make_engine(url, 2)
     parts = {}
     began = time.perf_counter()
@@ -90,8 +91,10 @@ def bench(kind: str, url: str, args: argparse.Namespace, directory: Path) -> dic
     return {
         "fleet": fleet,
         "cli_pdf_s": round(pdf_s, 2),
+        "cli_pdf_cpu_s": round(pdf_cpu, 2),
         "cli_pdf_peak_mb": pdf_mb,
         "cli_html_s": round(html_s, 2),
+        "cli_html_cpu_s": round(html_cpu, 2),
         "cli_html_peak_mb": html_mb,
         "pdf_bytes": len(pdf),
         **{k: round(v, 2) for k, v in parts.items()},
@@ -106,6 +109,9 @@ def main() -> int:
     )
     parser.add_argument("--hosts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument(
+        "--fleet", metavar="DIR", help="use the SQLite fleet bench/evidence_export.py --keep DIR loaded today"
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     out: dict[str, Any] = {
@@ -116,7 +122,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rampart-bench-briefing-") as tmp:
         directory = Path(tmp)
         for kind in kinds:
-            if kind == "sqlite":
+            if kind == "sqlite" and args.fleet:
+                out[kind] = bench(kind, f"sqlite:///{Path(args.fleet) / 'fleet.db'}", args, directory, loaded=True)
+            elif kind == "sqlite":
                 out[kind] = bench(kind, f"sqlite:///{directory / 'fleet.db'}", args, directory)
             else:
                 with temporary_database(args.pg_url, "rampart_bench") as url:

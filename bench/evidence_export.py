@@ -44,19 +44,21 @@ def bench(kind: str, url: str, args: argparse.Namespace, directory: Path) -> dic
     config = collector_config(directory / kind, url)
     pack = directory / kind / "pack.zip"
     start = (now.date() - dt.timedelta(days=args.days - 1)).isoformat()
-    export_s, export_mb, output = run(
+    export_s, export_mb, output, export_cpu = run(
         config, "evidence", "export", "--from", start, "--to", now.date().isoformat(), "--out", str(pack),
         "--format", "json",
     )  # fmt: skip
     answer = json.loads(output[output.index("{") :])
-    verify_s, verify_mb, _ = run(config, "evidence", "verify", str(pack))
+    verify_s, verify_mb, _, verify_cpu = run(config, "evidence", "verify", str(pack))
     return {
         "fleet": fleet,
         "export_s": round(export_s, 1),
+        "export_cpu_s": round(export_cpu, 1),
         "export_peak_mb": export_mb,
         "pack_mb": round(pack.stat().st_size / 1e6, 1),
         "counts": answer["counts"],
         "verify_s": round(verify_s, 1),
+        "verify_cpu_s": round(verify_cpu, 1),
         "verify_peak_mb": verify_mb,
     }
 
@@ -69,6 +71,7 @@ def main() -> int:
     )
     parser.add_argument("--hosts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--keep", metavar="DIR", help="load into DIR and keep it (bench/briefing.py --fleet DIR)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     out: dict[str, Any] = {
@@ -77,7 +80,8 @@ def main() -> int:
         "load_average_at_start": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory(prefix="rampart-bench-evidence-") as tmp:
-        directory = Path(tmp)
+        directory = Path(args.keep) if args.keep else Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
         for kind in kinds:
             if kind == "sqlite":
                 out[kind] = bench(kind, f"sqlite:///{directory / 'fleet.db'}", args, directory)

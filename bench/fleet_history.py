@@ -154,6 +154,11 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
         "signed_path, signed_timestamp, content_sha256, signature, body_zlib",
     }
     batch = 2000
+    # Bulk loads run faster into bare tables: the secondary indexes are built once at the end, as defined.
+    bulk_tables = (models.result_intervals, models.latest_results, models.reports)
+    for table in bulk_tables:
+        for index in table.indexes:
+            index.drop(engine)
     if engine.dialect.name == "postgresql":
         import psycopg
 
@@ -189,6 +194,9 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
             cursor.execute("ANALYZE")
         finally:
             raw.close()
+    for table in bulk_tables:
+        for index in table.indexes:
+            index.create(engine)
     with write_tx(engine) as connection:
         connection.execute(
             models.status_counts.insert(),
