@@ -10,8 +10,11 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import pty
 import subprocess
 import sys
+import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -24,7 +27,7 @@ from trestle.oscal.assessment_results import AssessmentResults
 from checks import wire
 from collector.reports.evidence import fingerprint as evidence_fingerprint
 from tests.collector.reports.fleet import shipped_result
-from tests.conftest import run_cli
+from tests.conftest import BIN, run_cli
 from tests.support.live import LiveCollector
 
 FORMULA_HOST = '=HYPERLINK("http://x","y")'
@@ -69,6 +72,34 @@ def verify(pack: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "rampart-collector", "evidence", "verify", str(pack), *args,
         env={"RAMPART_CONFIG": "/nonexistent/config.yaml"}, cwd=pack.parent,
     )  # fmt: skip
+
+
+def on_a_terminal(*command: str) -> tuple[str, str]:
+    """Run a command with standard error on a pseudo-terminal: (its standard output, what the terminal got)."""
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPART_")}
+    process = subprocess.Popen([str(BIN / command[0]), *command[1:]], stdout=subprocess.PIPE, stderr=secondary,
+                               env={**env, "TERM": "xterm", "COLUMNS": "100"})  # fmt: skip
+    os.close(secondary)
+    received: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal's other end closed with the process
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = process.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(primary)
+    assert process.returncode == 0, b"".join(received).decode(errors="replace")
+    return stdout.decode(), b"".join(received).decode(errors="replace")
 
 
 def rewrite(source: Path, target: Path, change: Any) -> Path:
@@ -214,11 +245,12 @@ def test_export_from_the_command_line_as_at_a_date_for_one_framework(live: LiveC
     )
     out = tmp_path / "caf.zip"
     today = dt.date.today().isoformat()
-    done = run_cli("rampart-collector", "--config", str(config), "evidence", "export", "--as-of", today,
-                   "--framework", "cyber_essentials", "--out", str(out), "--format", "json")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""  # not a terminal: no progress bar
-    answer = json.loads(done.stdout)
+    stdout, terminal = on_a_terminal(
+        "rampart-collector", "--config", str(config), "evidence", "export", "--as-of", today,
+        "--framework", "cyber_essentials", "--out", str(out), "--format", "json",
+    )  # fmt: skip
+    assert "results" in terminal and "\x1b[" in terminal  # rich's progress display, on the terminal only
+    answer = json.loads(stdout)
     assert answer["parameters"] == {"as_of": today, "framework": "cyber_essentials", "from": None, "to": None,
                                     "group": None, "with_reports": False}  # fmt: skip
     with zipfile.ZipFile(out) as archive:
