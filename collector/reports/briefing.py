@@ -52,7 +52,7 @@ def build_charts(figures: dict[str, Any]) -> dict[str, charts.Chart]:
     previous = figures["previous"]["label"]
     current = figures["period"]["label"]
     for area in figures["areas"]:
-        if area["kind"] == "checks":
+        if area["kind"] == "checks" and any(value is not None for value in area["trend"]):
             found[f"trend-{area['key']}"] = charts.line_chart(
                 f"{area['title']}: results passing, {by}",
                 labels,
