@@ -35,7 +35,8 @@ test-slow: $(STAMP) system-packages
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 # The demo (scripts/demo.sh): the baseline on this machine; then a collector on a free loopback port (all state
-# under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary.
+# under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary,
+# then a briefing PDF and an evidence pack of that collector, verified offline.
 demo: $(STAMP) system-packages
 	BIN=$(BIN) scripts/demo.sh
 
