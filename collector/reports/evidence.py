@@ -389,7 +389,11 @@ def write_changes(
     files: Files, connection: Connection, request: ExportRequest, start: dt.datetime, end: dt.datetime,
     checks: set[tuple[str, str]] | None, progress: Progress,
 ) -> int:  # fmt: skip
-    """Every status change in [start, end): each interval that began then, with the status it followed."""
+    """Every status change in [start, end): each interval that began then, with the status it followed.
+
+    Two reports evaluated in the same instant leave an interval that ends where it began; the interval id
+    (the order they were stored in) keeps such ties in order, on PostgreSQL as on SQLite.
+    """
     intervals = result_intervals.c
     query = (
         sa.select(
@@ -408,7 +412,7 @@ def write_changes(
         )  # fmt: skip
         .join(subjects, subjects.c.id == intervals.subject_id)
         .where(intervals.valid_from < end, sa.or_(intervals.valid_to.is_(None), intervals.valid_to >= start))
-        .order_by(intervals.subject_id, intervals.policy_id, intervals.check_id, intervals.valid_from)
+        .order_by(intervals.subject_id, intervals.policy_id, intervals.check_id, intervals.valid_from, intervals.id)
     )
     if request.group:
         query = query.where(subjects.c.group_name == request.group)
