@@ -11,7 +11,7 @@ RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
 
-.PHONY: venv test test-fast test-slow demo lint bench clean
+.PHONY: venv assets test test-fast test-slow demo lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,20 +19,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[collector,dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The dashboard's GOV.UK Frontend and Swagger UI assets, from npm (package-lock.json), never committed.
+ASSETS := collector/dashboard/built/built.json
+$(ASSETS): collector/dashboard/frontend/package-lock.json collector/dashboard/assets.py | $(STAMP)
+	cd collector/dashboard/frontend && npm ci --ignore-scripts --no-audit --no-fund
+	$(BIN)/python -m collector.dashboard.assets
+
+assets: $(ASSETS)
+
+venv: $(STAMP) $(ASSETS)
 
 test: test-fast test-slow
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
 # pytest exits 5 when no test carries the marker: not a failure.
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 # The demo (scripts/demo.sh): the baseline on this machine; then a collector on a free loopback port (all state
 # under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary.
-demo: $(STAMP)
+demo: $(STAMP) $(ASSETS)
 	BIN=$(BIN) scripts/demo.sh
 
 lint: $(STAMP)
@@ -45,4 +53,4 @@ bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info collector/dashboard/built collector/dashboard/frontend/node_modules .pytest_cache .mypy_cache .ruff_cache

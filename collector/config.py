@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.config import find_config_path, load_section
+from collector.dashboard.config import DashboardConfig
 
 
 @dataclass
@@ -57,6 +58,8 @@ class CollectorConfig:
     job_poll_s: int = 30
     # debug, info, warning or error; logs are JSON lines on standard error.
     log_level: str = "info"
+    # The web dashboard at / (collector/dashboard, docs/dashboard.md).
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     def data_path(self) -> Path:
         return Path(self.data_dir)
