@@ -37,8 +37,12 @@ COPIES = (
 )
 
 
-def built() -> bool:
-    return MARKER.is_file()
+def built(directory: Path | None = None) -> bool:
+    return ((directory or BUILT) / MARKER.name).is_file()
+
+
+def directory_of(configured: str) -> Path:
+    return Path(configured) if configured else BUILT
 
 
 def versions() -> dict[str, str]:

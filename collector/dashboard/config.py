@@ -67,6 +67,8 @@ class DashboardConfig:
     sign_in_max_failures: int = 5  # refused sign-ins for one user name within the window before a pause
     sign_in_max_address_failures: int = 20  # ... and from one address
     sign_in_window: str = "15m"
+    # Where the built GOV.UK Frontend and Swagger UI assets are; empty: collector/dashboard/built.
+    assets_dir: str = ""
     entra: EntraConfig = field(default_factory=EntraConfig)
 
     def duration(self, key: str) -> dt.timedelta:

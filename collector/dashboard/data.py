@@ -241,15 +241,27 @@ class _PolicyTexts:
         if row is not None:
             for check in (row.document or {}).get("checks", []):
                 if isinstance(check, dict) and "id" in check:
-                    texts[str(check["id"])] = {
-                        key: str(check.get(key) or "") for key in ("description", "rationale", "remediation")
-                    }
+                    entry = {key: str(check.get(key) or "") for key in ("description", "rationale", "remediation")}
+                    # The collector is the authority on what a check is: its stored policy's title wins
+                    # over the one an agent reported.
+                    if check.get("title"):
+                        entry["title"] = str(check["title"])
+                    texts[str(check["id"])] = entry
             with self._lock:
                 self._by_hash[row.sha256] = texts
         return texts
 
 
 check_texts = _PolicyTexts()
+
+
+def with_policy_titles(connection: Connection, checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows (policy, check, title, ...) with the title of the newest stored policy version."""
+    for row in checks:
+        title = check_texts.get(connection, row["policy"], None).get(row["check"], {}).get("title")
+        if title:
+            row["title"] = title
+    return checks
 
 
 def checks_with_texts(connection: Connection) -> dict[tuple[str, str], Any]:

@@ -92,7 +92,10 @@ def _waiver_form(request: Request, values: dict[str, str], errors: dict[str, str
             "values": values,
             "errors": errors,
             "check_items": [{"value": "", "text": "Select a check"}]
-            + [{"value": f"{c['policy']}/{c['check']}", "text": f"{c['title'] or c['check']} ({c['policy']})"} for c in checks],
+            + [
+                {"value": f"{c['policy']}/{c['check']}", "text": f"{c['title'] or c['check']} ({c['policy']})"}
+                for c in checks
+            ],
         },
         status=status,
     )

@@ -46,7 +46,7 @@ def build(
         "host_counts": summary["hosts"],
         "areas": areas,
         "trend": trend["points"],
-        "failing": [c for c in summary["by_check"] if c["fail"]][:TOP_CHECKS],
+        "failing": data.with_policy_titles(connection, [c for c in summary["by_check"] if c["fail"]][:TOP_CHECKS]),
         "stale": stale["hosts"],
         "stale_total": stale["total"],
         "expiring": data.waivers_expiring(connection, today, EXPIRY_DAYS),

@@ -180,7 +180,12 @@ def checks(request: Request, user: Reader, group: Text = "", policy: Text = "", 
     state = state_of(request)
     now = state.now()
     filters = queries.Filters(group or None, policy or None)
-    summary = _read(state, lambda c: queries.summary(c, now=now, stale_after=_stale_after(state), filters=filters))
+    def work(connection: Connection) -> dict[str, Any]:
+        found = queries.summary(connection, now=now, stale_after=_stale_after(state), filters=filters)
+        data.with_policy_titles(connection, found["by_check"])
+        return found
+
+    summary = _read(state, work)
     rows = summary["by_check"]
     if wants_csv(format):
         header = ("policy", "check", "title", "severity", "compliance", "pass", "fail", "error", "waived")

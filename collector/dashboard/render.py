@@ -126,7 +126,7 @@ def page(
         "user": user,
         "csrf_token": user.csrf_token if user is not None else "",
         "path": request.url.path,
-        "assets_built": assets.built(),
+        "assets_built": assets.built(assets.directory_of(request.app.state.rampart.config.dashboard.assets_dir)),
         **(context or {}),
     }
     html = environment().get_template(template).render(values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,8 +74,16 @@ class SecurityHeaders:
 class BuiltAssets(StaticFiles):
     """/assets/: the npm-built GOV.UK Frontend and Swagger UI files; a clear 404 when not built."""
 
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=str(directory), check_dir=False)
+        self.root = directory
+
+    async def check_config(self) -> None:
+        if assets.built(self.root):
+            await super().check_config()
+
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if not assets.built():
+        if not assets.built(self.root):
             return PlainTextResponse(
                 "The dashboard's assets were not built: run `make assets` (npm ci in collector/dashboard/frontend, "
                 "then python -m collector.dashboard.assets).",
@@ -87,9 +96,10 @@ class BuiltAssets(StaticFiles):
 
 def install(app: FastAPI, state: AppState) -> None:
     state.config.dashboard.validate()
-    if not assets.built():
-        log.warning("dashboard assets not built: pages are served without their styles (run `make assets`)")
-    app.mount("/assets", BuiltAssets(directory=str(assets.BUILT), check_dir=False), name="assets")
+    built = assets.directory_of(state.config.dashboard.assets_dir)
+    if not assets.built(built):
+        log.warning(f"dashboard assets not built in {built}: pages are served without styles (run `make assets`)")
+    app.mount("/assets", BuiltAssets(built), name="assets")
     app.mount("/static", StaticFiles(directory=str(assets.OWN)), name="static")
     app.add_api_route("/api/v1/docs", api_docs, methods=["GET"], include_in_schema=False)
     if state.config.dashboard.enabled:
@@ -103,9 +113,10 @@ def install(app: FastAPI, state: AppState) -> None:
     app.add_middleware(SecurityHeaders)
 
 
-def api_docs(_request: Request) -> HTMLResponse:
+def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from this collector's own files (the FastAPI default loads it from a CDN)."""
-    note = "" if assets.built() else "<p>The Swagger UI assets were not built: run <code>make assets</code>.</p>"
+    built = assets.built(assets.directory_of(request.app.state.rampart.config.dashboard.assets_dir))
+    note = "" if built else "<p>The Swagger UI assets were not built: run <code>make assets</code>.</p>"
     html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Rampart collector API</title>
 <link rel="stylesheet" href="/assets/swagger-ui/swagger-ui.css"></head>
