@@ -46,7 +46,8 @@ def test_a_signed_out_visitor_sees_nothing_but_the_sign_in_page(live: LiveCollec
     assert headers["referrer-policy"] == "same-origin"
     assert "<script>" not in page.text  # no inline script: only <script src=...>
     assert web.get("/api/v1/summary").status_code == 401  # no session, no token
-    assert web.http.post(live.url + "/waivers/new", data={"check": "council/patched"}).url.split("?")[0].endswith("/sign-in")
+    posted = web.http.post(live.url + "/waivers/new", data={"check": "council/patched"})
+    assert posted.url.split("?")[0].endswith("/sign-in")
 
 
 def test_sign_in_sets_a_secure_session_that_sign_out_ends(live: LiveCollector) -> None:
