@@ -7,8 +7,11 @@ the tenant's JWKS (from the OpenID configuration document), issuer, audience, ex
 at, and the nonce again. Roles come from the token's `roles` (app roles) or `groups` claims, mapped by the
 config; an account with no mapped role is refused.
 
-The flow msal returns (with the PKCE verifier and the nonce) lives in a cookie encrypted with a key
-derived from the collector's signing key, for ten minutes: nothing is stored, any replica can finish it.
+Microsoft posts its answer back (response_mode=form_post, as msal and RFC 9700 recommend: the code never
+sits in a URL, a log or the history). The flow msal returns (with the PKCE verifier and the nonce) lives
+in a cookie encrypted with a key derived from the collector's signing key, for ten minutes: nothing is
+stored, any replica can finish it. That cookie alone is SameSite=None, so that it comes with Microsoft's
+cross-site POST; it is worth nothing without the state and code of that same sign-in.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class EntraSignIn:
     def start(self) -> dict[str, Any]:
         """A new flow: its `auth_uri` is where the browser goes."""
         flow: dict[str, Any] = self._application().initiate_auth_code_flow(
-            scopes=[], redirect_uri=self.config.redirect_url, response_mode="query"
+            scopes=[], redirect_uri=self.config.redirect_url, response_mode="form_post"
         )
         return flow
 

@@ -180,6 +180,7 @@ def checks(request: Request, user: Reader, group: Text = "", policy: Text = "", 
     state = state_of(request)
     now = state.now()
     filters = queries.Filters(group or None, policy or None)
+
     def work(connection: Connection) -> dict[str, Any]:
         found = queries.summary(connection, now=now, stale_after=_stale_after(state), filters=filters)
         data.with_policy_titles(connection, found["by_check"])

@@ -15,7 +15,7 @@ import datetime as dt
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
@@ -58,16 +58,22 @@ def cookie_name(state: AppState, name: str) -> str:
 
 
 def set_cookie(
-    response: Response, state: AppState, name: str, value: str, *, max_age: int | None = None, path: str = "/"
+    response: Response,
+    state: AppState,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    same_site: Literal["lax", "strict", "none"] = "lax",
 ) -> None:
     response.set_cookie(
         cookie_name(state, name),
         value,
         max_age=max_age,
-        path=path,
-        secure=state.config.dashboard.secure_cookies,
+        path="/",
+        secure=state.config.dashboard.secure_cookies or same_site == "none",
         httponly=True,
-        samesite="lax",
+        samesite=same_site,
     )
 
 

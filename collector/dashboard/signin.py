@@ -178,12 +178,19 @@ def entra_start(request: Request) -> Response:
         return _sign_in_page(request, errors={"name": str(exc)}, status=502)
     flow["next"] = safe_next(request.query_params.get("next"))
     response = RedirectResponse(flow["auth_uri"], status_code=303)
-    set_cookie(response, state, "flow", entra.seal_flow(entra.flow_cipher(state.signing_key), flow), max_age=600)
+    sealed = entra.seal_flow(entra.flow_cipher(state.signing_key), flow)
+    set_cookie(response, state, "flow", sealed, max_age=entra.FLOW_TTL_S, same_site="none")
     return response
 
 
-@router.get("/auth/entra/callback")
-def entra_callback(request: Request) -> Response:
+@router.api_route("/auth/entra/callback", methods=["GET", "POST"])
+async def entra_callback(request: Request) -> Response:
+    """Microsoft's answer: posted (form_post), or in the query for an error shown before any form."""
+    answer = await form_of(request) if request.method == "POST" else dict(request.query_params)
+    return await to_thread.run_sync(lambda: _finish_entra(request, answer))
+
+
+def _finish_entra(request: Request, answer: dict[str, str]) -> Response:
     state = state_of(request)
     settings = state.config.dashboard.entra
     if not settings.configured:
@@ -193,7 +200,7 @@ def entra_callback(request: Request) -> Response:
     sealed = request.cookies.get(cookie_name(state, "flow"), "")
     try:
         flow = entra.open_flow(entra.flow_cipher(state.signing_key), sealed)
-        identity = entra.sign_in_for(settings).finish(flow, dict(request.query_params))
+        identity = entra.sign_in_for(settings).finish(flow, answer)
     except entra.SignInError as exc:
         message = str(exc)
         run_write(

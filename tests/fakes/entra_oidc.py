@@ -2,10 +2,12 @@
 
 What the dashboard's "Sign in with Microsoft" talks to, as Microsoft's identity platform documents it:
 
-- `GET /{tenant}/oauth2/v2.0/authorize` (response_type=code, response_mode=query, scope with openid, state,
-  nonce, code_challenge with code_challenge_method=S256): the person signed in (`signed_in`, as when
-  Microsoft already has a session for them) is sent back to the registered redirect_uri with `code` and
-  `state`; with nobody signed in, or a refusal set, with `error` and `error_description` instead;
+- `GET /{tenant}/oauth2/v2.0/authorize` (response_type=code, scope with openid, state, nonce,
+  code_challenge with code_challenge_method=S256): the person signed in (`signed_in`, as when Microsoft
+  already has a session for them) is sent back to the registered redirect_uri with `code` and `state`;
+  with nobody signed in, or a refusal set, with `error` and `error_description` instead. With
+  response_mode=form_post the answer is a page whose form posts them there (by script, as Microsoft's
+  does); otherwise a redirect with them in the query;
 - `POST /{tenant}/oauth2/v2.0/token` with grant_type=authorization_code: the client authenticated as for
   client credentials, the code single-use, bound to its client and redirect_uri, its PKCE verifier
   checked; the answer carries an id_token signed RS256 by this fake's own key (header `kid`), with iss,
@@ -26,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from html import escape
 from urllib.parse import urlencode
 
 import jwt
@@ -117,6 +120,16 @@ class OidcProvider:
                     time.time() + 300,
                 )
             back["code"] = code
+        if params.get("response_mode") == "form_post":
+            # As Microsoft does: a page whose form posts the answer to the redirect URI, sent by script.
+            fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in back.items())
+            page = (
+                '<!DOCTYPE html><html lang="en"><head><title>Working...</title></head><body>'
+                f'<form method="post" name="hiddenform" action="{escape(redirect_uri)}">{fields}'
+                '<noscript><p>Script is off. Press Continue.</p><button type="submit">Continue</button></noscript>'
+                "</form><script>document.forms[0].submit()</script></body></html>"
+            )
+            return 200, {"__html__": page}, {}
         location = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(back)}"
         return 302, {}, {"Location": location}
 

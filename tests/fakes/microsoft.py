@@ -580,9 +580,10 @@ class _Handler(BaseHTTPRequestHandler):
     # plumbing
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+        html = body.get("__html__") if isinstance(body, dict) else None  # a page (the sign-in service's)
+        data = html.encode() if isinstance(html, str) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "text/html; charset=utf-8" if html else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

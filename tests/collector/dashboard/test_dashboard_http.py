@@ -167,7 +167,7 @@ def test_a_waiver_requested_by_one_person_and_approved_by_another_waives_the_res
 
 def test_hostile_text_is_shown_as_text_in_pages_and_csv(live: LiveCollector) -> None:
     fleet = seed(live)
-    formula = live.enrolled_agent(hostname="=HYPERLINK(\"http://evil\")")
+    formula = live.enrolled_agent(hostname='=HYPERLINK("http://evil")')
     admin = signed_in(live, "admin")
     pages = {
         "/": admin.get("/").text,
@@ -188,7 +188,7 @@ def test_hostile_text_is_shown_as_text_in_pages_and_csv(live: LiveCollector) -> 
     hosts_csv = list(csv.reader(io.StringIO(admin.get("/hosts?format=csv").text)))
     names = [row[0] for row in hosts_csv[1:]]
     assert HOSTILE_HOST in names
-    assert "'=HYPERLINK(\"http://evil\")" in names and formula.hostname not in names
+    assert '\'=HYPERLINK("http://evil")' in names and formula.hostname not in names
     host_csv = admin.get(f"/hosts/{fleet.failing.agent_id}?format=csv").text
     assert HOSTILE_FACT in host_csv  # in a CSV cell it is inert text, kept as observed
 
