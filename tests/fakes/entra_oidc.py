@@ -27,8 +27,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
 import jwt
