@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from checks import __version__
 from checks.config import ConfigError
 from collector.cloud import cli as cloud_cli
-from collector.commands import admin, base, governance, people, queries, setup
+from collector.commands import admin, base, governance, people, queries, reports, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     queries.register(commands)
     governance.register(commands)
     people.register(commands)
+    reports.register(commands)
     cloud_cli.register(commands)
     return parser
 

@@ -15,6 +15,39 @@ from collector.dashboard.config import DashboardConfig
 
 
 @dataclass
+class RagThresholds:
+    """When an area of the briefing is red, amber or green (docs/briefing.md explains each rule)."""
+
+    # Share of an area's judged results (pass / (pass + fail)) at or above which it is green, and at or
+    # above which it is amber; below that it is red.
+    green_at_percent: float = 95.0
+    amber_at_percent: float = 85.0
+    # A failing check of critical severity (e.g. an administrator without MFA) makes its area red.
+    critical_failure_is_red: bool = True
+    # More than this share of an area's results in error (the check could not tell): at best amber.
+    error_amber_percent: float = 5.0
+    # Devices: the share of enrolled hosts that reported within stale_after_hours.
+    devices_green_at_percent: float = 95.0
+    devices_amber_at_percent: float = 85.0
+    # Accepted risks: the share of all results that are waived above which the area is amber, and red.
+    waived_amber_percent: float = 2.0
+    waived_red_percent: float = 10.0
+    # Accepted risks: amber when a waiver in force expires within the next period (renew it or fix it).
+    expiring_is_amber: bool = True
+
+
+@dataclass
+class BriefingConfig:
+    # The month the financial year starts (a name or 1-12); quarters count from it (UK councils: April).
+    year_starts: str = "april"
+    # How many of the most failing checks the briefing lists.
+    top_failing: int = 10
+    # The areas and framework names (YAML); empty: the shipped policies/mappings/areas.yaml.
+    areas_file: str = ""
+    rag: RagThresholds = field(default_factory=RagThresholds)
+
+
+@dataclass
 class CollectorConfig:
     # Where the collector keeps its SQLite database, signing key and TLS files.
     data_dir: str = "rampart-data"
@@ -60,6 +93,8 @@ class CollectorConfig:
     log_level: str = "info"
     # The web dashboard at / (collector/dashboard, docs/dashboard.md).
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    # The audit-committee briefing (docs/briefing.md).
+    briefing: BriefingConfig = field(default_factory=BriefingConfig)
 
     def data_path(self) -> Path:
         return Path(self.data_dir)

@@ -24,7 +24,15 @@ from collector.storage import waivers as waiver_store
 from collector.storage.bulk import upsert
 from collector.storage.engine import write_tx
 from collector.storage.history import add_daily
-from collector.storage.models import daily_changes, job_runs, job_schedule, reports, result_intervals, utcnow
+from collector.storage.models import (
+    daily_changes,
+    job_runs,
+    job_schedule,
+    observations,
+    reports,
+    result_intervals,
+    utcnow,
+)
 
 log = logging.getLogger("rampart.collector.jobs")
 BATCH = 5000
@@ -173,6 +181,8 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
     intervals = _delete_in_batches(engine, result_intervals, result_intervals.c.valid_to < cutoff)
     old_reports = _delete_in_batches(engine, reports, reports.c.received_at < cutoff)
     with write_tx(engine) as connection:
+        old_observations = connection.execute(observations.delete().where(observations.c.day < cutoff.date())).rowcount
+    with write_tx(engine) as connection:
         # Changes before the horizon become one starting balance on its eve; past days lose their stripes.
         folded = fold_daily_changes(connection, before=cutoff.date(), into_day=cutoff.date() - dt.timedelta(days=1))
         compacted = fold_daily_changes(connection, before=now.date())
@@ -181,6 +191,7 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
         "expired_waivers": expired,
         "deleted_intervals": intervals,
         "deleted_reports": old_reports,
+        "deleted_observations": old_observations,
         "folded_daily_rows": folded,
         "compacted_daily_rows": compacted,
         "deleted_job_runs": old_runs,

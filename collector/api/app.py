@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from checks import __version__
-from collector.api import admin, agents, query
+from collector.api import admin, agents, query, reports
 from collector.api.errors import (
     ApiError,
     error_response,
@@ -212,6 +212,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     app.include_router(agents.router)
     app.include_router(query.router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from checks.results import Result, Subject
 from collector.cloud.run import CloudRun
+from collector.storage import observations
 from collector.storage.history import upsert
 from collector.storage.ingest import (
     CatalogCache,
@@ -80,5 +81,7 @@ def store_cloud_run(
         row = lock_cloud_subject(connection, subject, now)
         incoming = [parse_result(r.to_dict(), f"cloud result {r.check_id} on {subject.id}") for r in results]
         outcome = store_results(connection, row, incoming, now=now, report_id=None, waivers=waivers, catalog=catalog)
+        if row.kind == "tenant":  # no signed report keeps these facts: the day's are kept for the briefing
+            observations.record(connection, row.id, incoming, now)
         stored += outcome.stored
     return stored

@@ -11,6 +11,7 @@ How the results are kept:
   `shard` so that concurrent ingests rarely update the same row; the summary reads these, not 4 million rows.
 - `daily_changes`: the net change of those counts per day, so "as at a date" and trends are sums.
 - `reports`: every signed report as received (compressed) with its signature headers, for evidence.
+- `observations`: a tenant-wide check's observed facts once a day (cloud runs keep no signed report).
 """
 
 from __future__ import annotations
@@ -212,6 +213,24 @@ class DailyChange(SQLModel, table=True):
     delta: int = 0
 
 
+class Observation(SQLModel, table=True):
+    """What a tenant-wide check observed on a day (the day's last run). Cloud runs keep no signed report
+    to read past facts back from: the briefing draws the MFA rollout, and the evidence as at a date
+    takes a tenant's facts, from these (migration 0008)."""
+
+    __tablename__ = "observations"
+
+    subject_id: int = Field(primary_key=True)
+    policy_id: str = Field(primary_key=True, max_length=100)
+    check_id: str = Field(primary_key=True, max_length=200)
+    day: dt.date = Field(primary_key=True)
+    status: str = Field(max_length=16)
+    observed: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+    expectation: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+    reason: str = Field(default="", sa_type=sa.Text)
+    evaluated_at: dt.datetime = Field(sa_type=sa.DateTime())
+
+
 class CheckCatalog(SQLModel, table=True):
     """What each check is (title, severity, framework mapping), from the latest policy version seen."""
 
@@ -390,6 +409,7 @@ result_intervals = table(ResultInterval)
 status_counts = table(StatusCount)
 daily_changes = table(DailyChange)
 check_catalog = table(CheckCatalog)
+observations = table(Observation)
 policies = table(StoredPolicy)
 policy_assignments = table(PolicyAssignment)
 waivers = table(StoredWaiver)
