@@ -391,17 +391,31 @@ def subject_results(connection: Connection, subject_ids: list[int], status: str 
     ]
 
 
-def check_history(connection: Connection, subject_id: int, policy_id: str, check_id: str) -> list[dict[str, Any]]:
-    """The statuses one result held, oldest first (a tenant's MFA checks over time)."""
-    intervals = result_intervals.c
-    return [
-        {"from": iso(row.valid_from), "to": iso(row.valid_to), "status": row.status}
-        for row in connection.execute(
-            sa.select(intervals.valid_from, intervals.valid_to, intervals.status)
-            .where(intervals.subject_id == subject_id, intervals.policy_id == policy_id, intervals.check_id == check_id)
-            .order_by(intervals.valid_from)
-        )
+def mfa_chart(connection: Connection, subject_id: int, policy_id: str, today: dt.date) -> Any:
+    """MFA coverage over the last year, from the tenant's daily observations (collector/storage/
+    observations.py, kept because cloud runs have no signed report), as a chart figure; None without any."""
+    from collector.dashboard.figures import drawn, figure
+    from collector.reports import charts
+    from collector.storage import observations
+
+    samples = [
+        row
+        for row in observations.series(connection, policy_id, "mfa-coverage", today - dt.timedelta(days=365), today)
+        if row.subject_id == subject_id and isinstance(row.observed, dict)
     ]
+    if not samples:
+        return None
+    labels = [row.day.strftime("%d %b %Y") for row in samples]
+    values = [row.observed.get("coverage_percent") for row in samples]
+    chart = drawn(
+        charts.line_chart,
+        "Members who can sign in with MFA",
+        labels,
+        {"MFA capable": [None if v is None else float(v) for v in values]},
+        chart_id="tenant-mfa",
+        notes=("One observation a day: the last cloud run of that day.",),
+    )
+    return figure(chart)
 
 
 # --- waivers -------------------------------------------------------------------------------------------

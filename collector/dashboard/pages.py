@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
+from starlette.routing import NoMatchFound
 
 from collector.api.state import AppState
 from collector.dashboard import data, overview
@@ -21,7 +22,6 @@ from collector.dashboard.render import page
 from collector.dashboard.session import can_audit, can_export, can_read, state_of
 from collector.security import Permission, allowed
 from collector.storage import audit, queries
-from collector.storage import waivers as waiver_store
 from collector.storage.engine import read_tx
 from collector.storage.queries import QueryError
 from collector.storage.sessions import SessionUser
@@ -265,15 +265,16 @@ def check(
 @router.get("/tenant")
 def tenant(request: Request, user: Reader, format: Text = "") -> Response:
     state = state_of(request)
+    today = state.now().date()
 
     def work(connection: Connection) -> dict[str, Any]:
         tenants = data.cloud_subjects(connection, "tenant")
         results = data.subject_results(connection, [t["subject_id"] for t in tenants])
         coverage = next((r for r in results if r["check"] == "mfa-coverage"), None)
-        history = []
+        chart = None
         if coverage is not None and tenants:
-            history = data.check_history(connection, tenants[0]["subject_id"], coverage["policy"], "mfa-coverage")
-        return {"tenants": tenants, "results": results, "coverage": coverage, "history": history}
+            chart = data.mfa_chart(connection, tenants[0]["subject_id"], coverage["policy"], today)
+        return {"tenants": tenants, "results": results, "coverage": coverage, "mfa_chart": chart}
 
     found = _read(state, work)
     coverage = found["coverage"]
@@ -366,15 +367,19 @@ def audit_log(
 
 @router.get("/downloads")
 def downloads(request: Request, user: Annotated[SessionUser, Depends(can_export)]) -> Response:
-    routes = {getattr(route, "path", "") for route in request.app.routes}
     context = {
         "title": "Downloads",
-        "briefing": "/api/v1/briefing" in routes,
-        "evidence": "/api/v1/evidence" in routes,
+        "briefing": _has_route(request, "briefing_document"),
+        "evidence": _has_route(request, "evidence_pack"),
         "today": state_of(request).now().date().isoformat(),
     }
     return page(request, "downloads.html", context)
 
 
-def waiver_rows(connection: Connection, state_filter: str | None) -> list[dict[str, Any]]:
-    return waiver_store.list_waivers(connection, state_filter)
+def _has_route(request: Request, name: str) -> bool:
+    """Whether this collector serves the API route of that name (the reports may be left out of a build)."""
+    try:
+        request.app.url_path_for(name)
+    except NoMatchFound:
+        return False
+    return True

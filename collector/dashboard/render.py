@@ -34,6 +34,7 @@ STATUS_TAGS = {
     "amber": ("Amber", "govuk-tag--orange"),
     "green": ("Green", "govuk-tag--green"),
     "none": ("No results", "govuk-tag--grey"),
+    "unknown": ("Not known", "govuk-tag--grey"),
 }
 
 

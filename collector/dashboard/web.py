@@ -33,6 +33,12 @@ CSP = (
 )
 # Swagger UI adds <style> elements as it renders; its scripts are still only our own files.
 DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+# API answers: JSON, CSV, zip, and the briefing's self-contained HTML (its styles and SVG charts inline):
+# styles and inline images, never a script.
+API_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
 NOT_DASHBOARD = ("/api/", "/healthz", "/readyz", "/metrics")
 COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -54,7 +60,7 @@ class SecurityHeaders:
             return
         started = time.perf_counter()
         path: str = scope["path"]
-        policy = DOCS_CSP if path == "/api/v1/docs" else CSP
+        policy = DOCS_CSP if path == "/api/v1/docs" else API_CSP if path.startswith("/api/") else CSP
         timed = not path.startswith(NOT_DASHBOARD) and not path.startswith(("/assets/", "/static/"))
 
         async def with_headers(message: Message) -> None:
