@@ -202,3 +202,4 @@ register(Job("retention", lambda config: config.retention_interval_s, retention)
 
 # Jobs defined with their features register themselves on import.
 import collector.cloud.job  # noqa: E402,F401
+import collector.dashboard.jobs  # noqa: E402,F401

@@ -299,7 +299,7 @@ def cloud(request: Request, user: Reader, status: Text = "", format: Text = "") 
     state = state_of(request)
 
     def work(connection: Connection) -> dict[str, Any]:
-        resources = data.cloud_subjects(connection, "resource")
+        resources = data.cloud_subjects(connection, "cloud_resource")
         findings = data.subject_results(connection, [r["subject_id"] for r in resources], status or None)
         return {"resources": resources, "findings": findings}
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
@@ -155,7 +156,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(NOT_DASHBOARD):
         return await handle_http_exception(request, exc)
     if exc.status_code == 404:
-        user = session_of(request)
+        user = await to_thread.run_sync(session_of, request)
         if user is None:  # a signed-out visitor learns nothing about what exists
             return RedirectResponse(sign_in_url("/"), status_code=303)
         context: dict[str, Any] = {"title": "Page not found", "message": "There is no such page here."}

@@ -113,8 +113,8 @@ def forget_failures(connection: Connection, user_name: str) -> None:
     connection.execute(sign_in_failures.delete().where(sign_in_failures.c.user_name == user_name[:100]))
 
 
-def prune_failures(connection: Connection, before: dt.datetime) -> None:
-    connection.execute(sign_in_failures.delete().where(sign_in_failures.c.at < before))
+def prune_failures(connection: Connection, before: dt.datetime) -> int:
+    return int(connection.execute(sign_in_failures.delete().where(sign_in_failures.c.at < before)).rowcount)
 
 
 # --- sessions ------------------------------------------------------------------------------------------

@@ -12,11 +12,16 @@ from typing import Any
 
 import requests
 
-from checks.policy.loader import load_policy_text
+from checks.policy.loader import load_policy_file, load_policy_text
+from checks.results import Result, Severity, Status, Subject, SubjectKind
+from collector.cloud.run import CloudRun
+from collector.cloud.store import store_cloud_run
 from collector.storage import policies as policy_store
 from collector.storage import sessions, users
-from collector.storage.engine import write_tx
+from collector.storage.engine import run_write, write_tx
 from collector.storage.models import utcnow
+from collector.storage.waivers import WaiverCache
+from policies import shipped_path
 from tests.support.agents import SimAgent, make_result
 from tests.support.live import LiveCollector
 
@@ -54,6 +59,11 @@ checks:
     probe: os
     expect: {fact: name, exists: true}
 """
+TENANT = "11111111-2222-3333-4444-555555555555"
+STORAGE = (
+    "/subscriptions/00000000-aaaa-0000-0000-000000000001/resourceGroups/rg/providers/"
+    "Microsoft.Storage/storageAccounts/councildata"
+)
 PEOPLE = {"admin": "admin", "alice": "analyst", "bob": "analyst", "carol": "auditor"}
 
 
@@ -114,7 +124,52 @@ def seed(live: LiveCollector) -> Fleet:
         later = [entries[-1] for entries in by_check.values() if len(entries) > 1]
         if later:
             assert agent.report(later).status_code == 200
+    store_cloud(live)
     return fleet
+
+
+def store_cloud(live: LiveCollector) -> None:
+    """A cloud run: the tenant (MFA coverage failing, an administrator without MFA) and one storage account."""
+    now = utcnow()
+    shipped = {name: load_policy_file(shipped_path(f"{name}.yaml")) for name in ("microsoft365", "azure")}
+    with write_tx(live.engine) as connection:
+        for policy in shipped.values():
+            policy_store.add(connection, policy, by="test", now=now)
+
+    def result(policy_id: str, check_id: str, status: str, subject: Subject, observed: dict[str, Any]) -> Result:
+        policy = shipped[policy_id]
+        check = policy.check(check_id)
+        assert check is not None
+        return Result(
+            check_id=check_id, status=Status(status), severity=Severity(check.severity), title=check.title,
+            policy_id=policy.id, policy_version=policy.version, policy_hash=policy.sha256, observed=observed,
+            expectation={"fact": "coverage_percent", "gte": 90}, reason="" if status == "pass" else "below the least",
+            frameworks={k: list(v) for k, v in check.frameworks.items()}, subject=subject,
+            evaluated_at=now.isoformat() + "Z",
+        )  # fmt: skip
+
+    tenant = Subject(SubjectKind.TENANT, TENANT, "Contoso Borough Council")
+    without = [
+        {"id": "1", "user_principal_name": "pat@contoso.example", "display_name": "Pat", "is_admin": False,
+         "methods_registered": ["email"]},
+        {"id": "2", "user_principal_name": "root-admin@contoso.example", "display_name": HOSTILE_FACT,
+         "is_admin": True, "methods_registered": []},
+    ]  # fmt: skip
+    coverage = {
+        "members": 40, "mfa_capable": 38, "not_mfa_capable": 2, "coverage_percent": 95.0, "admins": 3,
+        "admins_without_mfa": 1, "guests_not_counted": 4, "users_without_mfa": without,
+        "admins_without_mfa_list": without[1:], "evidence_truncated": False, "evidence_limit": 1000,
+    }  # fmt: skip
+    storage = Subject(SubjectKind.CLOUD_RESOURCE, STORAGE, "councildata")
+    results = [
+        result("microsoft365", "mfa-coverage", "pass", tenant, coverage),
+        result("microsoft365", "admins-mfa-capable", "fail", tenant, coverage),
+        result("azure", "storage-https-only", "fail", storage, {"supports_https_traffic_only": False}),
+        result("azure", "storage-tls-1-2", "pass", storage, {"minimum_tls_version": "TLS1_2"}),
+    ]
+    run = CloudRun(tenant=tenant, results=results)
+    cache = WaiverCache()
+    run_write(live.engine, lambda c: store_cloud_run(c, run, now=now, waivers=cache.current))
 
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

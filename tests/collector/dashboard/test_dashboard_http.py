@@ -4,6 +4,7 @@ throttling, hostile text, downloads, headers. (What needs a browser is in test_d
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -264,3 +265,33 @@ def test_the_api_docs_load_nothing_from_elsewhere(live: LiveCollector) -> None:
     for source in sources:
         assert web.get(source).status_code == 200, source
     assert "<script>" not in docs.text
+
+
+def test_the_tenant_and_azure_pages(live: LiveCollector) -> None:
+    seed(live)
+    admin = signed_in(live, "admin")
+    tenant = admin.get("/tenant").text
+    assert "Contoso Borough Council" in tenant and "95.0% (38 of 40)" in tenant
+    assert tenant.index("root-admin@contoso.example") < tenant.index("pat@contoso.example")  # admins first
+    assert "&lt;script&gt;window.__pwned=2&lt;/script&gt;" in tenant
+    assert 'id="chart-tenant-mfa"' in tenant and "style=" not in tenant.split('id="chart-tenant-mfa"')[1][:20000]
+    listed = list(csv.reader(io.StringIO(admin.get("/tenant?format=csv").text)))
+    assert [row[0] for row in listed[1:]] == ["root-admin@contoso.example", "pat@contoso.example"]
+    azure = admin.get("/cloud?status=fail").text
+    assert "councildata" in azure and "storage-https-only" in azure.replace("%2F", "/")
+    assert "storage-tls-1-2" not in azure.split('id="findings-table"')[1]
+
+
+def test_ended_sessions_and_old_failures_are_pruned(live: LiveCollector) -> None:
+    from collector.dashboard.jobs import prune
+    from collector.storage.models import sign_in_failures, utcnow
+
+    seed(live)
+    alice = signed_in(live, "alice")
+    assert alice.post("/sign-out", {}, from_page="/").status_code == 303
+    signed_in(live, "bob")  # still live
+    assert Web(live).sign_in("carol", "wrong wrong wrong").status_code == 401
+    assert prune(live.engine, live.config, utcnow()) == {"deleted_sessions": 0, "deleted_sign_in_failures": 0}
+    later = utcnow() + live.config.dashboard.duration("session_lifetime") + dt.timedelta(days=2)
+    assert prune(live.engine, live.config, later) == {"deleted_sessions": 2, "deleted_sign_in_failures": 1}
+    assert live.count(dashboard_sessions) == 0 and live.count(sign_in_failures) == 0
