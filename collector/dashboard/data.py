@@ -2,7 +2,9 @@
 
 The hosts list filters by group, operating system, status and staleness and sorts by name or last contact,
 reading one page from an index (migration 0006: agents by (os, hostname), subjects by (kind, last_seen));
-its total is exact when an index gives it cheaply and otherwise counted up to COUNT_CAP ("10,000 or more").
+its total is exact when an index gives it cheaply, otherwise counted up to COUNT_CAP ("more than 1,000"),
+and not counted at all when filtering by results (that would read every host's results): the page then
+says only whether there is a next one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collector.storage.models import (
     waivers,
 )
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 HOST_STATUSES = {
     "failing": "with a failing result",
     "errors": "with an error",
@@ -86,6 +88,8 @@ def _host_filter(query: HostQuery, stale_cut: dt.datetime) -> sa.Select[Any]:
         subjects.c.group_name,
         subjects.c.last_seen,
     ).join(subjects, subjects.c.id == agents.c.subject_id)
+    # Always true (agents are hosts), and it lets the planner read subjects in (kind, last_seen) order.
+    base = base.where(subjects.c.kind == "host")
     if not query.revoked:
         base = base.where(agents.c.revoked_at.is_(None))
     if query.group:
@@ -116,8 +120,10 @@ def _host_filter(query: HostQuery, stale_cut: dt.datetime) -> sa.Select[Any]:
 
 def _ordered(base: sa.Select[Any], sort: str) -> sa.Select[Any]:
     if sort in ("seen", "-seen"):
-        seen = subjects.c.last_seen
-        return base.order_by(seen.desc() if sort == "-seen" else seen.asc(), subjects.c.id)
+        # Both keys in one direction, so that the index (kind, last_seen, id) is read forwards or backwards.
+        if sort == "-seen":
+            return base.order_by(subjects.c.last_seen.desc(), subjects.c.id.desc())
+        return base.order_by(subjects.c.last_seen.asc(), subjects.c.id.asc())
     if sort == "-name":
         return base.order_by(agents.c.hostname.desc(), agents.c.agent_id.desc())
     return base.order_by(agents.c.hostname, agents.c.agent_id)
@@ -129,8 +135,15 @@ def host_page(
     stale_cut = now - stale_after
     base = _host_filter(query, stale_cut)
     offset = (query.page - 1) * query.per_page
-    rows = list(connection.execute(_ordered(base, query.sort).limit(query.per_page).offset(offset)))
-    if not (query.search or query.os or query.status or query.revoked):
+    rows = list(connection.execute(_ordered(base, query.sort).limit(query.per_page + 1).offset(offset)))
+    more = len(rows) > query.per_page
+    rows = rows[: query.per_page]
+    total: int | None
+    if query.status:
+        # Counting hosts by their results would read every host's results: the page says whether there
+        # is a next one instead.
+        total, capped = None, False
+    elif not (query.search or query.os or query.revoked):
         known = queries._host_counts(
             connection, now=now, stale_after=stale_after, as_of=None, group=query.group or None
         )
@@ -157,7 +170,7 @@ def host_page(
                 **queries._score(host_counts),
             }
         )
-    return {"hosts": hosts, "total": total, "capped": capped, "offset": offset}
+    return {"hosts": hosts, "total": total, "capped": capped, "offset": offset, "more": more}
 
 
 def host_rows_for_export(
@@ -218,38 +231,52 @@ def host_filter_options(connection: Connection) -> dict[str, list[str]]:
 
 
 class _PolicyTexts:
-    """Description, rationale and remediation of each check, from the stored policy documents; per
-    process, by policy hash (a version's text never changes)."""
+    """Title, description, rationale and remediation of each check, from the stored policy documents, per
+    process: by policy hash for ever (a version's text never changes), the newest version of a policy
+    for a minute (a new one may be stored)."""
+
+    NEWEST_TTL_S = 60.0
 
     def __init__(self) -> None:
-        self._by_hash: dict[str, dict[str, dict[str, str]]] = {}
+        # (policy, hash or "") -> (when read, for ever?, texts)
+        self._by_key: dict[tuple[str, str], tuple[float, bool, dict[str, dict[str, str]]]] = {}
         self._lock = threading.Lock()
 
     def get(self, connection: Connection, policy_id: str, policy_hash: str | None) -> dict[str, dict[str, str]]:
-        if policy_hash and policy_hash in self._by_hash:
-            return self._by_hash[policy_hash]
-        query = sa.select(policies.c.sha256, policies.c.document).where(policies.c.policy_id == policy_id)
+        key = (policy_id, policy_hash or "")
+        entry = self._by_key.get(key)
+        if entry is not None and (entry[1] or time.monotonic() - entry[0] < self.NEWEST_TTL_S):
+            return entry[2]
+        query = sa.select(policies.c.document).where(policies.c.policy_id == policy_id)
         query = (
             query.where(policies.c.sha256 == policy_hash)
             if policy_hash
-            else query.order_by(policies.c.added_at.desc()).limit(1)
+            else query.order_by(policies.c.added_at.desc(), policies.c.id.desc()).limit(1)
         )
-        row = connection.execute(query).first()
-        if row is None and policy_hash:  # results judged by a version not stored here: the newest stored
-            return self.get(connection, policy_id, None)
-        texts: dict[str, dict[str, str]] = {}
-        if row is not None:
-            for check in (row.document or {}).get("checks", []):
-                if isinstance(check, dict) and "id" in check:
-                    entry = {key: str(check.get(key) or "") for key in ("description", "rationale", "remediation")}
-                    # The collector is the authority on what a check is: its stored policy's title wins
-                    # over the one an agent reported.
-                    if check.get("title"):
-                        entry["title"] = str(check["title"])
-                    texts[str(check["id"])] = entry
-            with self._lock:
-                self._by_hash[row.sha256] = texts
+        document = connection.execute(query).scalar()
+        if document is None and policy_hash:  # judged by a version not stored here: the newest stored
+            texts = self.get(connection, policy_id, None)
+        else:
+            texts = _texts_of(document)
+        with self._lock:
+            if len(self._by_key) > 1000:
+                self._by_key.clear()
+            # A version found is for ever; the newest, or a version not (yet) stored, for a minute.
+            self._by_key[key] = (time.monotonic(), document is not None and bool(policy_hash), texts)
         return texts
+
+
+def _texts_of(document: Any) -> dict[str, dict[str, str]]:
+    texts: dict[str, dict[str, str]] = {}
+    for check in (document or {}).get("checks", []):
+        if isinstance(check, dict) and "id" in check:
+            entry = {key: str(check.get(key) or "") for key in ("description", "rationale", "remediation")}
+            # The collector is the authority on what a check is: its stored policy's title wins over the
+            # one an agent reported.
+            if check.get("title"):
+                entry["title"] = str(check["title"])
+            texts[str(check["id"])] = entry
+    return texts
 
 
 check_texts = _PolicyTexts()

@@ -237,7 +237,7 @@ def _agents_page(request: Request, user: SessionUser, *, new_token: dict[str, An
         "errors": errors or {},
         "default_group": state.config.default_group,
         "page_number": page_number,
-        "has_next": len(found["hosts"]) == 50,
+        "has_next": found["more"],
         "page_url": lambda n: f"/agents?page={n}",
         "done": request.query_params.get("done", ""),
     }

@@ -134,7 +134,7 @@ def build(
         "charts": {"trend": figure(trend_chart), "areas": area_chart},
         "failing": data.with_policy_titles(connection, [c for c in summary["by_check"] if c["fail"]][:TOP_CHECKS]),
         "stale": stale["hosts"],
-        "stale_total": stale["total"],
+        "stale_total": stale["total"] or 0,
         "expiring": expiring,
         "expiry_days": EXPIRY_DAYS,
     }

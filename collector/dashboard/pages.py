@@ -105,7 +105,7 @@ def hosts(
         return {**found, "options": data.host_filter_options(connection)}
 
     found = _read(state, work)
-    last_page = max(1, -(-found["total"] // query.per_page))
+    last_page = None if found["total"] is None else max(1, -(-found["total"] // query.per_page))
     context = {
         "title": "Hosts",
         "query": query,
@@ -115,7 +115,7 @@ def hosts(
         "page_url": lambda n: "/hosts?" + urlencode(query.params(page=n)),
         "sort_url": lambda s: "/hosts?" + urlencode(query.params(sort=s, page=1)),
         "last_page": last_page,
-        "has_next": len(found["hosts"]) == query.per_page and (found["capped"] or query.page < last_page),
+        "has_next": found["more"],
         **found,
     }
     return page(request, "hosts.html", context)

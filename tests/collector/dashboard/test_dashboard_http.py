@@ -219,6 +219,7 @@ def test_hosts_filter_sort_and_page_with_stable_urls(live: LiveCollector) -> Non
     assert admin.get("/hosts?status=nonsense&sort=nonsense").status_code == 200
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the CLI's storage is shared code
 def test_users_set_password_from_the_command_line(live: LiveCollector, tmp_path: Path) -> None:
     seed(live)
     config = tmp_path / "cli.yaml"
