@@ -110,9 +110,10 @@ def measure(args: argparse.Namespace, kind: str, database_url: str, directory: P
 def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     kinds = [k for k in ("sqlite", "postgresql") if k in results]
     fleet = results[kinds[0]]["fleet"]
+    start = ", ".join(f"{x:.1f}" for x in meta["load_start"])
+    end = ", ".join(f"{x:.1f}" for x in meta["load_end"])
     lines = [
-        f"Run {meta['when']} on {meta['machine']}; load average at start "
-        f"{', '.join(f'{x:.1f}' for x in meta['load_start'])}, at end {', '.join(f'{x:.1f}' for x in meta['load_end'])}. "
+        f"Run {meta['when']} on {meta['machine']}; load average at start {start}, at end {end}. "
         f"{fleet['hosts']:,} hosts x 40 checks ({fleet['results']:,} results); each page {meta['repeat']} times "
         "after a warm-up; server time (Server-Timing) median / p95, and the client's median wait over HTTPS.",
         "",

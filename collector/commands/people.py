@@ -130,7 +130,7 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     _user_errors(
         lambda: write(args, lambda c: sessions.set_password(c, args.name, password, by=cli_actor(), now=now()))
     )
-    print(f"password set for {args.name}; their dashboard sessions were ended")
+    print(f"password set for {args.name} (any dashboard session of theirs was ended)")
     return EXIT_OK
 
 

@@ -217,7 +217,8 @@ def _agents_page(request: Request, user: SessionUser, *, new_token: dict[str, An
                  errors: dict[str, str] | None = None, status: int = 200) -> Response:  # fmt: skip
     state = state_of(request)
     now = state.now()
-    page_number = max(1, int(request.query_params.get("page", "1") or 1)) if request.method == "GET" else 1
+    asked = request.query_params.get("page", "1") if request.method == "GET" else "1"
+    page_number = min(max(1, int(asked)), 100_000) if asked.isdigit() else 1
 
     def work(connection: Connection) -> dict[str, Any]:
         tokens = registry.list_tokens(connection, now)

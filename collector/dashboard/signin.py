@@ -36,7 +36,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def _sign_in_page(
-    request: Request, *, errors: dict[str, str] | None = None, name: str = "", status: int = 200, notice: str = ""
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    name: str = "",
+    status: int = 200,
+    notice: str = "",
+    next_path: str | None = None,
 ) -> Response:
     state = state_of(request)
     token = new_sign_in_token()
@@ -47,7 +53,7 @@ def _sign_in_page(
             "title": "Sign in",
             "errors": errors or {},
             "name": name,
-            "next": safe_next(request.query_params.get("next")),
+            "next": safe_next(next_path if next_path is not None else request.query_params.get("next")),
             "signin_token": token,
             "entra": state.config.dashboard.entra.configured,
             "notice": notice,
@@ -86,7 +92,9 @@ async def sign_in(request: Request) -> Response:
     if not password:
         errors["password"] = "Enter your password"
     if errors:
-        return await to_thread.run_sync(lambda: _sign_in_page(request, errors=errors, name=name, status=400))
+        return await to_thread.run_sync(
+            lambda: _sign_in_page(request, errors=errors, name=name, status=400, next_path=form.get("next"))
+        )
     settings = state.config.dashboard
     address = client_address(request)
     now = state.now()
@@ -113,7 +121,7 @@ async def sign_in(request: Request) -> Response:
             )
             minutes = max(1, int(settings.duration("sign_in_window").total_seconds() // 60))
             message = f"Too many failed sign-ins: wait {minutes} minutes and try again, or ask an administrator"
-            return _sign_in_page(request, errors={"name": message}, name=name, status=429)
+            return _sign_in_page(request, errors={"name": message}, name=name, status=429, next_path=form.get("next"))
 
         return await to_thread.run_sync(refuse)
     if outcome == "wrong":
