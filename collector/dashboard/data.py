@@ -76,7 +76,19 @@ class HostQuery:
         return {k: v for k, v in values.items() if v}
 
 
-def _host_filter(query: HostQuery, stale_cut: dt.datetime) -> sa.Select[Any]:
+def _matching(search: str) -> sa.Select[Any]:
+    """Agent ids whose host name or id contains `search`, read from the (hostname, agent_id) index alone:
+    scanning the rows themselves, and each host's subject, for a name cost seconds at 100,000 hosts."""
+    pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.select(agents.c.agent_id).where(
+        sa.or_(
+            sa.func.lower(agents.c.hostname).like(pattern, escape="\\"),
+            agents.c.agent_id.like(pattern, escape="\\"),
+        )
+    )
+
+
+def _host_filter(query: HostQuery, stale_cut: dt.datetime, found: list[str] | None = None) -> sa.Select[Any]:
     base = sa.select(
         agents.c.agent_id,
         agents.c.hostname,
@@ -99,13 +111,7 @@ def _host_filter(query: HostQuery, stale_cut: dt.datetime) -> sa.Select[Any]:
     if query.stale:
         base = base.where(sa.or_(subjects.c.last_seen.is_(None), subjects.c.last_seen < stale_cut))
     if query.search:
-        pattern = "%" + query.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        base = base.where(
-            sa.or_(
-                sa.func.lower(agents.c.hostname).like(pattern, escape="\\"),
-                agents.c.agent_id.like(pattern, escape="\\"),
-            )
-        )
+        base = base.where(agents.c.agent_id.in_(found if found is not None else _matching(query.search)))
     results = latest_results.c
     if query.status == "failing":
         base = base.where(sa.exists().where(results.subject_id == subjects.c.id, results.status == "fail"))
@@ -133,7 +139,12 @@ def host_page(
     connection: Connection, query: HostQuery, *, now: dt.datetime, stale_after: dt.timedelta
 ) -> dict[str, Any]:
     stale_cut = now - stale_after
-    base = _host_filter(query, stale_cut)
+    found: list[str] | None = None
+    if query.search:  # the matches once (up to the cap), then the page and its count from them
+        found = list(connection.execute(_matching(query.search).limit(COUNT_CAP + 1)).scalars())
+        if len(found) > COUNT_CAP:
+            found = None
+    base = _host_filter(query, stale_cut, found)
     offset = (query.page - 1) * query.per_page
     rows = list(connection.execute(_ordered(base, query.sort).limit(query.per_page + 1).offset(offset)))
     more = len(rows) > query.per_page
