@@ -1,6 +1,6 @@
-"""The dashboard's scheduled job: forget sessions and sign-in failures no longer needed (hourly, once
-across replicas). Sessions are kept a day past their end (for the audit trail the sign-in entries already
-give, that is enough), failures once they are older than the throttling window."""
+"""Forgetting sessions and sign-in failures no longer needed; run by the retention job (collector/jobs.py),
+once across replicas. Sessions go a day after they ended or expired (the audit log keeps the sign-ins and
+sign-outs), failures once they are older than the throttling window."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collector.config import CollectorConfig
-from collector.jobs import Job, register
 from collector.storage import sessions
 from collector.storage.engine import write_tx
 
@@ -20,6 +19,3 @@ def prune(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict[str
         ended = sessions.prune_sessions(connection, now - dt.timedelta(days=1))
         failures = sessions.prune_failures(connection, now - config.dashboard.duration("sign_in_window"))
     return {"deleted_sessions": ended, "deleted_sign_in_failures": failures}
-
-
-register(Job("dashboard-sessions", lambda _config: 3600, prune))
