@@ -39,7 +39,8 @@ test-slow: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 # The demo (scripts/demo.sh): the baseline on this machine; then a collector on a free loopback port (all state
-# under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary.
+# under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary,
+# then a briefing PDF and an evidence pack of that collector, verified offline, and the dashboard's URL.
 demo: $(STAMP) $(ASSETS)
 	BIN=$(BIN) scripts/demo.sh
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the endpoint baseline on this machine, then a collector in ./demo-data served on loopback,
-# this machine's agent enrolled and delivering a run, the compliance summary, and the dashboard's URL with
-# how to sign in (the password is written to a file, never printed). On a terminal the collector keeps
-# serving until Enter is pressed. Each run starts afresh in
+# this machine's agent enrolled and delivering a run, the compliance summary, the audit-committee briefing
+# (PDF) and an evidence pack of this collector, verified offline, and the dashboard's URL with how to sign in
+# (the password is written to a file, never printed). On a terminal the collector keeps serving until Enter
+# is pressed. Each run starts afresh in
 # ./demo-data on a free port. The collector is stopped when the script ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,17 @@ step "Compliance summary (rampart-collector summary)"
 step "Hosts (rampart-collector hosts)"
 "$BIN/rampart-collector" --config "$CONFIG" hosts
 
+step "The audit-committee briefing (rampart-collector briefing)"
+"$BIN/rampart-collector" --config "$CONFIG" briefing --out "$DATA/briefing.pdf"
+
+step "An evidence pack with the signed agent reports (rampart-collector evidence export)"
+"$BIN/rampart-collector" --config "$CONFIG" evidence export --with-reports --out "$DATA/evidence.zip"
+FINGERPRINT=$("$BIN/rampart-collector" --config "$CONFIG" evidence key --format json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
+
+step "The pack verified offline, as an auditor would (rampart-collector evidence verify; no config, no database)"
+"$BIN/rampart-collector" evidence verify "$DATA/evidence.zip" --key "$FINGERPRINT"
+
 step "The dashboard"
 echo "Open $URL/ and sign in as admin with the password in $DATA/admin-password"
 echo "(the certificate is signed by the demo's own CA, $CA: trust it, or accept the browser's warning)."
@@ -88,4 +100,5 @@ fi
 step "Stopping the collector"
 stop_collector
 SERVER_PID=""
-echo "done. Run it again any time (it starts afresh); everything is in $DATA."
+echo "done. Run it again any time (it starts afresh); everything is in $DATA"
+echo "(briefing: $DATA/briefing.pdf, evidence pack: $DATA/evidence.zip)."

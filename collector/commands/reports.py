@@ -86,20 +86,27 @@ def register(commands: Any) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int], None]]:
-    """A progress display on a terminal (rich); nothing when standard error is not one."""
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on a terminal (rich, on standard error): a bar where the total is known, a spinner
+    otherwise; nothing when standard error is not a terminal."""
     if not enabled:
-        yield lambda _what, _count: None
+        yield lambda _what, _count, _total: None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=None
-    ) as bar:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("starting", total=None)
 
-        def update(what: str, count: int) -> None:
-            bar.update(task, description=f"{what}: {count:,}" if count else what)
+        def update(what: str, count: int, total: int | None = None) -> None:
+            bar.update(task, description=what, completed=count, total=total)
 
         yield update
 
@@ -134,10 +141,10 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     engine = engine_of(config)
     try:
         with progress_bar(_interactive()) as step:
-            step("reading the figures", 0)
+            step("reading the figures", 0, None)
             with read_tx(engine) as connection:
                 data = figures.gather(connection, period=period, group=args.group, config=config, now=moment)
-            step("drawing the charts" if fmt == "html" else "writing the PDF", 0)
+            step("drawing the charts" if fmt == "html" else "writing the PDF", 0, None)
             document = briefing.render(data, fmt)
         with write_tx(engine) as connection:
             audit.record(

@@ -24,7 +24,9 @@ thresholds from `collector.briefing.rag` (`RagThresholds`, defaults in config.ex
 - more than `error_amber_percent` of the results in error: at best amber.
 
 Public, stable and used by the dashboard: `Rag`, `Judgement`, `Area`, `AreaMap`, `load_area_map`,
-`judge_checks`, `judge_devices`, `judge_waivers`, `AreaStatus`, `check_areas`, `RagThresholds`.
+`judge_checks`, `judge_devices`, `judge_waivers`, `AreaStatus`, `check_areas`, `RagThresholds`. With a
+database connection, `collector.reports.figures.area_posture(connection, config=, now=, as_of=, group=)`
+gives every area's judgement at one moment from the stored counts (the same the briefing shows).
 """
 
 from __future__ import annotations
@@ -269,6 +271,8 @@ def judge_devices(enrolled: int, reporting: int, thresholds: RagThresholds) -> J
 def judge_waivers(waived: int, total_results: int, expiring_next_period: int, thresholds: RagThresholds) -> Judgement:
     """`waived`: results waived now, out of `total_results`; `expiring_next_period`: waivers in force that
     end within the next period."""
+    if total_results == 0 and not expiring_next_period:
+        return Judgement(Rag.UNKNOWN, "No results yet, so nothing is waived.")
     share = _percent(waived, total_results) or 0.0
     if share > thresholds.waived_red_percent:
         rag, reason = Rag.RED, f"{share:.1f}% of results are waived (red above {thresholds.waived_red_percent:g}%)."

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from collector.reports import charts
 from collector.reports.areas import Rag
@@ -51,7 +52,7 @@ def build_charts(figures: dict[str, Any]) -> dict[str, charts.Chart]:
     previous = figures["previous"]["label"]
     current = figures["period"]["label"]
     for area in figures["areas"]:
-        if area["kind"] == "checks":
+        if area["kind"] == "checks" and any(value is not None for value in area["trend"]):
             found[f"trend-{area['key']}"] = charts.line_chart(
                 f"{area['title']}: results passing, {by}",
                 labels,
@@ -143,7 +144,7 @@ def render_html(figures: dict[str, Any]) -> str:
         **figures,
         overall=overall,
         charts=build_charts(figures),
-        css=_css(),
+        css=Markup(_css()),  # our own stylesheet: escaped, its quotes would break the font names
         long_days=LONG_FAILING_DAYS,
         rag_label=_rag_label,
         enforced_text=_enforced_text,

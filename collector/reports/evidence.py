@@ -65,6 +65,7 @@ from collector.storage.models import (
     agents,
     audit_log,
     check_catalog,
+    daily_changes,
     iso,
     observations,
     policies,
@@ -96,7 +97,8 @@ WAIVER_COLUMNS = (
     "requested_at", "approved_by", "approved_at", "closed_by", "closed_at",
 )  # fmt: skip
 
-Progress = Callable[[str, int], None]  # (what is being written, rows so far)
+# (what is being written, rows so far, rows expected when known): drives the command's progress bar.
+Progress = Callable[[str, int, int | None], None]
 
 
 class EvidenceError(Exception):
@@ -137,6 +139,11 @@ class ExportRequest:
         quarter = quarter_containing(self.end, year_starts)
         return Period(quarter.start, self.end, f"{quarter.label} to {self.end.isoformat()}", quarter.quarter,
                       quarter.year_starts)  # fmt: skip
+
+
+def _expected_results(connection: Connection, day: dt.date) -> int:
+    rows = connection.execute(sa.select(sa.func.sum(daily_changes.c.delta)).where(daily_changes.c.day <= day)).scalar()
+    return int(rows or 0)
 
 
 def check_request(request: ExportRequest, today: dt.date, retention_days: int) -> None:
@@ -354,7 +361,7 @@ def result_rows(
 
 
 def write_results(
-    files: Files, rows: Iterator[dict[str, Any]], at_ms: int, progress: Progress
+    files: Files, rows: Iterator[dict[str, Any]], at_ms: int, progress: Progress, expected: int | None = None
 ) -> dict[tuple[str, str], dict[str, int]]:
     """results.csv, results.jsonl and the OCSF events, in one pass; returns the counts per check."""
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -371,7 +378,7 @@ def write_results(
             _jsonl(ocsf_stream, ocsf.finding(row, at_ms))
             counts[(row["policy"], row["check"])][row["status"]] += 1
             if index % 5000 == 0:
-                progress("results", index)
+                progress("results", index, expected)
     return {key: dict(value) for key, value in counts.items()}
 
 
@@ -435,7 +442,7 @@ def write_changes(
             _jsonl(json_stream, record)
             written += 1
             if written % 5000 == 0:
-                progress("changes", written)
+                progress("changes", written, None)
     return written
 
 
@@ -614,7 +621,7 @@ def write_reports(
             )
             count += 1
             if count % 1000 == 0:
-                progress("signed reports", count)
+                progress("signed reports", count, None)
     return count
 
 
@@ -642,7 +649,10 @@ with ' so that a spreadsheet shows them as text.
 # --- the pack ------------------------------------------------------------------------------------------
 
 
-def _zip(files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> None:
+def _zip(
+    files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Hash every file, sign the manifest, write the zip (renamed into place when complete)."""
     entries = []
     names: list[str] = sorted(set(files.names))
     for name in names:
@@ -653,13 +663,15 @@ def _zip(files: Files, out: Path, sign: Callable[[dict[str, Any]], dict[str, Any
                 digest.update(chunk)
                 size += len(chunk)
         entries.append({"path": name, "sha256": digest.hexdigest(), "bytes": size})
-    manifest = sign({**payload, "files": entries})
+    signed = {**payload, "files": entries}
+    manifest = sign(signed)
     partial = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True) as archive:
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         for name in names:
             archive.write(files.root / name, name)
     os.replace(partial, out)
+    return signed
 
 
 def export(
@@ -679,7 +691,7 @@ def export(
     from collector.reports.periods import month_number
 
     check_request(request, now.date(), config.retention_days)
-    report = progress or (lambda _what, _n: None)
+    report: Progress = progress or (lambda _what, _n, _total: None)
     with write_tx(engine) as connection:
         audit.record(connection, actor, "evidence.export", str(out.name), request.parameters(), now)
     start = dt.datetime.combine(request.first_day, dt.time())
@@ -697,18 +709,20 @@ def export(
                 if request.framework
                 else None
             )
-            report("results", 0)
+            # How many results to expect, from the counters (the whole fleet: a filter only makes it fewer).
+            expected = None if request.group or request.framework else _expected_results(connection, request.end)
+            report("results", 0, expected)
             at_ms = int(end.replace(tzinfo=dt.UTC).timestamp() * 1000)
-            counts = write_results(files, result_rows(connection, lookups, request, end), at_ms, report)
+            counts = write_results(files, result_rows(connection, lookups, request, end), at_ms, report, expected)
             summary["results"] = sum(sum(v.values()) for v in counts.values())
-            report("changes", 0)
+            report("changes", 0, None)
             summary["changes"] = write_changes(files, connection, request, start, end, checks, report)
             write_policies(files, connection, end)
             write_waivers(files, connection, end)
             summary["audit_entries"] = write_audit_log(files, connection, start, end)
             summary["agents"] = len(write_agents(files, connection, request, end))
             if request.with_reports:
-                report("signed reports", 0)
+                report("signed reports", 0, None)
                 summary["signed_reports"] = write_reports(files, connection, request, start, end, report)
             title = (
                 f"Rampart evidence as at the end of {request.end.isoformat()}"
@@ -726,7 +740,7 @@ def export(
                 ).encode(),
             )  # fmt: skip
             if render_briefing:
-                report("briefing", 0)
+                report("briefing", 0, None)
                 try:
                     data = figures.gather(
                         connection, period=request.period(year_starts), group=request.group, config=config, now=now
@@ -752,9 +766,8 @@ def export(
             "collector": {"public_key": public, "fingerprint": fingerprint(key), "key_id": wire.key_id(key)},
             "counts": summary,
         }
-        report("zip", 0)
-        _zip(files, out, lambda p: wire.sign_document(key, p), payload)
-        return payload
+        report("zip", 0, None)
+        return _zip(files, out, lambda p: wire.sign_document(key, p), payload)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

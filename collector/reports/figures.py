@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from collector.config import CollectorConfig
 from collector.reports import areas as posture
 from collector.reports.areas import AreaMap, Rag, load_area_map
-from collector.reports.periods import Period
+from collector.reports.periods import Period, month_number, quarter_containing
 from collector.storage import observations, queries
 from collector.storage.models import (
     agents,
@@ -688,3 +688,53 @@ def gather(
             "devices_green_at_percent": thresholds.devices_green_at_percent,
         },
     }  # fmt: skip
+
+
+def area_posture(
+    connection: Connection,
+    *,
+    config: CollectorConfig,
+    now: dt.datetime,
+    as_of: dt.date | None = None,
+    group: str | None = None,
+    area_map: AreaMap | None = None,
+) -> list[dict[str, Any]]:
+    """Each area's question and red/amber/green at one moment (now, or the end of `as_of`), without the
+    comparison, trends and charts of a briefing: what the dashboard shows. Stable: key, kind, question,
+    title, rag, reason, and for check areas compliance (percent) and counts."""
+    area_map = area_map or load_area_map(config.briefing.areas_file or None)
+    thresholds = config.briefing.rag
+    moment = Moment.of(as_of or now.date(), now)
+    entries = catalog(connection)
+    summary = summary_at(connection, moment, group, config)
+    statuses = posture.check_areas(
+        summary["by_check"], {key: row.frameworks for key, row in entries.items()}, area_map, thresholds
+    )
+    found = []
+    for area in area_map.areas:
+        item: dict[str, Any] = {"key": area.key, "kind": area.kind, "question": area.question, "title": area.title}
+        if area.kind == "checks":
+            status = statuses[area.key]
+            item.update(
+                rag=status.judgement.rag.value,
+                reason=status.judgement.reason,
+                compliance=_pct(status.compliance),
+                counts=status.counts,
+            )
+        elif area.kind == "devices":
+            counted = devices(connection, moment, dt.timedelta(hours=config.stale_after_hours), group, moment.day)
+            judged = posture.judge_devices(counted["enrolled"], counted["reporting"], thresholds)
+            item.update(rag=judged.rag.value, reason=judged.reason, devices=counted)
+        else:
+            year_starts = month_number(config.briefing.year_starts)
+            quarter = quarter_containing(moment.day, year_starts)
+            titles = {key[1]: row.title for key, row in entries.items()}
+            policies_of: dict[str, list[str]] = defaultdict(list)
+            for policy_id, check_id in entries:
+                policies_of[check_id].append(policy_id)
+            risks = accepted_risks(connection, quarter, moment, quarter.following(), titles, policies_of)
+            totals = summary["totals"]
+            judged = posture.judge_waivers(totals["waived"], totals["total"], risks["ending_next_period"], thresholds)
+            item.update(rag=judged.rag.value, reason=judged.reason, waivers_in_force=len(risks["in_force"]))
+        found.append(item)
+    return found

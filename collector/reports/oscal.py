@@ -19,7 +19,6 @@ from typing import Any
 from checks import __version__
 
 NAMESPACE = "urn:rampart:evidence"
-OSCAL_VERSION = "1.1.2"
 PREFIXES = {"cyber_essentials": "ce", "ncsc_caf": "caf", "cis_controls_v8": "cis"}
 FRAMEWORK_NAMES = {"cyber_essentials": "Cyber Essentials", "ncsc_caf": "NCSC CAF", "cis_controls_v8": "CIS Controls v8"}
 _UUIDS = uuid.UUID("6f1c9a52-3a51-4b43-9d8e-5a0e7f0c2b11")  # namespace for ids derived from names
@@ -104,6 +103,8 @@ def document(
                 "related-observations": [{"observation-uuid": _uuid(pack_id, "observation", p, c)} for p, c in keys],
             }
         )
+    import trestle.oscal
+
     selected = [{"control-id": control_token(f, c)} for f, c in sorted(by_control)]
     result: dict[str, Any] = {
         "uuid": _uuid(pack_id, "result"),
@@ -126,7 +127,7 @@ def document(
                 "title": title,
                 "last-modified": _time(now),
                 "version": __version__,
-                "oscal-version": OSCAL_VERSION,
+                "oscal-version": str(trestle.oscal.OSCAL_VERSION),  # the models' own version
             },
             "import-ap": {
                 "href": "policies/index.json",

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def verify(path: Path, expected_key: str | None = None) -> Outcome:
         return outcome
     with archive:
         names = [info.filename for info in archive.infolist() if not info.is_dir()]
-        for name in sorted({n for n in names if names.count(n) > 1}):
+        for name in sorted(n for n, times in Counter(names).items() if times > 1):
             outcome.problems.append(f"{name}: appears more than once in the zip")
         payload = _manifest(archive, outcome, expected_key)
         if payload is None:

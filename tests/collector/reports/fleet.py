@@ -171,3 +171,25 @@ class Fleet:
 
     def revoke(self, host: Host, now: dt.datetime) -> None:
         run_write(self.engine, lambda c: registry.revoke_agent(c, host.agent_id, by="admin", now=now))
+
+
+def shipped_result(
+    check_id: str, status: str, *, policy_id: str = "baseline", observed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A result of a shipped policy's check as an agent sends it (for tests that report over HTTPS)."""
+    policy = load_policy_file(shipped_path(f"{policy_id}.yaml"))
+    check = policy.check(check_id)
+    assert check is not None
+    return Result(
+        check_id=check_id,
+        status=Status(status),
+        severity=Severity(check.severity),
+        title=check.title,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_hash=policy.sha256,
+        observed=observed if observed is not None else {"value": f"{check_id} {status}"},
+        expectation={"fact": "value"},
+        reason="" if status == "pass" else f"{check_id} is {status}",
+        frameworks={k: list(v) for k, v in check.frameworks.items()},
+    ).to_dict()

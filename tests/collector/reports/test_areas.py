@@ -81,6 +81,7 @@ def test_thresholds_come_from_the_config() -> None:
     assert judge_devices(100, 84, DEFAULTS).rag is Rag.RED
     assert judge_devices(0, 0, DEFAULTS).rag is Rag.UNKNOWN
     assert judge_waivers(1, 100, 0, DEFAULTS).rag is Rag.GREEN
+    assert judge_waivers(0, 0, 0, DEFAULTS).rag is Rag.UNKNOWN  # no results at all: not known, not green
     assert judge_waivers(1, 100, 2, DEFAULTS).rag is Rag.AMBER
     assert "2 waivers end within the next period" in judge_waivers(1, 100, 2, DEFAULTS).reason
     assert judge_waivers(3, 100, 0, DEFAULTS).rag is Rag.AMBER

@@ -165,6 +165,11 @@ def briefing(engine: Engine, quarter: str, now: dt.datetime, group: str | None =
         return figures.gather(connection, period=periods.quarter(quarter), group=group, config=CONFIG, now=now)
 
 
+def _posture(engine: Engine, now: dt.datetime, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    with read_tx(engine) as connection:
+        return figures.area_posture(connection, config=CONFIG, now=now, as_of=as_of)
+
+
 def area(data: dict[str, Any], key: str) -> dict[str, Any]:
     return next(a for a in data["areas"] if a["key"] == key)
 
@@ -235,6 +240,11 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
         "firewalls", "secure_configuration", "security_update_management", "user_access_control",
         "malware_protection"]  # fmt: skip
     assert not next(c for c in ce["controls"] if c["control"] == "malware_protection")["covered"]
+
+    posture = {a["key"]: a["rag"] for a in _posture(engine, NOW)}
+    assert posture == {a["key"]: a["rag"] for a in q3["areas"]}  # what the dashboard shows: the same judgement
+    then = {a["key"]: a["rag"] for a in _posture(engine, NOW, dt.date(2026, 9, 30))}
+    assert then == {a["key"]: a["rag"] for a in q2_then["areas"]}
 
     # --- Q2 as written on its last day, and as read back in November from the history ----------------------
     q2_later = briefing(engine, "2026-Q2", NOW)
@@ -308,3 +318,14 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
     assert agents["h1"]["last_report_before_end"] == "2026-09-29T09:00:00Z"
     assert waiver["state_at_end"] == "approved" and [e["action"] for e in waiver["history"]] == [
         "waiver.request", "waiver.approve"]  # fmt: skip
+
+
+def test_every_tenant_keeps_its_mfa_rollout_as_at_a_past_date(engine: Engine) -> None:
+    fleet = Fleet(engine, at(4, 1))
+    for month, (first, second) in ((7, (50.0, 20.0)), (8, (70.0, 40.0)), (9, (90.0, 60.0))):
+        for tenant, coverage in (("t1", first), ("t2", second)):
+            fleet.cloud(tenant, [fleet.tenant_result(tenant, "mfa-coverage", "fail", at(month, 1),
+                                                     mfa_facts(coverage, []))], at(month, 1))  # fmt: skip
+    q2 = briefing(engine, "2026-Q2", NOW)  # read back from the history: a past quarter
+    assert {t["tenant_id"]: t["curve"][-3:] for t in q2["mfa"]} == {
+        "t1": [50.0, 70.0, 90.0], "t2": [20.0, 40.0, 60.0]}  # fmt: skip
