@@ -11,7 +11,7 @@ RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
 
-.PHONY: venv system-packages test test-fast test-slow demo lint bench reliability clean
+.PHONY: venv assets system-packages test test-fast test-slow demo lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[collector,dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The dashboard's GOV.UK Frontend and Swagger UI assets, from npm (package-lock.json), never committed.
+ASSETS := collector/dashboard/built/built.json
+$(ASSETS): collector/dashboard/frontend/package-lock.json collector/dashboard/assets.py | $(STAMP)
+	cd collector/dashboard/frontend && npm ci --ignore-scripts --no-audit --no-fund
+	$(BIN)/python -m collector.dashboard.assets
+
+assets: $(ASSETS)
+
+venv: $(STAMP) $(ASSETS)
 
 # Debian packages the suite and the demo need (Chromium, poppler, pango, HAProxy, ...): installed only when missing.
 system-packages:
@@ -27,17 +35,17 @@ system-packages:
 
 test: test-fast test-slow
 
-test-fast: $(STAMP) system-packages
+test-fast: $(STAMP) $(ASSETS) system-packages
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
 # pytest exits 5 when no test carries the marker: not a failure.
-test-slow: $(STAMP) system-packages
+test-slow: $(STAMP) $(ASSETS) system-packages
 	$(BIN)/python -m pytest -m "slow" $(PYTEST_FLAGS) || [ $$? -eq 5 ]
 
 # The demo (scripts/demo.sh): the baseline on this machine; then a collector on a free loopback port (all state
 # under demo-data/), this machine's agent enrolled with it, one full agent run delivered, the collector's summary,
-# then a briefing PDF and an evidence pack of that collector, verified offline.
-demo: $(STAMP) system-packages
+# then a briefing PDF and an evidence pack of that collector, verified offline, and the dashboard's URL.
+demo: $(STAMP) $(ASSETS) system-packages
 	BIN=$(BIN) scripts/demo.sh
 
 lint: $(STAMP)
@@ -59,4 +67,4 @@ reliability: $(STAMP) system-packages
 	$(BIN)/python scripts/reliability_report.py && exit $$status
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info collector/dashboard/built collector/dashboard/frontend/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.config import find_config_path, load_section
+from collector.dashboard.config import DashboardConfig
 
 
 @dataclass
@@ -90,6 +91,8 @@ class CollectorConfig:
     job_poll_s: int = 30
     # debug, info, warning or error; logs are JSON lines on standard error.
     log_level: str = "info"
+    # The web dashboard at / (collector/dashboard, docs/dashboard.md).
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     # The audit-committee briefing (docs/briefing.md).
     briefing: BriefingConfig = field(default_factory=BriefingConfig)
 

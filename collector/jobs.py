@@ -187,7 +187,11 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
         folded = fold_daily_changes(connection, before=cutoff.date(), into_day=cutoff.date() - dt.timedelta(days=1))
         compacted = fold_daily_changes(connection, before=now.date())
         old_runs = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff)).rowcount
+    from collector.dashboard.jobs import prune
+
+    dashboard = prune(engine, config, now)
     return {
+        **dashboard,
         "expired_waivers": expired,
         "deleted_intervals": intervals,
         "deleted_reports": old_reports,

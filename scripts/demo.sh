@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the endpoint baseline on this machine, then a collector in ./demo-data served on loopback,
-# this machine's agent enrolled and delivering a run, the compliance summary, and at the end the
-# audit-committee briefing (PDF) and an evidence pack of this collector, verified offline. Each run starts afresh in
+# this machine's agent enrolled and delivering a run, the compliance summary, the audit-committee briefing
+# (PDF) and an evidence pack of this collector, verified offline, and the dashboard's URL with how to sign in
+# (the password is written to a file, never printed). On a terminal the collector keeps serving until Enter
+# is pressed. Each run starts afresh in
 # ./demo-data on a free port. The collector is stopped when the script ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,10 @@ if [ -n "$TOKEN" ]; then
 fi
 echo "CA for agents: $CA"
 
+step "A password for the dashboard's local admin (rampart-collector users set-password; kept in $DATA/admin-password)"
+( umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(18))' > "$DATA/admin-password" )
+"$BIN/rampart-collector" --config "$CONFIG" users set-password admin --password-file "$DATA/admin-password"
+
 step "Serving on $URL (rampart-collector serve, in the background; log in $DATA/collector.log)"
 "$BIN/rampart-collector" --config "$CONFIG" serve >> "$DATA/collector.log" 2>&1 &
 SERVER_PID=$!
@@ -83,6 +89,13 @@ FINGERPRINT=$("$BIN/rampart-collector" --config "$CONFIG" evidence key --format 
 
 step "The pack verified offline, as an auditor would (rampart-collector evidence verify; no config, no database)"
 "$BIN/rampart-collector" evidence verify "$DATA/evidence.zip" --key "$FINGERPRINT"
+
+step "The dashboard"
+echo "Open $URL/ and sign in as admin with the password in $DATA/admin-password"
+echo "(the certificate is signed by the demo's own CA, $CA: trust it, or accept the browser's warning)."
+if [ -t 0 ] && [ -t 1 ]; then
+  read -r -p "The collector keeps serving until you press Enter. " _
+fi
 
 step "Stopping the collector"
 stop_collector

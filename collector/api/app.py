@@ -200,7 +200,7 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
         description="Verified ingest of agent results and the compliance API. Errors are JSON "
         '{"code", "message"} with a stable code. API calls authenticate with `Authorization: Bearer <token>`.',
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by the dashboard from this collector's own files (no CDN)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -241,6 +241,9 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
+    from collector.dashboard import web as dashboard
+
+    dashboard.install(app, state)
     reports_route = next(
         route
         for route in agents.router.routes

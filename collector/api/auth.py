@@ -26,26 +26,44 @@ def require(permission: Permission) -> Callable[..., Caller]:
     def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
     ) -> Caller:
+        state: AppState = request.app.state.rampart
+        if (credentials is None or not credentials.credentials) and request.method == "GET":
+            # A download linked from the dashboard: its session stands for a token. GET only, so that no
+            # other site can make a signed-in browser change anything (changes need a CSRF-checked form).
+            caller = dashboard_caller(request)
+            if caller is not None:
+                return _permitted(request, caller, permission)
         if credentials is None or not credentials.credentials:
             raise ApiError(
                 401, "unauthenticated", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE
             )
-        state: AppState = request.app.state.rampart
         with read_tx(state.engine) as connection:
             caller = users.authenticate(connection, credentials.credentials, state.now())
         if caller is None:
             raise ApiError(401, "bad_api_token", "the API token is unknown, revoked or expired", headers=_CHALLENGE)
-        request.state.actor = f"user:{caller.user}"
-        if not allowed(caller.role, permission):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"the {caller.role} role may not do this (it needs the {permission.value} permission)",
-                permission=permission.value,
-            )
-        return caller
+        return _permitted(request, caller, permission)
 
     return dependency
+
+
+def dashboard_caller(request: Request) -> Caller | None:
+    """The dashboard session of this request, as an API caller (None when signed out)."""
+    from collector.dashboard.session import session_of
+
+    user = session_of(request)
+    return None if user is None else Caller(user=user.user, role=user.role, token_id=f"session:{user.session_id[:8]}")
+
+
+def _permitted(request: Request, caller: Caller, permission: Permission) -> Caller:
+    request.state.actor = f"user:{caller.user}"
+    if not allowed(caller.role, permission):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"the {caller.role} role may not do this (it needs the {permission.value} permission)",
+            permission=permission.value,
+        )
+    return caller
 
 
 read_access = require(Permission.READ)

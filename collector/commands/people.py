@@ -40,6 +40,15 @@ def register(commands: Any) -> None:
     disable = user_commands.add_parser("disable", help="disable a user: their API tokens stop working")
     disable.add_argument("name")
     disable.set_defaults(handler=cmd_users_disable)
+    set_password = user_commands.add_parser(
+        "set-password",
+        help="set a user's password for the dashboard's sign-in (ends their dashboard sessions)",
+        description="Asked twice on a terminal; or read from --password-file (- for standard input). At least "
+        "12 characters; stored as an argon2id hash only.",
+    )
+    set_password.add_argument("name")
+    set_password.add_argument("--password-file", metavar="PATH", help="read the password from PATH (- : stdin)")
+    set_password.set_defaults(handler=cmd_users_set_password)
 
     tokens = commands.add_parser("api-token", help="create, list and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="api_token_command", metavar="ACTION", required=True)
@@ -110,6 +119,18 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
     changed = _user_errors(lambda: write(args, lambda c: users.disable_user(c, args.name, by=cli_actor(), now=now())))
     print(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
+    return EXIT_OK
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    from collector.dashboard.passwords import read_new_password
+    from collector.storage import sessions
+
+    password = read_new_password(args.password_file)
+    _user_errors(
+        lambda: write(args, lambda c: sessions.set_password(c, args.name, password, by=cli_actor(), now=now()))
+    )
+    print(f"password set for {args.name} (any dashboard session of theirs was ended)")
     return EXIT_OK
 
 

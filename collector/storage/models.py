@@ -49,6 +49,8 @@ class Subject(SQLModel, table=True):
         sa.UniqueConstraint("kind", "ext_id"),
         # Host counts and the stale count by group, from the index alone.
         sa.Index("ix_subjects_kind_group_seen", "kind", "group_name", "last_seen"),
+        # The dashboard's hosts in order of last contact, a page at a time.
+        sa.Index("ix_subjects_kind_seen", "kind", "last_seen", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -67,6 +69,7 @@ class Agent(SQLModel, table=True):
         sa.Index("ix_agents_hostname", "hostname", "agent_id"),  # the hosts list, in name order, a page at a time
         sa.Index("ix_agents_revoked_at", "revoked_at"),
         sa.Index("ix_agents_enrolled_group", "enrolled_at", "group_name"),  # hosts enrolled by a date, counted
+        sa.Index("ix_agents_os_hostname", "os", "hostname", "agent_id"),  # the dashboard's hosts by OS, by name
     )
 
     agent_id: str = Field(primary_key=True, max_length=40)
@@ -292,12 +295,18 @@ class StoredWaiver(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    # One user per Entra ID account (tenant and object id), whatever its name becomes (migration 0006).
+    __table_args__ = (sa.Index("ix_users_external_id", "external_id", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
     role: str = Field(max_length=16)
     created_at: dt.datetime = Field(sa_type=sa.DateTime())
     disabled_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
+    # The dashboard's local sign-in: an argon2id hash (PHC string); empty: no password sign-in.
+    password_hash: str | None = Field(default=None, max_length=255)
+    # `entra:<tenant id>:<object id>` for a user who signs in with Microsoft Entra ID.
+    external_id: str | None = Field(default=None, max_length=200)
 
 
 class ApiToken(SQLModel, table=True):
@@ -310,6 +319,38 @@ class ApiToken(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_type=sa.DateTime())
     expires_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
     revoked_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
+
+
+class DashboardSession(SQLModel, table=True):
+    """A signed-in dashboard user. The cookie holds a random secret; only its SHA-256 is kept here, so a
+    database leak gives no session away. Ended by sign-out, expiry, or the user being disabled."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's secret
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    method: str = Field(max_length=16)  # password | entra
+    address: str = Field(default="", max_length=64)
+    created_at: dt.datetime = Field(sa_type=sa.DateTime())
+    last_seen_at: dt.datetime = Field(sa_type=sa.DateTime())
+    expires_at: dt.datetime = Field(index=True, sa_type=sa.DateTime())
+    ended_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
+
+
+class SignInFailure(SQLModel, table=True):
+    """A refused dashboard sign-in, counted per user name and per address to throttle guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        sa.Index("ix_sign_in_failures_user_at", "user_name", "at"),
+        sa.Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    at: dt.datetime = Field(sa_type=sa.DateTime())
+    user_name: str = Field(max_length=100)
+    address: str = Field(max_length=64)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -375,6 +416,8 @@ waivers = table(StoredWaiver)
 users = table(User)
 api_tokens = table(ApiToken)
 audit_log = table(AuditEntry)
+dashboard_sessions = table(DashboardSession)
+sign_in_failures = table(SignInFailure)
 job_schedule = table(JobSchedule)
 job_runs = table(JobRun)
 state_versions = table(StateVersion)

@@ -458,6 +458,7 @@ class FakeMicrosoft:
         self.scenario = scenario or Scenario()
         self.requests: list[Recorded] = []
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (client id, audience, expiry)
+        self.oidc: Any = None  # an OidcProvider (tests/fakes/entra_oidc.py) to serve user sign-in too
         self.lock = threading.Lock()
         self._ca_path = ca_path
         self._server: ThreadingHTTPServer | None = None
@@ -579,9 +580,10 @@ class _Handler(BaseHTTPRequestHandler):
     # plumbing
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+        html = body.get("__html__") if isinstance(body, dict) else None  # a page (the sign-in service's)
+        data = html.encode() if isinstance(html, str) else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "text/html; charset=utf-8" if html else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -619,6 +621,10 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self._openid(), {}
         if method == "POST" and path == f"/{tenant}/oauth2/v2.0/token":
             return self._token()
+        if self.owner.oidc is not None:
+            answer: Reply | None = self.owner.oidc.route(method, path, query, self.owner.base_url)
+            if answer is not None:
+                return answer
         return 404, {"error": "not_found", "error_description": f"no such endpoint {path}"}, {}
 
     # sign-in
@@ -651,6 +657,15 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.owner.fault_for("/token")
         if fault is not None:
             return fault.status, _aad_error(fault.code, fault.message), _retry(fault)
+        if form.get("grant_type") == "authorization_code" and self.owner.oidc is not None:
+            user_app = scenario.apps.get(form.get("client_id", ""))
+            if user_app is None:
+                return 400, _aad_error("unauthorized_client", "AADSTS700016: Application not found."), {}
+            refusal = self._authenticate(user_app, form)
+            if refusal is not None:
+                return 401, _aad_error("invalid_client", refusal), {}
+            redeemed: Reply = self.owner.oidc.redeem(form, self.owner.base_url)
+            return redeemed
         if form.get("grant_type") != "client_credentials":
             return 400, _aad_error("unsupported_grant_type", "AADSTS70003: grant type not supported here."), {}
         app = scenario.apps.get(form.get("client_id", ""))

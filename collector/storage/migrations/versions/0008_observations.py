@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0006"  # re-chained after 0006 (dashboard) when wt/11-reports was merged into wt/12-dashboard
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages (Jinja2, GOV.UK Design System) served by the collector at `/`."""
