@@ -123,7 +123,10 @@ def parse_time(value: Any, where: str) -> dt.datetime | None:
     except ValueError:
         raise ReportError("bad_report", f"{where} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is after the last representable instant
+            raise ReportError("bad_report", f"{where} is out of range in UTC: {value[:40]!r}") from None
     return parsed.replace(microsecond=0)
 
 
@@ -133,15 +136,16 @@ def parse_result(data: Any, where: str) -> IncomingResult:
     policy = data.get("policy")
     if not isinstance(policy, dict):
         raise ReportError("bad_report", f"{where}.policy must be an object with id, version and hash")
+    # Membership is tested on strings only: a list or an object here is not hashable.
     status = data.get("status")
-    if status not in _STATUSES:
+    if not isinstance(status, str) or status not in _STATUSES:
         raise ReportError("bad_report", f"{where}.status must be one of {', '.join(sorted(_STATUSES))}")
     severity = data.get("severity")
-    if severity not in _SEVERITIES:
+    if not isinstance(severity, str) or severity not in _SEVERITIES:
         raise ReportError("bad_report", f"{where}.severity must be one of {', '.join(sorted(_SEVERITIES))}")
     waived_status = data.get("waived_status")
     if status == _WAIVED:
-        if waived_status not in _UNDERLYING:
+        if not isinstance(waived_status, str) or waived_status not in _UNDERLYING:
             raise ReportError("bad_report", f"{where}.waived_status must be fail or error for a waived result")
     else:
         waived_status = None
