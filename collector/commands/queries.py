@@ -81,7 +81,7 @@ def _query(args: argparse.Namespace, work: Any, as_of: dt.date | None = None) ->
 
     config = config_of(args)
     try:
-        check_as_of(as_of, now().date(), config.retention_days)
+        check_as_of(as_of, now().date(), config.retention_days, "--as-of")
         return read(args, work)
     except QueryError as exc:
         if exc.code in ("not_found", "ambiguous"):
@@ -324,9 +324,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_trends(args: argparse.Namespace) -> int:
     from collector.storage import queries
 
-    end = args.end or now().date()
-    span = {"day": dt.timedelta(days=29), "week": dt.timedelta(weeks=11), "month": dt.timedelta(days=334)}
-    start = args.start or end - span[args.period]
+    try:
+        start, end = queries.trend_range(
+            args.period, args.start, args.end, now().date(), config_of(args).retention_days, ("--from", "--to")
+        )
+    except queries.QueryError as exc:
+        raise UsageError(exc.message) from None
     data = _query(
         args,
         lambda c: queries.trends(
@@ -337,7 +340,6 @@ def cmd_trends(args: argparse.Namespace) -> int:
             filters=queries.Filters(args.group, args.policy),
             check_id=args.check,
         ),
-        start,
     )
     if args.format == "json":
         print_json(data)

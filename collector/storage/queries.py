@@ -49,13 +49,56 @@ class Filters:
     policy: str | None = None
 
 
-def check_as_of(as_of: dt.date | None, today: dt.date, retention_days: int) -> None:
-    """History is kept for `retention_days`: earlier dates cannot be answered truthfully."""
-    if as_of is not None and as_of < today - dt.timedelta(days=retention_days):
+def retention_horizon(today: dt.date, retention_days: int) -> dt.date:
+    """The first day whose state is still known (`retention_days` of history are kept)."""
+    try:
+        return today - dt.timedelta(days=retention_days)
+    except OverflowError:  # more days than the calendar holds: everything is kept
+        return dt.date.min
+
+
+def check_as_of(as_of: dt.date | None, today: dt.date, retention_days: int, name: str = "as_of") -> None:
+    """A date the state can be given as at: not in the future (waivers that will have expired by then, hosts
+    that will have gone quiet, are not known today), nor before the history kept (`retention_days`)."""
+    if as_of is None:
+        return
+    if as_of > today:
+        raise QueryError(
+            "as_of_in_future",
+            f"{name} {as_of.isoformat()} is in the future (today is {today.isoformat()}, UTC): "
+            "the state is known up to today",
+        )
+    if as_of < retention_horizon(today, retention_days):
         raise QueryError(
             "outside_retention",
-            f"{as_of.isoformat()} is before the {retention_days} days of history kept (retention_days)",
+            f"{name} {as_of.isoformat()} is before the {retention_days} days of history kept (retention_days)",
         )
+
+
+TREND_SPANS = {"day": dt.timedelta(days=29), "week": dt.timedelta(weeks=11), "month": dt.timedelta(days=334)}
+
+
+def trend_range(
+    period: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    retention_days: int,
+    names: tuple[str, str] = ("from", "to"),
+) -> tuple[dt.date, dt.date]:
+    """The days a trend covers: `end` defaults to today, `start` to a span before it (never before the
+    history kept); both are checked as `as_of` dates are. `names` are those of the two parameters."""
+    if period not in TREND_SPANS:
+        raise QueryError("bad_request", "period must be day, week or month")
+    end = end or today
+    check_as_of(end, today, retention_days, names[1])
+    if start is None:
+        horizon = retention_horizon(today, retention_days)
+        start = end - TREND_SPANS[period] if end - horizon > TREND_SPANS[period] else horizon
+    check_as_of(start, today, retention_days, names[0])
+    if start > end:
+        raise QueryError("bad_request", "the start of a trend must not be after its end")
+    return start, end
 
 
 def end_of(day: dt.date) -> dt.datetime:

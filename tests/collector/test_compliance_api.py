@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from collector.storage import models
@@ -245,3 +246,49 @@ def test_the_summary_reads_counters_that_match_the_latest_rows(live: LiveCollect
     )
     totals = get(live, "/api/v1/summary")["totals"]
     assert {status: totals[status] for status, _ in latest} == {status: n for status, n in latest}
+
+
+def refused_with(live: LiveCollector, path: str, code: str, mentions: str, **params: Any) -> None:
+    response = live.admin().get(live.url + path, params=params)
+    assert response.status_code == 400, (path, params, response.text)
+    assert response.json()["code"] == code and mentions in response.json()["message"], response.json()
+
+
+def test_future_dates_are_refused_on_every_route(live: LiveCollector) -> None:
+    """The state as at a later day is not known: waivers will have expired by then, hosts gone quiet."""
+    agents = fleet(live)
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    for path in ("/api/v1/summary", f"/api/v1/hosts/{agents['web-1'].agent_id}", "/api/v1/checks/patch"):
+        refused_with(live, path, "as_of_in_future", tomorrow, as_of=tomorrow)
+    refused_with(live, "/api/v1/export/results", "as_of_in_future", "as_of", as_of=tomorrow)
+    refused_with(live, "/api/v1/trends", "as_of_in_future", "to", to=tomorrow)
+    refused_with(live, "/api/v1/trends", "as_of_in_future", "from", **{"from": tomorrow})
+    assert get(live, "/api/v1/summary", as_of=TODAY.isoformat())["totals"]["pass"] == 5  # today is known
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("/api/v1/summary", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/checks/patch", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/hosts/web-1", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/export/results", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/trends", {"to": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/trends", {"to": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/trends", {"from": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/summary", {"as_of": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/audit", {"since": "9999-12-31T23:30:00-05:00"}, "bad_request"),
+        ("/api/v1/audit", {"since": "0001-01-01T00:30:00+05:00"}, "bad_request"),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_a_400(
+    live: LiveCollector, path: str, params: dict[str, str], code: str
+) -> None:
+    live.enrolled_agent(hostname="web-1")
+    refused_with(live, path, code, next(iter(params)), **params)
+
+
+def test_a_token_valid_past_the_year_9999_is_refused(live: LiveCollector) -> None:
+    for expires_in in ("3000000d", "99999999999d"):
+        response = live.admin().post(live.url + "/api/v1/enroll-tokens", json={"expires_in": expires_in})
+        assert response.status_code == 400 and "9999" in response.json()["message"], response.text
