@@ -21,6 +21,7 @@ from collector.api.errors import ApiError
 from collector.api.state import AppState
 from collector.storage import audit, queries
 from collector.storage.engine import read_tx, write_tx
+from collector.storage.history import RETIRED
 from collector.storage.models import agents, iso, latest_results, reports, result_intervals, subjects
 from collector.storage.queries import Filters, QueryError
 from collector.storage.users import Caller
@@ -212,6 +213,7 @@ def _export_rows(
             latest.reason,
             latest.observed,
         ).join(subjects, subjects.c.id == latest.subject_id)
+        query = query.where(latest.status != RETIRED)  # what no longer counts is history, kept as at its dates
         policy_column = latest.policy_id
     else:
         moment = queries.end_of(as_of)

@@ -461,7 +461,8 @@ def host(
             )
     counts = _counts()
     for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        if result["status"] in counts:  # not `retired`: a revoked host's results no longer count
+            counts[result["status"]] += 1
     return {
         "as_of": as_of.isoformat() if as_of else None,
         "host": {
