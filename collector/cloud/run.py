@@ -33,6 +33,7 @@ class CloudRun:
     started_at: str = ""
     duration_s: float = 0.0
     sign_in_error: str | None = None  # set when the app could not sign in: nothing could be judged
+    policies: list[Policy] = field(default_factory=list)  # what the results were judged against
 
 
 def load_cloud_policies(config: CloudConfig) -> list[Policy]:
@@ -108,4 +109,5 @@ def run_cloud_checks(
         started_at=started_at,
         duration_s=time.monotonic() - started,
         sign_in_error=cloud.tokens.failure.reason if cloud.tokens.failure else None,
+        policies=list(policies),
     )

@@ -16,14 +16,9 @@ from sqlalchemy.engine import Connection
 from checks.results import Result, Subject
 from collector.cloud.run import CloudRun
 from collector.storage.history import upsert
-from collector.storage.ingest import (
-    CatalogCache,
-    SubjectRow,
-    WaiverSource,
-    parse_result,
-    store_results,
-)
+from collector.storage.ingest import SubjectRow, WaiverSource, parse_result, store_results
 from collector.storage.models import subjects
+from collector.storage.policies import write_catalog
 
 CLOUD_GROUP = "cloud"  # the group cloud subjects belong to (waivers may scope by it)
 MAX_EXT_ID = 200  # subjects.ext_id
@@ -72,13 +67,14 @@ def store_cloud_run(
     *,
     now: dt.datetime,
     waivers: WaiverSource,
-    catalog: CatalogCache | None = None,
 ) -> int:
     """Store every result of the run in the caller's transaction; returns how many were stored."""
+    for policy in run.policies:  # the collector's own policies say what their checks are
+        write_catalog(connection, policy, now)
     stored = 0
     for subject, results in sorted(group_by_subject(run.results).items(), key=lambda item: item[0].id):
         row = lock_cloud_subject(connection, subject, now)
         incoming = [parse_result(r.to_dict(), f"cloud result {r.check_id} on {subject.id}") for r in results]
-        outcome = store_results(connection, row, incoming, now=now, report_id=None, waivers=waivers, catalog=catalog)
+        outcome = store_results(connection, row, incoming, now=now, report_id=None, waivers=waivers)
         stored += outcome.stored
     return stored

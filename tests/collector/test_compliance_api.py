@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from collector.storage import models
 from tests.support.agents import SimAgent, make_result
 from tests.support.live import LiveCollector
+from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -209,7 +210,7 @@ def test_a_hosts_results_carry_the_observed_facts(live: LiveCollector) -> None:
     assert patch["status"] == "fail"
     assert patch["observed"] == {"age_days": 90}
     assert patch["expectation"] == {"fact": "ok", "eq": True}
-    assert patch["reason"] and patch["policy_hash"] == "a" * 64
+    assert patch["reason"] and patch["policy_hash"] == FLEET_POLICY.sha256
     assert patch["since"].startswith((TODAY - dt.timedelta(days=10)).isoformat())
     by_name = get(live, "/api/v1/hosts/WEB-2")
     assert by_name["host"]["agent_id"] == agents["web-2"].agent_id
@@ -220,7 +221,7 @@ def test_a_hosts_results_carry_the_observed_facts(live: LiveCollector) -> None:
 def test_a_checks_failing_subjects(live: LiveCollector) -> None:
     fleet(live)
     data = get(live, "/api/v1/checks/firewall")
-    assert data["policy"] == "baseline" and data["score"]["fail"] == 1
+    assert data["policy"] == FLEET_POLICY_ID and data["score"]["fail"] == 1
     (subject,) = data["subjects"]
     assert subject["name"] == "lap-1" and subject["observed"] == {"enabled": False}
     assert subject["since"].startswith((TODAY - dt.timedelta(days=3)).isoformat())
@@ -292,3 +293,43 @@ def test_a_token_valid_past_the_year_9999_is_refused(live: LiveCollector) -> Non
     for expires_in in ("3000000d", "99999999999d"):
         response = live.admin().post(live.url + "/api/v1/enroll-tokens", json={"expires_in": expires_in})
         assert response.status_code == 400 and "9999" in response.json()["message"], response.text
+
+
+def test_a_revoked_hosts_results_stop_counting_from_its_revocation(live: LiveCollector) -> None:
+    agents = fleet(live)
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    before = get(live, "/api/v1/summary", as_of=yesterday)
+    revoked = live.admin().post(live.url + f"/api/v1/agents/{agents['web-2'].agent_id}/revoke")
+    assert revoked.status_code == 200, revoked.text
+
+    # Now (and as at today, which ends after the revocation): web-2's patch fail, firewall and disk passes
+    # are gone from the totals, the group figures, the check's counts and its failing subjects.
+    for params in ({}, {"as_of": TODAY.isoformat()}):
+        now = get(live, "/api/v1/summary", **params)
+        totals = now["totals"]
+        assert (totals["pass"], totals["fail"], totals["error"], totals["not_applicable"]) == (3, 1, 1, 1), params
+        groups = {g["group"]: (g["pass"], g["fail"], g["error"]) for g in now["by_group"]}
+        assert groups == {"servers": (2, 0, 1), "default": (1, 1, 0)}, params
+        patch = get(live, "/api/v1/checks/patch", **params)
+        assert patch["subjects"] == [] and (patch["score"]["pass"], patch["score"]["fail"]) == (2, 0), params
+    assert get(live, "/api/v1/trends", period="day")["points"][-1]["fail"] == 1
+    assert get(live, "/api/v1/summary", group="servers")["totals"]["fail"] == 0
+    host = get(live, f"/api/v1/hosts/{agents['web-2'].agent_id}")
+    assert {r["status"] for r in host["results"]} == {"retired"} and host["score"]["total"] == 0
+    exported = live.admin().get(live.url + "/api/v1/export/results", params={"format": "jsonl"})
+    assert agents["web-2"].agent_id not in exported.text
+
+    # As at an earlier date it still counts, exactly as it did.
+    assert get(live, "/api/v1/summary", as_of=yesterday)["totals"] == before["totals"]
+    failing_then = get(live, "/api/v1/checks/patch", as_of=yesterday)
+    assert [s["name"] for s in failing_then["subjects"]] == ["web-2"]
+    host_then = get(live, f"/api/v1/hosts/{agents['web-2'].agent_id}", as_of=yesterday)
+    assert [(r["check"], r["status"]) for r in host_then["results"]] == [("patch", "fail")]
+    # The counters still agree with the latest rows that count.
+    latest = live.rows(
+        sa.select(models.latest_results.c.status, sa.func.count())
+        .where(models.latest_results.c.status != "retired")
+        .group_by(models.latest_results.c.status)
+    )
+    counted = live.scalar(sa.select(sa.func.sum(models.status_counts.c.count)))
+    assert counted == sum(n for _, n in latest) == 6
