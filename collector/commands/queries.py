@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from checks.output import format_table, print_json
+from checks.safetext import printable
 from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         else "staleness is known only for now"
     )
     print(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
+    for cloud in data.get("cloud") or []:
+        print(_cloud_line(cloud))
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -172,6 +175,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def _cloud_line(cloud: dict[str, Any]) -> str:
+    """One tenant's cloud checks: whether the last run observed everything, and how old what is known is."""
+    line = f"Cloud (tenant {printable(cloud['tenant'])}): last run {cloud['last_run_at']} {cloud['status']}"
+    if cloud["status"] != "ok":
+        line += f": {printable(cloud['reason'])}; not fully observed since {cloud['failing_since']}"
+        line += f", last complete run {cloud['last_success_at'] or 'never'}"
+    if cloud["stale_results"]:
+        line += (
+            f"; {cloud['stale_results']} of {cloud['results']} results stale (older than "
+            f"{cloud['stale_after_hours']:g}h, oldest {cloud['oldest_result_at']})"
+        )
+    return line
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
