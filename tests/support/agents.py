@@ -17,6 +17,8 @@ from checks import wire
 from checks.results import Result, Severity, Status
 from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID
 
+POLICY_HASH = FLEET_POLICY.sha256  # the hash results are judged against by default (the stored test policy)
+
 
 def make_result(
     check_id: str,
