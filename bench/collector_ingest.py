@@ -59,19 +59,16 @@ import sqlalchemy as sa  # noqa: E402
 from checks import wire  # noqa: E402
 from collector.config import CollectorConfig  # noqa: E402
 from collector.storage import migrate, models, queries, registry  # noqa: E402
+from collector.storage.assignments import AssignmentCache  # noqa: E402
 from collector.storage.engine import make_engine, normalise_url, read_tx, run_write, write_tx  # noqa: E402
 from collector.storage.fast_ingest import FastReportStore, available  # noqa: E402
-from collector.storage.ingest import (  # noqa: E402
-    CatalogCache,
-    SignedEvidence,
-    parse_report,
-    store_agent_report,
-)
+from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report  # noqa: E402
 from collector.storage.report_codec import decode_report  # noqa: E402
 from collector.storage.waivers import WaiverCache  # noqa: E402
 from tests.support.agents import make_results  # noqa: E402
 from tests.support.collector import RunningCollector, init_collector  # noqa: E402
 from tests.support.databases import temporary_database  # noqa: E402
+from tests.support.policies import store_fleet_policy  # noqa: E402
 
 CHECKS = 40
 OPEN_INTERVALS = (
@@ -79,7 +76,7 @@ OPEN_INTERVALS = (
     "SELECT subject_id, policy_id, check_id, status, policy_hash, since, report_id FROM latest_results"
 )
 FRAMEWORKS = {"cyber_essentials": ["secure_configuration"], "cis_controls_v8": ["4.1"]}
-MIGRATION_0003 = ROOT / "collector/storage/migrations/versions/0003_store_report_function.py"
+MIGRATION_0005 = ROOT / "collector/storage/migrations/versions/0005_results_that_count.py"
 
 
 # --- databases -----------------------------------------------------------------------------------------
@@ -98,7 +95,8 @@ def database(kind: str, pg_url: str, directory: Path, label: str) -> Iterator[st
 
 
 def report_bodies(agent_id: str, count: int, rng: random.Random) -> list[bytes]:
-    """`count` report bodies: the first creates 40 results; each later one flips one result's status."""
+    """`count` report bodies: the first creates 40 results; each later one flips one result's status. The
+    results are judged against the tests' fleet policy, which the benchmark's collectors store and assign."""
     results = make_results(CHECKS, fail_every=5, frameworks=FRAMEWORKS)
     bodies = []
     for index in range(count):
@@ -223,6 +221,9 @@ def bench_http_ingest(
         database_url=database_url,
         config={"workers": args.workers, "max_pending_ingest": 256, "max_concurrent_ingest": args.ingest_threads},
     )
+    engine = make_engine(database_url, 1)
+    store_fleet_policy(engine)  # what the simulated agents' results are judged against
+    engine.dispose()
     if not results_stored:
         keep_reports_only(database_url)
     try:
@@ -286,16 +287,16 @@ def bench_http_ingest(
 
 def keep_reports_only(database_url: str) -> None:
     """Replace rampart_store_report, in this benchmark's database only, by its first half (lock the host,
-    check the subject and waivers, keep the signed report): migration 0003's function without the part
-    that stores the results."""
-    spec = importlib.util.spec_from_file_location("m0003", MIGRATION_0003)
+    check the subject, waivers and assignments, keep the signed report): migration 0005's function without
+    the part that stores the results."""
+    spec = importlib.util.spec_from_file_location("m0005", MIGRATION_0005)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     function: str = migration.FUNCTION
     start, end = (
         function.index("    v_shard := v_subject.id % p_shards;"),
-        function.index("    IF p_catalog IS NOT NULL"),
+        function.index("    outcome := 'stored';"),
     )
     engine = make_engine(database_url, 1)
     with engine.begin() as connection:
@@ -330,13 +331,14 @@ def bench_inprocess_ingest(args: argparse.Namespace, database_url: str, director
                 host={"hostname": f"bench-{index:05d}"}, now=now,
             )  # fmt: skip
         agents.append(agent_id)
+    store_fleet_policy(engine)
     rng = random.Random(2)
     work = [(agent_id, report_bodies(agent_id, args.reports_per_agent, rng)) for agent_id in agents]
-    waivers, catalog = WaiverCache(), CatalogCache()
+    waivers, assignments = WaiverCache(), AssignmentCache(config.default_group, dt.timedelta(hours=24))
     evidence = SignedEvidence("POST", "/api/v1/reports", int(time.time()), "0" * 64, "-" * 86)
     del config
     # What the collector does: on PostgreSQL the typed decoder and rampart_store_report, else the Python path.
-    fast = FastReportStore(database_url, args.ingest_threads, waivers, catalog) if available(engine) else None
+    fast = FastReportStore(database_url, args.ingest_threads, waivers, assignments) if available(engine) else None
 
     def worker(share: list[tuple[str, list[bytes]]]) -> None:
         for agent_id, bodies in share:
@@ -351,10 +353,10 @@ def bench_inprocess_ingest(args: argparse.Namespace, database_url: str, director
                 outcome = run_write(
                     engine,
                     lambda c, parsed=parsed, body=body, moment=moment: store_agent_report(
-                        c, parsed, body, evidence, now=moment, waivers=waivers.current, catalog=catalog
+                        c, parsed, body, evidence, now=moment, waivers=waivers.current, assignments=assignments.current
                     ),
                 )
-                catalog.remember(outcome)
+                assert not outcome.not_counted
 
     threads = [
         threading.Thread(target=worker, args=(work[i :: args.ingest_threads],)) for i in range(args.ingest_threads)

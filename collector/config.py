@@ -83,6 +83,9 @@ class CollectorConfig:
     default_group: str = "default"
     # A host that has not been heard from for this long is flagged stale.
     stale_after_hours: int = 48
+    # A result judged against a policy version that a newer one replaced still counts when it was
+    # evaluated less than this long after the replacement (agents pick up a new version at check-in).
+    policy_change_grace_hours: int = 24
     # History (status intervals, daily changes) and raw reports older than this are deleted.
     retention_days: int = 400
     # How often the retention job runs (once across all collector processes).

@@ -237,12 +237,15 @@ class ResourceFacts:
 
     `error` is set instead of facts when this resource (or a whole subscription) could not be read, so
     that one unreadable subscription gives an `error` result of its own without hiding the others.
+    `listing_failed` says it is the second kind: the subscription's resources could not be listed, so
+    what is known of them from earlier runs stands (collector/cloud/store.py).
     """
 
     resource_id: str
     name: str
     facts: Facts
     error: str | None = None
+    listing_failed: bool = False
 
 
 _REGISTRY: dict[str, ProbeSpec] = {}

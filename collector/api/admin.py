@@ -52,10 +52,15 @@ def listing(request: Request, work: Callable[[Connection], T]) -> T:
 
 
 def _duration(text: str, what: str) -> dt.timedelta:
+    """A duration from now: refused when the date it ends on cannot be written (after the year 9999)."""
     try:
-        return dt.timedelta(seconds=parse_duration(text))
+        span = dt.timedelta(seconds=parse_duration(text))
+        dt.datetime.now(dt.UTC) + span
     except ValueError as exc:
         raise ApiError(400, "bad_request", f"{what}: {exc}") from None
+    except OverflowError:
+        raise ApiError(400, "bad_request", f"{what}: {text!r} is too long: it would end after the year 9999") from None
+    return span
 
 
 def actor(caller: Caller) -> str:

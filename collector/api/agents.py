@@ -260,7 +260,12 @@ async def policy(request: Request) -> Response:
     "/reports",
     summary="Deliver a signed report of results",
     response_class=JSONResponse,
-    responses={200: {"description": "Stored, or already stored: report_id, stored, duplicate, results, superseded"}},
+    responses={
+        200: {
+            "description": "Stored, or already stored: report_id, stored, duplicate, results, superseded, "
+            "not_counted (results kept only in the raw report, by reason)"
+        }
+    },
 )
 async def reports(request: Request) -> Response:
     state = state_of(request)
@@ -305,7 +310,13 @@ async def reports(request: Request) -> Response:
 
         def work(connection: Any) -> StoreOutcome:
             return store_agent_report(
-                connection, parsed, body, evidence, now=now, waivers=state.waivers.current, catalog=state.catalog
+                connection,
+                parsed,
+                body,
+                evidence,
+                now=now,
+                waivers=state.waivers.current,
+                assignments=state.assignments.current,
             )
 
         started = time.perf_counter()
@@ -321,10 +332,14 @@ async def reports(request: Request) -> Response:
     finally:
         state.ingest_pending -= 1
         state.metrics.ingest_pending.dec()
-    state.catalog.remember(outcome)
     state.metrics.reports.labels("duplicate" if outcome.duplicate else "stored").inc()
     state.metrics.results.inc(outcome.stored)
     state.metrics.status_changes.inc(outcome.changed)
+    if outcome.not_counted:
+        for reason, count in outcome.not_counted.items():
+            state.metrics.not_counted.labels(reason).inc(count)
+        # A misconfigured agent (or one making results up) shows in the log as well as in the metrics.
+        log.info("results not counted", extra={"agent_id": auth.agent_id, "not_counted": outcome.not_counted})
     # Encoded here: the busiest route skips the framework's validation of a response it builds itself.
     answer = {
         "report_id": parsed.report_id,
@@ -332,5 +347,6 @@ async def reports(request: Request) -> Response:
         "duplicate": outcome.duplicate,
         "results": outcome.stored,
         "superseded": outcome.superseded,
+        "not_counted": outcome.not_counted,
     }
     return Response(encode(answer), media_type="application/json")

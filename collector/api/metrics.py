@@ -50,6 +50,12 @@ class Metrics:
             "rampart_reports", "Agent reports by outcome (stored, duplicate)", ["outcome"], registry=self.registry
         )
         self.results = Counter("rampart_results_stored", "Results stored from agent reports", registry=self.registry)
+        self.not_counted = Counter(
+            "rampart_results_not_counted",
+            "Results kept only in the raw report: not judged against a policy assigned to the agent, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.status_changes = Counter(
             "rampart_status_changes", "Results whose status changed (history written)", registry=self.registry
         )

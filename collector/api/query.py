@@ -21,6 +21,7 @@ from collector.api.errors import ApiError
 from collector.api.state import AppState
 from collector.storage import audit, queries
 from collector.storage.engine import read_tx, write_tx
+from collector.storage.history import RETIRED
 from collector.storage.models import agents, iso, latest_results, reports, result_intervals, subjects
 from collector.storage.queries import Filters, QueryError
 from collector.storage.users import Caller
@@ -147,16 +148,16 @@ def trends(
     policy: Policy = None,
     check: Annotated[str | None, Query(description="only this check id")] = None,
 ) -> dict[str, Any]:
-    today = state_of(request).now().date()
-    end = end or today
-    default_span = {"day": dt.timedelta(days=29), "week": dt.timedelta(weeks=11), "month": dt.timedelta(days=334)}
-    start = start or end - default_span[period]
+    state = state_of(request)
+    try:
+        first, last = queries.trend_range(period, start, end, state.now().date(), state.config.retention_days)
+    except QueryError as exc:
+        raise ApiError(400, exc.code, exc.message) from None
     return reading(
         request,
         lambda c, s: queries.trends(
-            c, period=period, start=start, end=end, filters=Filters(group, policy), check_id=check
+            c, period=period, start=first, end=last, filters=Filters(group, policy), check_id=check
         ),
-        start,
     )
 
 
@@ -212,6 +213,7 @@ def _export_rows(
             latest.reason,
             latest.observed,
         ).join(subjects, subjects.c.id == latest.subject_id)
+        query = query.where(latest.status != RETIRED)  # what no longer counts is history, kept as at its dates
         policy_column = latest.policy_id
     else:
         moment = queries.end_of(as_of)
@@ -344,7 +346,10 @@ def audit_log(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     if since is not None and since.tzinfo is not None:
-        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            since = since.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: after the last instant in UTC
+            raise ApiError(400, "bad_request", f"since {since.isoformat()} is out of range in UTC") from None
     entries = reading(
         request, lambda c, s: audit.entries(c, since=since, actor=actor, action=action, limit=limit, offset=offset)
     )

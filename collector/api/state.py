@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection, Engine
 from collector.api.metrics import Metrics
 from collector.config import CollectorConfig
 from collector.storage import fast_ingest
+from collector.storage.assignments import AssignmentCache
 from collector.storage.engine import read_tx, run_write
 from collector.storage.fast_ingest import FastReportStore
-from collector.storage.ingest import CatalogCache
 from collector.storage.registry import AgentAuth
 from collector.storage.waivers import WaiverCache
 
@@ -66,13 +66,17 @@ class AppState:
     metrics: Metrics
     holder: str  # this process, as named in job runs
     waivers: WaiverCache = field(default_factory=WaiverCache)
-    catalog: CatalogCache = field(default_factory=CatalogCache)
     agents: AgentCache = field(default_factory=AgentCache)
+    assignments: AssignmentCache = field(init=False)
     ingest_limiter: anyio.CapacityLimiter | None = None
     ingest_pending: int = 0
     _fast_store: FastReportStore | None = None
     _fast_checked: bool = False
     _fast_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        grace = dt.timedelta(hours=self.config.policy_change_grace_hours)
+        self.assignments = AssignmentCache(self.config.default_group, grace)
 
     async def fast_store(self) -> FastReportStore | None:
         """The one-round-trip report store, where the database has it (PostgreSQL); looked for once."""
@@ -86,7 +90,9 @@ class AppState:
                 return
             if fast_ingest.available(self.engine):
                 url = self.engine.url.render_as_string(hide_password=False)
-                self._fast_store = FastReportStore(url, self.config.max_concurrent_ingest, self.waivers, self.catalog)
+                self._fast_store = FastReportStore(
+                    url, self.config.max_concurrent_ingest, self.waivers, self.assignments
+                )
             self._fast_checked = True
 
     def dispose(self) -> None:

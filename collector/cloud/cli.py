@@ -9,14 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks.config import ConfigError
 from checks.output import format_table, print_json
 from checks.policy.loader import PolicyError
 from checks.results import Status, score
+from checks.safetext import printable
 from collector.cloud.config import load_cloud_config
-from collector.cloud.run import load_cloud_policies, run_cloud_checks
+from collector.cloud.run import OK, CloudRun, load_cloud_policies, run_cloud_checks
+
+if TYPE_CHECKING:  # the database stack is imported only when results are stored
+    from collector.cloud.store import StoredRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -60,6 +64,29 @@ def _progress() -> Callable[[str, str, int, int], None] | None:
     return show
 
 
+def iso(moment: Any) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def _print_run_state(run: CloudRun, stored: StoredRun | None, record: dict[str, Any]) -> None:
+    """A run that could not observe says so, since when, and that what was known stands."""
+    if run.status == OK:
+        return
+    print(f"\nRun {run.status}: {printable(run.reason)}")
+    if record:
+        since, last = iso(record.get("failing_since")), iso(record.get("last_success_at"))
+        print(
+            f"Not fully observed since {since}; "
+            + (f"last complete run {last}" if last else "no complete run yet")
+            + "."
+        )
+    if stored is not None and stored.standing:
+        print(f"{stored.standing} results not replaced: the last known results stand, stale past cloud.stale_after.")
+    for failure in run.failures():
+        scope = "" if failure["scope"] == "all" else f" ({failure['scope']})"
+        print(f"  not observed: {failure['check']}{scope}: {printable(failure['reason'])}")
+
+
 def cmd_cloud_run(args: argparse.Namespace) -> int:
     try:
         config = load_cloud_config(getattr(args, "config", None))
@@ -72,8 +99,9 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
         print("rampart-collector: error: invalid cloud policy:\n" + str(exc), file=sys.stderr)
         return EXIT_USAGE
     progress = _progress()
+    stored: StoredRun | None = None
     if args.no_store:
-        run, stored = run_cloud_checks(config, policies=policies, on_page=progress), 0
+        run = run_cloud_checks(config, policies=policies, on_page=progress)
     else:
         from collector.cloud.job import run_and_store
         from collector.commands import base
@@ -85,6 +113,7 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             engine.dispose()
     if progress is not None:
         sys.stderr.write("\r\033[K")
+    record = (stored.record if stored is not None else None) or {}
     summary = score(run.results, weighted=True)
     counts = {status: sum(1 for r in run.results if r.status is status) for status in Status}
     if args.format == "json":
@@ -94,7 +123,14 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
                 "started_at": run.started_at,
                 "duration_s": round(run.duration_s, 3),
                 "sign_in_error": run.sign_in_error,
-                "stored": stored,
+                "status": run.status,
+                "reason": run.reason,
+                "failures": run.failures(),
+                "failing_since": iso(record.get("failing_since")),
+                "last_success_at": iso(record.get("last_success_at")),
+                "stored": None if stored is None else stored.stored,
+                "retired": None if stored is None else stored.retired,
+                "standing": None if stored is None else stored.standing,
                 "requests": vars(run.stats),
                 "counts": {status.value: n for status, n in counts.items()},
                 "score": summary.ratio,
@@ -121,10 +157,11 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             f"{counts[Status.NOT_APPLICABLE]} not applicable, {counts[Status.WAIVED]} waived; "
             f"score {ratio} (weighted by severity); {run.stats.requests} requests, {run.stats.pages} pages, "
             f"{run.stats.retries} retries in {run.duration_s:.1f}s"
-            + ("" if args.no_store else f"; {stored} results stored")
+            + ("" if stored is None else f"; {stored.stored} results stored, {stored.retired} retired")
         )
         for waiver in run.expired_waivers:
             print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}")
+        _print_run_state(run, stored, record)
     if run.sign_in_error:
         print(f"rampart-collector: {run.sign_in_error}", file=sys.stderr)
         return EXIT_FAILED

@@ -128,6 +128,10 @@ class MicrosoftCloud:
     def tenant_id(self) -> str:
         return self.config.tenant_id
 
+    @property
+    def emergency_accounts(self) -> tuple[str, ...]:
+        return tuple(self.config.emergency_accounts)
+
     def for_platform(self, platform: str) -> MicrosoftCloud:
         """The same session, tokens, budget and statistics, seen as another platform."""
         view = copy.copy(self)

@@ -33,6 +33,11 @@ class CloudConfig:
     max_retries: int = 5  # per request, on 429 / 503 / 504 / connection errors
     retry_budget_s: float = 600.0  # most seconds one run may spend waiting on Retry-After and back-off
     interval: str = "6h"  # how often the collector runs the cloud checks
+    # A run that cannot observe leaves the last known results standing: past this age they are shown stale.
+    stale_after: str = "1d"
+    # Break-glass accounts (user object ids or user principal names) that conditional access may exclude
+    # from MFA; any other excluded user, group or role is a gap that fails mfa-enforced.
+    emergency_accounts: list[str] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)  # policy files; empty: the shipped cloud policies
 
     @property
@@ -42,6 +47,10 @@ class CloudConfig:
     @property
     def interval_s(self) -> int:
         return parse_duration(self.interval)
+
+    @property
+    def stale_after_s(self) -> int:
+        return parse_duration(self.stale_after)
 
     def validate(self) -> None:
         """What a run needs, checked before anything is sent; errors name the key."""
@@ -61,10 +70,13 @@ class CloudConfig:
                 raise ConfigError(f"cloud.{key} must be an https:// URL, got {value!r}")
         if self.timeout_s <= 0 or self.max_retries < 0 or self.retry_budget_s < 0:
             raise ConfigError("cloud.timeout_s must be positive; max_retries and retry_budget_s not negative")
-        try:
-            parse_duration(self.interval)
-        except ValueError as exc:
-            raise ConfigError(f"cloud.interval: {exc}") from None
+        for key in ("interval", "stale_after"):
+            try:
+                parse_duration(getattr(self, key))
+            except ValueError as exc:
+                raise ConfigError(f"cloud.{key}: {exc}") from None
+        if any(not isinstance(a, str) or not a.strip() for a in self.emergency_accounts):
+            raise ConfigError("cloud.emergency_accounts: each entry is a user object id or user principal name")
 
 
 def load_cloud_config(path: str | None, environ: Mapping[str, str] | None = None) -> CloudConfig:

@@ -15,7 +15,7 @@ from checks.results import Status
 from collector.cloud.client import PageHook
 from collector.cloud.config import CloudConfig, load_cloud_config
 from collector.cloud.run import CloudRun, run_cloud_checks
-from collector.cloud.store import store_cloud_run
+from collector.cloud.store import StoredRun, store_cloud_run
 from collector.config import CollectorConfig
 from collector.jobs import Job, register
 from collector.storage import waivers
@@ -29,8 +29,8 @@ def run_and_store(
     *,
     policies: list[Policy] | None = None,
     on_page: PageHook | None = None,
-) -> tuple[CloudRun, int]:
-    """Judge the cloud policies with the collector's waivers and store the results; (run, stored)."""
+) -> tuple[CloudRun, StoredRun]:
+    """Judge the cloud policies with the collector's waivers and store the results (and the run's record)."""
     with read_tx(engine) as connection:
         in_force = waivers.in_force(connection, now.date())
     run = run_cloud_checks(config, policies=policies, waivers=in_force, on_page=on_page)
@@ -39,12 +39,16 @@ def run_and_store(
     return run, stored
 
 
-def summary(run: CloudRun, stored: int) -> dict[str, Any]:
+def summary(run: CloudRun, stored: StoredRun) -> dict[str, Any]:
     """What a job run records about itself."""
     return {
         "tenant": run.tenant.id,
+        "status": run.status,
+        "reason": run.reason,
         "results": len(run.results),
-        "stored": stored,
+        "stored": stored.stored,
+        "retired": stored.retired,
+        "standing": stored.standing,
         "errors": sum(1 for r in run.results if r.status is Status.ERROR),
         "sign_in_error": run.sign_in_error,
         "requests": run.stats.requests,

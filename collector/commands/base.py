@@ -91,10 +91,15 @@ def now() -> dt.datetime:
 
 
 def duration(text: str) -> dt.timedelta:
+    """A duration from now (a token's validity): refused when the date it ends on cannot be written."""
     try:
-        return dt.timedelta(seconds=parse_duration(text))
+        span = dt.timedelta(seconds=parse_duration(text))
+        now() + span
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except OverflowError:
+        raise UsageError(f"{text!r} is too long: it would end after the year 9999") from None
+    return span
 
 
 def day(text: str) -> dt.date:

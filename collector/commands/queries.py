@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from checks.output import format_table, print_json
+from checks.safetext import printable
 from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _query(args: argparse.Namespace, work: Any, as_of: dt.date | None = None) ->
 
     config = config_of(args)
     try:
-        check_as_of(as_of, now().date(), config.retention_days)
+        check_as_of(as_of, now().date(), config.retention_days, "--as-of")
         return read(args, work)
     except QueryError as exc:
         if exc.code in ("not_found", "ambiguous"):
@@ -141,6 +142,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         else "staleness is known only for now"
     )
     print(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
+    for cloud in data.get("cloud") or []:
+        print(_cloud_line(cloud))
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -172,6 +175,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def _cloud_line(cloud: dict[str, Any]) -> str:
+    """One tenant's cloud checks: whether the last run observed everything, and how old what is known is."""
+    line = f"Cloud (tenant {printable(cloud['tenant'])}): last run {cloud['last_run_at']} {cloud['status']}"
+    if cloud["status"] != "ok":
+        line += f": {printable(cloud['reason'])}; not fully observed since {cloud['failing_since']}"
+        line += f", last complete run {cloud['last_success_at'] or 'never'}"
+    if cloud["stale_results"]:
+        line += (
+            f"; {cloud['stale_results']} of {cloud['results']} results stale (older than "
+            f"{cloud['stale_after_hours']:g}h, oldest {cloud['oldest_result_at']})"
+        )
+    return line
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
@@ -324,9 +341,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_trends(args: argparse.Namespace) -> int:
     from collector.storage import queries
 
-    end = args.end or now().date()
-    span = {"day": dt.timedelta(days=29), "week": dt.timedelta(weeks=11), "month": dt.timedelta(days=334)}
-    start = args.start or end - span[args.period]
+    try:
+        start, end = queries.trend_range(
+            args.period, args.start, args.end, now().date(), config_of(args).retention_days, ("--from", "--to")
+        )
+    except queries.QueryError as exc:
+        raise UsageError(exc.message) from None
     data = _query(
         args,
         lambda c: queries.trends(
@@ -337,7 +357,6 @@ def cmd_trends(args: argparse.Namespace) -> int:
             filters=queries.Filters(args.group, args.policy),
             check_id=args.check,
         ),
-        start,
     )
     if args.format == "json":
         print_json(data)

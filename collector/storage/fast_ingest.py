@@ -1,4 +1,4 @@
-"""Storing agent reports on PostgreSQL in one round trip each (the function of migration 0003).
+"""Storing agent reports on PostgreSQL in one round trip each (the function of migration 0005).
 
 The result is the same as `store_agent_report` in collector/storage/ingest.py, which SQLite and cloud
 runs use (tests/collector/test_fast_ingest.py stores the same reports both ways and compares every
@@ -7,8 +7,9 @@ call is the transaction, on connections of its own (plain psycopg, without a pin
 a call on a lost connection is made again on a new one; the report id makes a second call harmless, it
 answers "duplicate" if the first had committed).
 
-Waivers are judged here, with the cached waivers and subject the function then checks it was given
-(stale -> judged again with fresh ones).
+Waivers are judged here, and which results count (what is assigned to the agent's group,
+collector/storage/assignments.py), with the cached waivers, assignments and subject the function then
+checks it was given (stale -> judged again with fresh ones).
 """
 
 from __future__ import annotations
@@ -30,15 +31,14 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 
 from checks.results import Status, Subject, SubjectKind
+from collector.storage.assignments import Assigned, AssignmentCache
 from collector.storage.engine import make_engine
 from collector.storage.ingest import (
-    CatalogCache,
     IncomingResult,
     ParsedReport,
     SignedEvidence,
     StoreOutcome,
     WaiverIndex,
-    catalog_entry,
     judged_status,
     newest_results,
 )
@@ -104,13 +104,13 @@ class ExpectedSubject:
 class FastReportStore:
     """Stores agent reports through rampart_store_report; one per collector process."""
 
-    def __init__(self, database_url: str, pool_size: int, waivers: WaiverCache, catalog: CatalogCache) -> None:
-        # The SQLAlchemy engine only reloads waivers; the calls go through plain psycopg connections.
+    def __init__(self, database_url: str, pool_size: int, waivers: WaiverCache, assignments: AssignmentCache) -> None:
+        # The SQLAlchemy engine only reloads waivers and assignments; the calls go through plain psycopg.
         self._base = make_engine(database_url, 1, pre_ping=True, custom_plans=False)
         conninfo = self._base.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.connections = StoreConnections(conninfo, pool_size)
         self.waivers = waivers
-        self.catalog = catalog
+        self.assignments = assignments
         self._subjects: dict[str, ExpectedSubject] = {}
         self._lock = threading.Lock()
 
@@ -120,22 +120,29 @@ class FastReportStore:
 
     def store(self, parsed: ParsedReport, body: bytes, evidence: SignedEvidence, now: dt.datetime) -> StoreOutcome:
         """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report."""
-        results = newest_results(parsed.results, now)
-        fresh = self.catalog.fresh(results)
-        catalog = encode([catalog_entry(r) for r in fresh]).decode() if fresh else None
         compressed = zlib.compress(body, 1)
         today = now.date()
         expected = self._subjects.get(parsed.agent_id)
         waivers = self.waivers.cached(today)
+        assigned = None if expected is None else self.assignments.cached(expected.group)
+        refused: dict[str, int] = {}
         for attempt in range(1, _ATTEMPTS + 1):
             if waivers is None:
                 waivers = self._reload_waivers(today)
+            if expected is not None and assigned is None:
+                assigned = self._reload_assigned(expected.group)
             version, index = waivers
-            rows = _judged_rows(results, index, expected, today)
+            if expected is None or assigned is None:  # the call answers stale_subject before it reads rows
+                policy_version, rows = -1, "[]"
+            else:
+                policy_version = assigned[0]
+                counted, refused = assigned[1].admit(parsed.results, now)
+                rows = _judged_rows(newest_results(counted, now), index, expected, today)
             params = (
                 parsed.agent_id,
                 *(_subject_params(expected)),
                 version,
+                policy_version,
                 now,
                 parsed.report_id,
                 parsed.created_at,
@@ -148,7 +155,6 @@ class FastReportStore:
                 evidence.signature,
                 compressed,
                 rows,
-                catalog,
                 COUNTER_SHARDS,
             )
             try:
@@ -161,8 +167,9 @@ class FastReportStore:
                 continue
             outcome = answer[0]
             if outcome == "stored":
-                self.catalog.known.update({(r.policy_id, r.check_id): r.policy_hash for r in fresh})
-                return StoreOutcome(duplicate=False, stored=answer[1], changed=answer[2], superseded=answer[3])
+                return StoreOutcome(
+                    duplicate=False, stored=answer[1], changed=answer[2], superseded=answer[3], not_counted=refused
+                )
             if outcome == "duplicate":
                 return StoreOutcome(duplicate=True)
             if outcome == "revoked":
@@ -170,12 +177,15 @@ class FastReportStore:
                 raise AgentRevoked(parsed.agent_id)
             if outcome == "stale_subject":
                 expected = ExpectedSubject(*answer[4:8])
+                assigned = self.assignments.cached(expected.group)
                 with self._lock:
                     if len(self._subjects) > 500_000:
                         self._subjects.clear()
                     self._subjects[parsed.agent_id] = expected
             elif outcome == "stale_waivers":
                 waivers = None
+            elif outcome == "stale_policies":
+                assigned = None
             else:
                 raise RuntimeError(f"rampart_store_report answered {outcome!r}")
         raise RuntimeError(f"report {parsed.report_id} could not be stored after {_ATTEMPTS} attempts")
@@ -183,6 +193,10 @@ class FastReportStore:
     def _reload_waivers(self, today: dt.date) -> tuple[int, WaiverIndex]:
         with self._base.connect() as connection, connection.begin():
             return self.waivers.reload(connection, today)
+
+    def _reload_assigned(self, group: str) -> tuple[int, Assigned]:
+        with self._base.connect() as connection, connection.begin():
+            return self.assignments.reload(connection, group)
 
     def _call(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
         with self.connections.connection() as connection:
@@ -207,16 +221,14 @@ def _subject_params(expected: ExpectedSubject | None) -> tuple[str | None, ...]:
 
 
 def _judged_rows(
-    results: Sequence[IncomingResult], index: WaiverIndex, expected: ExpectedSubject | None, today: dt.date
+    results: Sequence[IncomingResult], index: WaiverIndex, expected: ExpectedSubject, today: dt.date
 ) -> str:
     """The results as rampart_store_report reads them, with the status the collector records."""
-    who = None if expected is None else Subject(SubjectKind(expected.kind), expected.ext_id, expected.name)
-    group = "" if expected is None else expected.group
+    who = Subject(SubjectKind(expected.kind), expected.ext_id, expected.name)
+    group = expected.group
     rows = []
     for r in results:
-        if who is None:  # the call will answer stale_subject before it reads the rows
-            status, waived_status, waiver_id = r.status, r.waived_status, r.waiver_id
-        elif index.has_check(r.check_id):
+        if index.has_check(r.check_id):
             status, waived_status, waiver_id = judged_status(r, index, who, group, today)
         else:  # no waiver here names the check: what judged_status gives, without asking
             status = r.status if r.status != _WAIVED or r.waived_status is None else r.waived_status
@@ -242,7 +254,8 @@ def _judged_rows(
 
 
 def available(engine: Engine) -> bool:
-    """Whether this database has rampart_store_report (PostgreSQL, migrated to 0003 or later)."""
+    """Whether this database has rampart_store_report (PostgreSQL, migrated to 0005 or later: the app
+    refuses to serve an older schema)."""
     if engine.dialect.name != "postgresql":
         return False
     with engine.connect() as connection:

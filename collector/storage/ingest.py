@@ -7,6 +7,9 @@ statuses that changed write history and counters (collector/storage/history.py).
 
 The collector is the authority on waivers: a result is stored as `waived` when a waiver approved here
 covers it, and a `waived` result whose waiver is no longer in force here is stored with its own status.
+It is the authority on checks too: only results judged against a policy assigned to the agent's group
+are stored, with that policy's title, severity and version (collector/storage/assignments.py); the rest
+stay in the raw report.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import Waiver
 from checks.results import Severity, Status, Subject, SubjectKind
 from checks.wire import PROTOCOL
+from collector.storage.assignments import AssignmentSource
 from collector.storage.bulk import insert_rows, upsert
-from collector.storage.history import Change, record_changes
-from collector.storage.models import agents, check_catalog, latest_results, reports, subjects
+from collector.storage.history import RETIRED, Change, record_changes
+from collector.storage.models import agents, latest_results, reports, subjects
 from collector.storage.registry import AgentRevoked
 
 MAX_RESULTS_PER_REPORT = 5000
@@ -93,8 +97,8 @@ class StoreOutcome:
     stored: int = 0
     changed: int = 0
     superseded: int = 0
-    # Catalog entries written in this transaction: remembered by the CatalogCache once it commits.
-    catalog_written: list[tuple[str, str, str]] = field(default_factory=list)
+    # Results kept only in the raw report, by reason (collector/storage/assignments.py).
+    not_counted: dict[str, int] = field(default_factory=dict)
 
 
 # --- parsing -------------------------------------------------------------------------------------------
@@ -123,7 +127,10 @@ def parse_time(value: Any, where: str) -> dt.datetime | None:
     except ValueError:
         raise ReportError("bad_report", f"{where} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is after the last representable instant
+            raise ReportError("bad_report", f"{where} is out of range in UTC: {value[:40]!r}") from None
     return parsed.replace(microsecond=0)
 
 
@@ -133,15 +140,16 @@ def parse_result(data: Any, where: str) -> IncomingResult:
     policy = data.get("policy")
     if not isinstance(policy, dict):
         raise ReportError("bad_report", f"{where}.policy must be an object with id, version and hash")
+    # Membership is tested on strings only: a list or an object here is not hashable.
     status = data.get("status")
-    if status not in _STATUSES:
+    if not isinstance(status, str) or status not in _STATUSES:
         raise ReportError("bad_report", f"{where}.status must be one of {', '.join(sorted(_STATUSES))}")
     severity = data.get("severity")
-    if severity not in _SEVERITIES:
+    if not isinstance(severity, str) or severity not in _SEVERITIES:
         raise ReportError("bad_report", f"{where}.severity must be one of {', '.join(sorted(_SEVERITIES))}")
     waived_status = data.get("waived_status")
     if status == _WAIVED:
-        if waived_status not in _UNDERLYING:
+        if not isinstance(waived_status, str) or waived_status not in _UNDERLYING:
             raise ReportError("bad_report", f"{where}.waived_status must be fail or error for a waived result")
     else:
         waived_status = None
@@ -283,6 +291,13 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
     ).first()
     if row is None:
         raise AgentRevoked(agent_id)
+    if connection.dialect.name == "postgresql":
+        # Read again now that the subject is locked: a revocation committed while this waited for the lock
+        # (it locks the subject too, history.retire_subject) was not in the statement's snapshot.
+        # SQLite runs one writer at a time, so nothing can have changed.
+        revoked = connection.execute(sa.select(agents.c.revoked_at).where(agents.c.agent_id == agent_id)).scalar()
+        if revoked is not None:
+            raise AgentRevoked(agent_id)
     return SubjectRow(row.id, row.kind, row.ext_id, row.name, row.group_name)
 
 
@@ -316,36 +331,6 @@ def insert_report(
     return inserted is not None
 
 
-class CatalogCache:
-    """(policy_id, check_id) -> policy hash this process knows check_catalog holds, to skip rewriting it."""
-
-    def __init__(self) -> None:
-        self.known: dict[tuple[str, str], str] = {}
-
-    def fresh(self, results: Sequence[IncomingResult]) -> list[IncomingResult]:
-        """The results whose check this process has not yet written to check_catalog at their hash."""
-        return [r for r in results if self.known.get((r.policy_id, r.check_id)) != r.policy_hash]
-
-    def remember(self, outcome: StoreOutcome) -> None:
-        """Call after the transaction committed."""
-        for policy_id, check_id, policy_hash in outcome.catalog_written:
-            self.known[(policy_id, check_id)] = policy_hash
-
-
-def catalog_entry(result: IncomingResult) -> dict[str, Any]:
-    """What check_catalog keeps of a result's check (its row, less the time it was written)."""
-    return {
-        "policy_id": result.policy_id,
-        "check_id": result.check_id,
-        "title": result.title,
-        "severity": result.severity,
-        "weight": result.weight,
-        "frameworks": result.frameworks,
-        "policy_version": result.policy_version,
-        "policy_hash": result.policy_hash,
-    }
-
-
 def newest_results(results: Sequence[IncomingResult], now: dt.datetime) -> list[IncomingResult]:
     """One result per (policy, check): the last evaluated, the later one in the report on a tie."""
     newest: dict[tuple[str, str], IncomingResult] = {}
@@ -365,9 +350,9 @@ def store_results(
     now: dt.datetime,
     report_id: str | None,
     waivers: WaiverSource,
-    catalog: CatalogCache | None = None,
 ) -> StoreOutcome:
-    """Update latest state, history and counters for one subject. The caller holds the subject's lock.
+    """Update latest state, history and counters for one subject. The caller holds the subject's lock and
+    has checked the results count (for an agent: collector/storage/assignments.py).
 
     The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
     another replica is either seen here or re-applied by that replica after this transaction commits.
@@ -401,6 +386,8 @@ def store_results(
         if before is not None and evaluated_at < before.evaluated_at:
             outcome.superseded += 1  # an older run arriving late: kept in the raw report only
             continue
+        if before is not None and before.status == RETIRED:
+            before = None  # counted afresh, as a first result (collector/storage/history.py)
         status, waived_status, waiver_id = judged_status(result, waiver_index, who, subject.group, today)
         since = evaluated_at if before is None else before.since
         if before is None or before.status != status:
@@ -440,7 +427,6 @@ def store_results(
         )
     insert_rows(connection, latest_results, rows, key=LATEST_KEY, update=_latest_update)
     record_changes(connection, changes)
-    outcome.catalog_written = _update_catalog(connection, list(newest.values()), now, catalog)
     outcome.stored = len(rows)
     outcome.changed = len(changes)
     return outcome
@@ -448,31 +434,10 @@ def store_results(
 
 LATEST_KEY = ("subject_id", "policy_id", "check_id")
 _LATEST_VALUES = tuple(c.name for c in latest_results.columns if c.name not in LATEST_KEY)
-_CATALOG_VALUES = ("title", "severity", "weight", "frameworks", "policy_version", "policy_hash", "updated_at")
 
 
 def _latest_update(excluded: Any) -> dict[str, Any]:
     return {name: excluded[name] for name in _LATEST_VALUES}
-
-
-def _catalog_update(excluded: Any) -> dict[str, Any]:
-    return {name: excluded[name] for name in _CATALOG_VALUES}
-
-
-def _update_catalog(
-    connection: Connection, results: Sequence[IncomingResult], now: dt.datetime, cache: CatalogCache | None
-) -> list[tuple[str, str, str]]:
-    fresh = list(results) if cache is None else cache.fresh(results)
-    if not fresh:
-        return []
-    insert_rows(
-        connection,
-        check_catalog,
-        [{**catalog_entry(r), "updated_at": now} for r in sorted(fresh, key=lambda r: (r.policy_id, r.check_id))],
-        key=("policy_id", "check_id"),
-        update=_catalog_update,
-    )
-    return [(r.policy_id, r.check_id, r.policy_hash) for r in fresh]
 
 
 def store_agent_report(
@@ -483,12 +448,16 @@ def store_agent_report(
     *,
     now: dt.datetime,
     waivers: WaiverSource,
-    catalog: CatalogCache | None = None,
+    assignments: AssignmentSource,
 ) -> StoreOutcome:
-    """One agent report, in the caller's transaction. Raises AgentRevoked (nothing must be committed)."""
+    """One agent report, in the caller's transaction. Raises AgentRevoked (nothing must be committed).
+
+    The whole report is kept as signed; only the results judged against what is assigned to the agent's
+    group are stored as results (the others are counted, by reason, in the outcome)."""
     subject = lock_agent_subject(connection, parsed.agent_id, now)
     if not insert_report(connection, parsed, subject, body, evidence, now):
         return StoreOutcome(duplicate=True)
-    return store_results(
-        connection, subject, parsed.results, now=now, report_id=parsed.report_id, waivers=waivers, catalog=catalog
-    )
+    counted, refused = assignments(connection, subject.group).admit(parsed.results, now)
+    outcome = store_results(connection, subject, counted, now=now, report_id=parsed.report_id, waivers=waivers)
+    outcome.not_counted = refused
+    return outcome

@@ -11,6 +11,8 @@ How the results are kept:
   `shard` so that concurrent ingests rarely update the same row; the summary reads these, not 4 million rows.
 - `daily_changes`: the net change of those counts per day, so "as at a date" and trends are sums.
 - `reports`: every signed report as received (compressed) with its signature headers, for evidence.
+- `check_catalog`: what each check is, from the policies the collector stores (never from results).
+- `cloud_runs`: each cloud run, and whether it could observe.
 - `observations`: a tenant-wide check's observed facts once a day (cloud runs keep no signed report).
 """
 
@@ -232,7 +234,8 @@ class Observation(SQLModel, table=True):
 
 
 class CheckCatalog(SQLModel, table=True):
-    """What each check is (title, severity, framework mapping), from the latest policy version seen."""
+    """What each check is (title, severity, weight, framework mapping), from the newest stored version of its
+    policy, or the cloud policy the collector runs: never from what a result says."""
 
     __tablename__ = "check_catalog"
 
@@ -385,6 +388,28 @@ class JobRun(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
 
 
+class CloudRunRecord(SQLModel, table=True):
+    """One cloud run (`cloud run`, or the scheduled job): whether it could observe, and since when not.
+
+    A run that could not sign in, or could not read some checks' sources, leaves the last known results
+    standing: this record says so, with the reason, and the summary shows them as stale past
+    `stale_after_s` (cloud.stale_after, as configured for that run)."""
+
+    __tablename__ = "cloud_runs"
+    __table_args__ = (sa.Index("ix_cloud_runs_tenant", "tenant_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    tenant_id: str = Field(max_length=100)
+    started_at: dt.datetime = Field(sa_type=sa.DateTime())
+    finished_at: dt.datetime = Field(sa_type=sa.DateTime())
+    status: str = Field(max_length=16)  # ok | partial | failed
+    reason: str = Field(default="", sa_type=sa.Text)
+    failing_since: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())  # first of the runs not ok
+    last_success_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())  # the last ok run's start
+    stale_after_s: int = Field(sa_type=sa.BigInteger)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
 class StateVersion(SQLModel, table=True):
     """A counter bumped whenever a piece of shared state changes (e.g. `waivers`), so that every collector
     process can tell, with one cheap read, that its cached copy is out of date."""
@@ -420,6 +445,7 @@ dashboard_sessions = table(DashboardSession)
 sign_in_failures = table(SignInFailure)
 job_schedule = table(JobSchedule)
 job_runs = table(JobRun)
+cloud_runs = table(CloudRunRecord)
 state_versions = table(StateVersion)
 
 metadata = SQLModel.metadata

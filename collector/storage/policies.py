@@ -3,6 +3,10 @@
 An agent gets the newest stored version of each policy assigned to its group (or, when nothing is
 assigned to its group, to the default group) and the waivers in force that cover it. The bundle's ETag
 is the SHA-256 of what it carries, so an agent polling with If-None-Match gets 304 until something changes.
+
+What a check is (title, severity, weight, framework mapping: `check_catalog`) is written here, from the
+newest stored version of its policy, never from results; every change bumps the `policies` state version
+so that each process reloads what its agents may report (collector/storage/assignments.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import Policy, canonical_json
 from collector.storage import audit
 from collector.storage import waivers as waiver_store
-from collector.storage.bulk import upsert
+from collector.storage.assignments import POLICIES_STATE, assigned_policy_ids, bump_state_version
+from collector.storage.bulk import insert_rows, upsert
 from collector.storage.models import check_catalog, iso, policies, policy_assignments
 
 
@@ -57,8 +62,42 @@ def add(connection: Connection, policy: Policy, *, by: str, now: dt.datetime, so
         statement.on_conflict_do_nothing(index_elements=["sha256"]).returning(policies.c.id)
     ).first()
     if inserted is not None:
+        write_catalog(connection, policy, now)
+        bump_state_version(connection, POLICIES_STATE)
         audit.record(connection, by, "policy.add", policy.id, {"version": policy.version, "sha256": policy.sha256}, now)
     return {"id": policy.id, "version": policy.version, "sha256": policy.sha256, "added": inserted is not None}
+
+
+_CATALOG_VALUES = ("title", "severity", "weight", "frameworks", "policy_version", "policy_hash", "updated_at")
+
+
+def _catalog_update(excluded: Any) -> dict[str, Any]:
+    return {name: excluded[name] for name in _CATALOG_VALUES}
+
+
+def catalog_rows(policy: Policy, now: dt.datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "policy_id": policy.id,
+            "check_id": check.id,
+            "title": check.title,
+            "severity": check.severity.value,
+            "weight": check.weight,
+            "frameworks": check.frameworks,
+            "policy_version": policy.version,
+            "policy_hash": policy.sha256,
+            "updated_at": now,
+        }
+        for check in sorted(policy.checks, key=lambda c: c.id)
+    ]
+
+
+def write_catalog(connection: Connection, policy: Policy, now: dt.datetime) -> None:
+    """What each check of `policy` is, as this version says (the newest stored, or a cloud policy the
+    collector runs). A check the version dropped keeps its last entry: its past results still name it."""
+    insert_rows(
+        connection, check_catalog, catalog_rows(policy, now), key=("policy_id", "check_id"), update=_catalog_update
+    )
 
 
 def assign(connection: Connection, group: str, policy_id: str, *, by: str, now: dt.datetime) -> bool:
@@ -73,6 +112,7 @@ def assign(connection: Connection, group: str, policy_id: str, *, by: str, now: 
         )
     ).first()
     if inserted is not None:
+        bump_state_version(connection, POLICIES_STATE)
         audit.record(connection, by, "policy.assign", policy_id, {"group": group}, now)
     return inserted is not None
 
@@ -84,6 +124,7 @@ def unassign(connection: Connection, group: str, policy_id: str, *, by: str, now
         )
     ).rowcount
     if removed:
+        bump_state_version(connection, POLICIES_STATE)
         audit.record(connection, by, "policy.unassign", policy_id, {"group": group}, now)
     return bool(removed)
 
@@ -119,19 +160,6 @@ def list_policies(connection: Connection) -> list[dict[str, Any]]:
         }
         for row in newest_versions(connection)
     ]
-
-
-def assigned_policy_ids(connection: Connection, group: str, default_group: str) -> list[str]:
-    def for_group(name: str) -> list[str]:
-        return list(
-            connection.execute(
-                sa.select(policy_assignments.c.policy_id)
-                .where(policy_assignments.c.group_name == name)
-                .order_by(policy_assignments.c.policy_id)
-            ).scalars()
-        )
-
-    return for_group(group) or for_group(default_group)
 
 
 def bundle_for(

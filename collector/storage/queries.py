@@ -24,6 +24,7 @@ from checks.results import SEVERITY_WEIGHTS, Severity
 from collector.storage.models import (
     agents,
     check_catalog,
+    cloud_runs,
     daily_changes,
     iso,
     latest_results,
@@ -49,13 +50,56 @@ class Filters:
     policy: str | None = None
 
 
-def check_as_of(as_of: dt.date | None, today: dt.date, retention_days: int) -> None:
-    """History is kept for `retention_days`: earlier dates cannot be answered truthfully."""
-    if as_of is not None and as_of < today - dt.timedelta(days=retention_days):
+def retention_horizon(today: dt.date, retention_days: int) -> dt.date:
+    """The first day whose state is still known (`retention_days` of history are kept)."""
+    try:
+        return today - dt.timedelta(days=retention_days)
+    except OverflowError:  # more days than the calendar holds: everything is kept
+        return dt.date.min
+
+
+def check_as_of(as_of: dt.date | None, today: dt.date, retention_days: int, name: str = "as_of") -> None:
+    """A date the state can be given as at: not in the future (waivers that will have expired by then, hosts
+    that will have gone quiet, are not known today), nor before the history kept (`retention_days`)."""
+    if as_of is None:
+        return
+    if as_of > today:
+        raise QueryError(
+            "as_of_in_future",
+            f"{name} {as_of.isoformat()} is in the future (today is {today.isoformat()}, UTC): "
+            "the state is known up to today",
+        )
+    if as_of < retention_horizon(today, retention_days):
         raise QueryError(
             "outside_retention",
-            f"{as_of.isoformat()} is before the {retention_days} days of history kept (retention_days)",
+            f"{name} {as_of.isoformat()} is before the {retention_days} days of history kept (retention_days)",
         )
+
+
+TREND_SPANS = {"day": dt.timedelta(days=29), "week": dt.timedelta(weeks=11), "month": dt.timedelta(days=334)}
+
+
+def trend_range(
+    period: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    retention_days: int,
+    names: tuple[str, str] = ("from", "to"),
+) -> tuple[dt.date, dt.date]:
+    """The days a trend covers: `end` defaults to today, `start` to a span before it (never before the
+    history kept); both are checked as `as_of` dates are. `names` are those of the two parameters."""
+    if period not in TREND_SPANS:
+        raise QueryError("bad_request", "period must be day, week or month")
+    end = end or today
+    check_as_of(end, today, retention_days, names[1])
+    if start is None:
+        horizon = retention_horizon(today, retention_days)
+        start = end - TREND_SPANS[period] if end - horizon > TREND_SPANS[period] else horizon
+    check_as_of(start, today, retention_days, names[0])
+    if start > end:
+        raise QueryError("bad_request", "the start of a trend must not be after its end")
+    return start, end
 
 
 def end_of(day: dt.date) -> dt.datetime:
@@ -160,6 +204,8 @@ def summary(
         "filters": {"group": filters.group, "policy": filters.policy},
         "totals": _score(totals, weighted["pass"], weighted["fail"]),
         "hosts": _host_counts(connection, now=now, stale_after=stale_after, as_of=as_of, group=filters.group),
+        # Whether the cloud checks could observe, and how old what is known is: now only (not kept by date).
+        "cloud": cloud_state(connection, now) if as_of is None and filters.group in (None, CLOUD_GROUP) else [],
         "by_policy": [{"policy": k, **_score(v)} for k, v in sorted(by_policy.items())],
         "by_group": [{"group": k, **_score(v)} for k, v in sorted(by_group.items())],
         "by_check": checks,
@@ -222,6 +268,64 @@ def _revoked_hosts(connection: Connection, group: str | None, stale_cut: dt.date
             revoked += 1
             stale += last_seen is None or last_seen < stale_cut
     return revoked, stale
+
+
+CLOUD_GROUP = "cloud"  # collector/cloud/store.py
+CLOUD_KINDS = ("tenant", "cloud_resource")
+
+
+def cloud_state(connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+    """Per tenant: its last cloud run (ok, partial or failed, why, since when not ok, the last ok run) and how
+    many cloud results are stale, older than the run's `cloud.stale_after` (left standing by runs that could
+    not observe them)."""
+    last_ids = [
+        row[0] for row in connection.execute(sa.select(sa.func.max(cloud_runs.c.id)).group_by(cloud_runs.c.tenant_id))
+    ]
+    if not last_ids:
+        return []
+    runs = list(
+        connection.execute(sa.select(cloud_runs).where(cloud_runs.c.id.in_(last_ids)).order_by(cloud_runs.c.tenant_id))
+    )
+    cut = now - dt.timedelta(seconds=min(run.stale_after_s for run in runs))
+    stale, total, oldest = _cloud_result_ages(connection, cut)
+    return [
+        {
+            "tenant": run.tenant_id,
+            "last_run_at": iso(run.started_at),
+            "status": run.status,
+            "reason": run.reason,
+            "failing_since": iso(run.failing_since),
+            "last_success_at": iso(run.last_success_at),
+            "not_observed": len((run.detail or {}).get("failures", [])),
+            "stale_after_hours": round(run.stale_after_s / 3600, 2),
+            "results": total,
+            "stale_results": stale,
+            "oldest_result_at": iso(oldest),
+        }
+        for run in runs
+    ]
+
+
+def _cloud_result_ages(connection: Connection, cut: dt.datetime) -> tuple[int, int, dt.datetime | None]:
+    """(cloud results evaluated before `cut`, cloud results, the oldest evaluation) of results that count;
+    cloud subjects are found through their index first, so the hosts' results are never read."""
+    subject_ids = list(connection.execute(sa.select(subjects.c.id).where(subjects.c.kind.in_(CLOUD_KINDS))).scalars())
+    stale = total = 0
+    oldest: dt.datetime | None = None
+    for start in range(0, len(subject_ids), 500):
+        chunk = subject_ids[start : start + 500]
+        row = connection.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(sa.case((latest_results.c.evaluated_at < cut, 1), else_=0)),
+                sa.func.min(latest_results.c.evaluated_at),
+            ).where(latest_results.c.subject_id.in_(chunk), latest_results.c.status != "retired")
+        ).one()
+        total += int(row[0] or 0)
+        stale += int(row[1] or 0)
+        if row[2] is not None and (oldest is None or row[2] < oldest):
+            oldest = row[2]
+    return stale, total, oldest
 
 
 # --- hosts ---------------------------------------------------------------------------------------------
@@ -418,7 +522,8 @@ def host(
             )
     counts = _counts()
     for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        if result["status"] in counts:  # not `retired`: a revoked host's results no longer count
+            counts[result["status"]] += 1
     return {
         "as_of": as_of.isoformat() if as_of else None,
         "host": {

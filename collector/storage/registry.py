@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import canonical_json
 from collector.security import ENROLLMENT_PREFIX, new_id, new_secret, token_hash
 from collector.storage import audit
+from collector.storage.history import retire_subject
 from collector.storage.models import agents, enrollment_tokens, iso, subjects
 
 HOST_TEXT_FIELDS = {"hostname": 255, "os": 100, "os_version": 100, "agent_version": 50}
@@ -292,11 +293,16 @@ def list_agents(connection: Connection, include_revoked: bool = True) -> list[di
 
 
 def revoke_agent(connection: Connection, agent_id: str, *, by: str, now: dt.datetime) -> bool:
-    result = connection.execute(
+    """Refuse the agent from now on; its results stop counting from now (they still count as at earlier
+    dates: collector/storage/history.py)."""
+    revoked = connection.execute(
         agents.update()
         .where(agents.c.agent_id == agent_id, agents.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_by=by)
-    )
-    if result.rowcount:
-        audit.record(connection, by, "agent.revoke", agent_id, at=now)
-    return bool(result.rowcount)
+        .returning(agents.c.subject_id)
+    ).first()
+    if revoked is None:
+        return False
+    retired = retire_subject(connection, revoked.subject_id, now)
+    audit.record(connection, by, "agent.revoke", agent_id, {"results_retired": retired}, now)
+    return True

@@ -13,6 +13,7 @@ from checks.policy.loader import load_policy_document, load_waiver_document
 from collector.storage import models
 from tests.support.agents import make_results
 from tests.support.live import LiveCollector
+from tests.support.policies import FLEET_POLICY_ID
 
 
 def status_totals(live: LiveCollector) -> dict[str, int]:
@@ -118,9 +119,8 @@ def test_policy_bundle_is_signed_and_cached_by_etag(live: LiveCollector) -> None
     assert payload["agent_id"] == agent.agent_id
     assert payload["etag"] == enrolment["policy_etag"]
     assert response.headers["ETag"] == f'"{payload["etag"]}"'
-    (document,) = payload["policies"]
-    policy = load_policy_document(document)
-    assert policy.id == "baseline"
+    # The default group's: the shipped baseline (and the policy the tests' simulated agents report on).
+    assert [load_policy_document(document).id for document in payload["policies"]] == ["baseline", FLEET_POLICY_ID]
     assert load_waiver_document({"waivers": payload["waivers"]}) == []
     assert agent.policy(etag=payload["etag"]).status_code == 304
     assert agent.policy(etag="something-else").status_code == 200
@@ -145,6 +145,7 @@ def test_a_report_is_stored_once_even_when_sent_again(live: LiveCollector) -> No
         "duplicate": False,
         "results": 40,
         "superseded": 0,
+        "not_counted": {},
     }
     again = agent.report(results, report_id=report_id)
     assert again.status_code == 200

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from collector.storage import models
 from tests.support.agents import SimAgent, make_result
 from tests.support.live import LiveCollector
+from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -208,7 +210,7 @@ def test_a_hosts_results_carry_the_observed_facts(live: LiveCollector) -> None:
     assert patch["status"] == "fail"
     assert patch["observed"] == {"age_days": 90}
     assert patch["expectation"] == {"fact": "ok", "eq": True}
-    assert patch["reason"] and patch["policy_hash"] == "a" * 64
+    assert patch["reason"] and patch["policy_hash"] == FLEET_POLICY.sha256
     assert patch["since"].startswith((TODAY - dt.timedelta(days=10)).isoformat())
     by_name = get(live, "/api/v1/hosts/WEB-2")
     assert by_name["host"]["agent_id"] == agents["web-2"].agent_id
@@ -219,7 +221,7 @@ def test_a_hosts_results_carry_the_observed_facts(live: LiveCollector) -> None:
 def test_a_checks_failing_subjects(live: LiveCollector) -> None:
     fleet(live)
     data = get(live, "/api/v1/checks/firewall")
-    assert data["policy"] == "baseline" and data["score"]["fail"] == 1
+    assert data["policy"] == FLEET_POLICY_ID and data["score"]["fail"] == 1
     (subject,) = data["subjects"]
     assert subject["name"] == "lap-1" and subject["observed"] == {"enabled": False}
     assert subject["since"].startswith((TODAY - dt.timedelta(days=3)).isoformat())
@@ -245,3 +247,89 @@ def test_the_summary_reads_counters_that_match_the_latest_rows(live: LiveCollect
     )
     totals = get(live, "/api/v1/summary")["totals"]
     assert {status: totals[status] for status, _ in latest} == {status: n for status, n in latest}
+
+
+def refused_with(live: LiveCollector, path: str, code: str, mentions: str, **params: Any) -> None:
+    response = live.admin().get(live.url + path, params=params)
+    assert response.status_code == 400, (path, params, response.text)
+    assert response.json()["code"] == code and mentions in response.json()["message"], response.json()
+
+
+def test_future_dates_are_refused_on_every_route(live: LiveCollector) -> None:
+    """The state as at a later day is not known: waivers will have expired by then, hosts gone quiet."""
+    agents = fleet(live)
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    for path in ("/api/v1/summary", f"/api/v1/hosts/{agents['web-1'].agent_id}", "/api/v1/checks/patch"):
+        refused_with(live, path, "as_of_in_future", tomorrow, as_of=tomorrow)
+    refused_with(live, "/api/v1/export/results", "as_of_in_future", "as_of", as_of=tomorrow)
+    refused_with(live, "/api/v1/trends", "as_of_in_future", "to", to=tomorrow)
+    refused_with(live, "/api/v1/trends", "as_of_in_future", "from", **{"from": tomorrow})
+    assert get(live, "/api/v1/summary", as_of=TODAY.isoformat())["totals"]["pass"] == 5  # today is known
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("/api/v1/summary", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/checks/patch", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/hosts/web-1", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/export/results", {"as_of": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/trends", {"to": "9999-12-31"}, "as_of_in_future"),
+        ("/api/v1/trends", {"to": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/trends", {"from": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/summary", {"as_of": "0001-01-01"}, "outside_retention"),
+        ("/api/v1/audit", {"since": "9999-12-31T23:30:00-05:00"}, "bad_request"),
+        ("/api/v1/audit", {"since": "0001-01-01T00:30:00+05:00"}, "bad_request"),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_a_400(
+    live: LiveCollector, path: str, params: dict[str, str], code: str
+) -> None:
+    live.enrolled_agent(hostname="web-1")
+    refused_with(live, path, code, next(iter(params)), **params)
+
+
+def test_a_token_valid_past_the_year_9999_is_refused(live: LiveCollector) -> None:
+    for expires_in in ("3000000d", "99999999999d"):
+        response = live.admin().post(live.url + "/api/v1/enroll-tokens", json={"expires_in": expires_in})
+        assert response.status_code == 400 and "9999" in response.json()["message"], response.text
+
+
+def test_a_revoked_hosts_results_stop_counting_from_its_revocation(live: LiveCollector) -> None:
+    agents = fleet(live)
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    before = get(live, "/api/v1/summary", as_of=yesterday)
+    revoked = live.admin().post(live.url + f"/api/v1/agents/{agents['web-2'].agent_id}/revoke")
+    assert revoked.status_code == 200, revoked.text
+
+    # Now (and as at today, which ends after the revocation): web-2's patch fail, firewall and disk passes
+    # are gone from the totals, the group figures, the check's counts and its failing subjects.
+    for params in ({}, {"as_of": TODAY.isoformat()}):
+        now = get(live, "/api/v1/summary", **params)
+        totals = now["totals"]
+        assert (totals["pass"], totals["fail"], totals["error"], totals["not_applicable"]) == (3, 1, 1, 1), params
+        groups = {g["group"]: (g["pass"], g["fail"], g["error"]) for g in now["by_group"]}
+        assert groups == {"servers": (2, 0, 1), "default": (1, 1, 0)}, params
+        patch = get(live, "/api/v1/checks/patch", **params)
+        assert patch["subjects"] == [] and (patch["score"]["pass"], patch["score"]["fail"]) == (2, 0), params
+    assert get(live, "/api/v1/trends", period="day")["points"][-1]["fail"] == 1
+    assert get(live, "/api/v1/summary", group="servers")["totals"]["fail"] == 0
+    host = get(live, f"/api/v1/hosts/{agents['web-2'].agent_id}")
+    assert {r["status"] for r in host["results"]} == {"retired"} and host["score"]["total"] == 0
+    exported = live.admin().get(live.url + "/api/v1/export/results", params={"format": "jsonl"})
+    assert agents["web-2"].agent_id not in exported.text
+
+    # As at an earlier date it still counts, exactly as it did.
+    assert get(live, "/api/v1/summary", as_of=yesterday)["totals"] == before["totals"]
+    failing_then = get(live, "/api/v1/checks/patch", as_of=yesterday)
+    assert [s["name"] for s in failing_then["subjects"]] == ["web-2"]
+    host_then = get(live, f"/api/v1/hosts/{agents['web-2'].agent_id}", as_of=yesterday)
+    assert [(r["check"], r["status"]) for r in host_then["results"]] == [("patch", "fail")]
+    # The counters still agree with the latest rows that count.
+    latest = live.rows(
+        sa.select(models.latest_results.c.status, sa.func.count())
+        .where(models.latest_results.c.status != "retired")
+        .group_by(models.latest_results.c.status)
+    )
+    counted = live.scalar(sa.select(sa.func.sum(models.status_counts.c.count)))
+    assert counted == sum(n for _, n in latest) == 6

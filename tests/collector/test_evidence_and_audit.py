@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from collector.storage import models
 from tests.support.agents import make_results
 from tests.support.live import LiveCollector
+from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID
 
 
 def auditor(live: LiveCollector) -> tuple[str, str]:
@@ -32,7 +33,7 @@ def test_results_export_as_csv_and_json_lines_is_audited(live: LiveCollector) ->
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 10
     assert {row["status"] for row in rows} == {"pass", "fail"}
-    assert all(row["policy_hash"] == "a" * 64 and row["report_id"] for row in rows)
+    assert all(row["policy_hash"] == FLEET_POLICY.sha256 and row["report_id"] for row in rows)
     assert json.loads(rows[0]["observed"])["value"] == rows[0]["check"]
     lines = session.get(live.url + "/api/v1/export/results", params={"format": "jsonl", "group": "servers"}).text
     assert len([json.loads(line) for line in lines.splitlines()]) == 10
@@ -121,7 +122,8 @@ checks:
     assert any("uploaded policy:" in problem for problem in broken.json()["problems"])
     server = live.enrolled_agent(group="servers")
     before = server.policy().json()["payload"]
-    assert [p["id"] for p in before["policies"]] == ["baseline"]  # no assignment for servers: the default
+    # No assignment for servers: the default group's (the shipped baseline, and the tests' own).
+    assert [p["id"] for p in before["policies"]] == ["baseline", FLEET_POLICY_ID]
     assert admin.put(f"{live.url}/api/v1/policies/servers-extra/groups/servers").status_code == 200
     after = server.policy(etag=before["etag"])
     assert after.status_code == 200
@@ -129,4 +131,4 @@ checks:
     unknown = admin.put(f"{live.url}/api/v1/policies/nothing/groups/servers")
     assert unknown.status_code == 404
     listed = {p["id"]: p["groups"] for p in admin.get(live.url + "/api/v1/policies").json()}
-    assert listed == {"baseline": ["default"], "servers-extra": ["servers"]}
+    assert listed == {"baseline": ["default"], FLEET_POLICY_ID: ["default"], "servers-extra": ["servers"]}

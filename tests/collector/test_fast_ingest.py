@@ -6,7 +6,9 @@ every row of every table they write must be the same. The sequence is random but
 the function decides: new, unchanged and flipped results, checks missing from a report, late (older) runs,
 re-sent reports, unknown evaluation times, waived results with and without a waiver here, a waiver approved
 and one revoked between reports (the cached waivers go stale), a host renamed (the cached subject goes
-stale), a new policy version (the check catalogue) and a revoked agent.
+stale), a new policy version stored (the cached assignments go stale; results judged with the version it
+replaced count for a while, then not), results for a policy or version never assigned or a check the
+version does not have (not counted, kept in the raw report), and a revoked agent (its results retired).
 """
 
 from __future__ import annotations
@@ -23,27 +25,32 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from checks import wire
+from checks.policy.loader import load_policy_document
 from collector.storage import migrate, models, registry, waivers
+from collector.storage.assignments import AssignmentCache
 from collector.storage.engine import make_engine, run_write, write_tx
 from collector.storage.fast_ingest import FastReportStore, available
-from collector.storage.ingest import CatalogCache, SignedEvidence, parse_report, store_agent_report
+from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report
 from collector.storage.registry import AgentRevoked
 from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.agents import make_result
 from tests.support.databases import fresh_schema
+from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID, fleet_document, store_policy
 
 pytestmark = pytest.mark.postgres
 
 CHECKS = [f"c{i:02d}" for i in range(12)]
 STATUSES = ["pass", "fail", "error", "not_applicable", "waived"]
-HASH_A, HASH_B = "a" * 64, "b" * 64
+# Version 2 drops c11: a result for it judged with version 2 is for a check that version does not have.
+VERSION_2 = load_policy_document(fleet_document("2.0.0", CHECKS[:-1]))
 START = dt.datetime(2026, 11, 20, 8, 0, 0)
+GRACE = dt.timedelta(hours=2)  # results judged with version 1 count until 2 h after version 2 was stored
 EVIDENCE = SignedEvidence("POST", "/api/v1/reports", 1_790_000_000, "0" * 64, "s" * 86)
 # Columns that differ by design: surrogate keys.
 IGNORED = {"id"}
 COMPARED = ["subjects", "reports", "latest_results", "result_intervals", "status_counts", "daily_changes",
-            "check_catalog"]  # fmt: skip
+            "check_catalog", "state_versions"]  # fmt: skip
 
 
 @pytest.fixture
@@ -66,8 +73,8 @@ class Twin:
 
     def __init__(self, python_engine: Engine, fast_engine: Engine, fast_url: str) -> None:
         self.engines = (python_engine, fast_engine)
-        self.python_waivers, self.python_catalog = WaiverCache(), CatalogCache()
-        self.fast = FastReportStore(fast_url, 2, WaiverCache(), CatalogCache())
+        self.python_waivers, self.python_assignments = WaiverCache(), AssignmentCache("default", GRACE)
+        self.fast = FastReportStore(fast_url, 2, WaiverCache(), AssignmentCache("default", GRACE))
 
     def both(self, work: Any) -> list[Any]:
         return [run_write(engine, work) for engine in self.engines]
@@ -78,18 +85,29 @@ class Twin:
             python = run_write(
                 self.engines[0],
                 lambda c: store_agent_report(
-                    c, parsed, body, EVIDENCE, now=now, waivers=self.python_waivers.current, catalog=self.python_catalog
+                    c,
+                    parsed,
+                    body,
+                    EVIDENCE,
+                    now=now,
+                    waivers=self.python_waivers.current,
+                    assignments=self.python_assignments.current,
                 ),
             )
-            self.python_catalog.remember(python)
-            python_answer: Any = (python.duplicate, python.stored, python.changed, python.superseded)
+            python_answer: Any = (
+                python.duplicate,
+                python.stored,
+                python.changed,
+                python.superseded,
+                python.not_counted,
+            )
         except AgentRevoked:
             python_answer = "revoked"
         typed = decode_report(body, agent_id)  # what the collector does on PostgreSQL
         assert typed is not None
         try:
             fast = self.fast.store(typed, body, EVIDENCE, now)
-            fast_answer: Any = (fast.duplicate, fast.stored, fast.changed, fast.superseded)
+            fast_answer: Any = (fast.duplicate, fast.stored, fast.changed, fast.superseded, fast.not_counted)
         except AgentRevoked:
             fast_answer = "revoked"
         return python_answer, fast_answer
@@ -103,7 +121,20 @@ def table_rows(engine: Engine, name: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in rows)
 
 
-def random_results(rng: random.Random, moment: dt.datetime, policy_hash: str) -> list[dict[str, Any]]:
+def judged_with(rng: random.Random, step: int) -> dict[str, str]:
+    """The policy a result names: mostly the version in force, sometimes one never assigned."""
+    in_force = FLEET_POLICY if step < 100 else VERSION_2
+    if step >= 100 and rng.random() < 0.15:  # an agent that has not picked up version 2 yet, or long since
+        in_force = FLEET_POLICY
+    choice = rng.random()
+    if choice < 0.04:
+        return {"policy_id": "made-up", "policy_hash": "e" * 64, "policy_version": "9"}
+    if choice < 0.08:
+        return {"policy_id": FLEET_POLICY_ID, "policy_hash": "f" * 64, "policy_version": "1.0.0"}
+    return {"policy_id": in_force.id, "policy_hash": in_force.sha256, "policy_version": in_force.version}
+
+
+def random_results(rng: random.Random, moment: dt.datetime, step: int) -> list[dict[str, Any]]:
     chosen = rng.sample(CHECKS, rng.randint(1, len(CHECKS)))  # some checks missing from a report
     results = []
     for check in chosen:
@@ -115,8 +146,8 @@ def random_results(rng: random.Random, moment: dt.datetime, policy_hash: str) ->
             make_result(
                 check,
                 status,
-                policy_hash=policy_hash,
-                severity=rng.choice(["low", "medium", "high"]),
+                **judged_with(rng, step),
+                severity=rng.choice(["low", "high", "critical"]),  # what the result claims: not what is stored
                 observed={"value": rng.randint(0, 3)},
                 evaluated_at=evaluated_at,
                 waived_status=rng.choice(["fail", "error"]) if status == "waived" else None,
@@ -149,6 +180,7 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
             )  # fmt: skip
 
     twin.both(enrol)
+    twin.both(lambda c: store_policy(c, FLEET_POLICY, now=START))
 
     def waiver(waiver_id: str, check: str, scope: dict[str, Any]) -> Any:
         def work(connection: Any) -> None:
@@ -162,6 +194,7 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
 
     twin.both(waiver("wv-servers", "c01", {"groups": ["servers"]}))
     sent: list[tuple[str, bytes]] = []
+    answers: list[Any] = []
     for step in range(160):
         now = START + dt.timedelta(minutes=10 * step)
         if step == 40:
@@ -170,6 +203,8 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
             twin.both(lambda c, now=now: waivers.close(c, "wv-servers", by="bob", now=now))
         if step == 90:  # a renamed host: the cached subject is stale
             twin.both(lambda c, now=now: registry.checkin(c, agent_ids[2], {"hostname": "host-2-renamed"}, now))
+        if step == 100:  # a new version: the cached assignments go stale
+            twin.both(lambda c, now=now: store_policy(c, VERSION_2, now=now))
         if step == 120:
             twin.both(lambda c, now=now: registry.revoke_agent(c, agent_ids[5], by="admin", now=now))
         if sent and rng.random() < 0.1:
@@ -177,13 +212,11 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
         else:
             index = rng.randrange(len(agent_ids))
             agent_id = agent_ids[index]
-            policy_hash = HASH_A if step < 100 else HASH_B
-            body = json.dumps(
-                wire.make_report(agent_id=agent_id, results=random_results(rng, now, policy_hash))
-            ).encode()
+            body = json.dumps(wire.make_report(agent_id=agent_id, results=random_results(rng, now, step))).encode()
             sent.append((agent_id, body))
         python_answer, fast_answer = twin.store(agent_id, body, now)
         assert python_answer == fast_answer, f"step {step}: python {python_answer}, function {fast_answer}"
+        answers.append(fast_answer)
     twin.fast.dispose()
 
     for name in COMPARED:
@@ -193,7 +226,19 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
     with fast_engine.connect() as connection:
         flips = connection.execute(sa.text("SELECT count(*) FROM result_intervals WHERE valid_to IS NOT NULL")).scalar()
         waived = connection.execute(sa.text("SELECT count(*) FROM result_intervals WHERE status = 'waived'")).scalar()
-    assert flips and flips > 50 and waived
+        retired = connection.execute(sa.text("SELECT count(*) FROM latest_results WHERE status = 'retired'")).scalar()
+        versions = connection.execute(sa.text("SELECT DISTINCT policy_version FROM latest_results")).scalars().all()
+        severities = connection.execute(sa.text("SELECT DISTINCT severity FROM latest_results")).scalars().all()
+    assert flips and flips > 50 and waived and retired
+    assert set(versions) == {"1.0.0", "2.0.0"}  # nothing of the made-up policy or version
+    assert set(severities) == {"medium"}  # the policy's severity, not what each result claimed
+    refusals: dict[str, int] = {}
+    for answer in answers:
+        if isinstance(answer, tuple):
+            for reason, n in answer[4].items():
+                refusals[reason] = refusals.get(reason, 0) + n
+    assert set(refusals) == {"policy_not_assigned", "policy_version_unknown", "policy_version_replaced",
+                             "check_not_in_policy"}, refusals  # fmt: skip
 
 
 def enrol_one_agent(engine: Engine) -> str:
@@ -214,7 +259,7 @@ def test_a_revoked_agent_and_an_unknown_one_are_refused_with_nothing_written(
     two_schemas: tuple[Engine, Engine, str],
 ) -> None:
     _python_engine, fast_engine, fast_url = two_schemas
-    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+    store = FastReportStore(fast_url, 1, WaiverCache(), AssignmentCache("default", GRACE))
     agent_id = enrol_one_agent(fast_engine)
     with write_tx(fast_engine) as connection:
         registry.revoke_agent(connection, agent_id, by="admin", now=START)
@@ -233,8 +278,9 @@ def test_a_connection_lost_between_reports_is_replaced_and_the_report_stored_onc
     two_schemas: tuple[Engine, Engine, str],
 ) -> None:
     _python_engine, fast_engine, fast_url = two_schemas
-    store = FastReportStore(fast_url, 1, WaiverCache(), CatalogCache())
+    store = FastReportStore(fast_url, 1, WaiverCache(), AssignmentCache("g", GRACE))
     agent_id = enrol_one_agent(fast_engine)
+    run_write(fast_engine, lambda c: store_policy(c, FLEET_POLICY, group="g", now=START))
 
     def report(status: str) -> tuple[Any, bytes]:
         body = json.dumps(wire.make_report(agent_id=agent_id, results=[make_result("c00", status)])).encode()

@@ -149,6 +149,12 @@ def test_a_replayed_request_is_acknowledged_and_not_counted_twice(live: LiveColl
         ("result-bad-hash", "bad_report", "results[0].policy.hash"),
         ("waived-without-status", "bad_report", "results[0].waived_status"),
         ("other-agent", "agent_mismatch", "agent_id"),
+        # Lists where a name is expected: refused with a 400 naming the field, not a 500.
+        ("result-severity-list", "bad_report", "results[0].severity"),
+        ("result-status-list", "bad_report", "results[1].status"),
+        ("waived-status-list", "bad_report", "results[0].waived_status"),
+        # A time that exists in its own offset but not in UTC.
+        ("evaluated-at-past-the-end", "bad_report", "results[0].evaluated_at"),
     ],
 )
 def test_malformed_reports(live: LiveCollector, body: bytes | str, code: str, where: str) -> None:
@@ -165,6 +171,14 @@ def test_malformed_reports(live: LiveCollector, body: bytes | str, code: str, wh
             report["results"][0]["status"] = "waived"
         elif body == "other-agent":
             report["agent_id"] = "ag-" + "0" * 32
+        elif body == "result-severity-list":
+            report["results"][0]["severity"] = ["high"]
+        elif body == "result-status-list":
+            report["results"][1]["status"] = ["pass", "fail"]
+        elif body == "waived-status-list":
+            report["results"][0].update(status="waived", waived_status=["fail"])
+        elif body == "evaluated-at-past-the-end":
+            report["results"][0]["evaluated_at"] = "9999-12-31T23:30:00-05:00"
         body = json.dumps(report).encode()
     response = agent.signed("POST", "/api/v1/reports", body)
     assert where in str(refused(response, 400, code)["message"])

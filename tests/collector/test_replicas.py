@@ -17,6 +17,7 @@ from collector.storage import models
 from collector.storage.engine import make_engine
 from tests.support.agents import SimAgent, make_results
 from tests.support.collector import RunningCollector, init_collector
+from tests.support.policies import store_fleet_policy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -26,6 +27,9 @@ def two_collectors(tmp_path: Path, pg_url: str) -> Iterator[tuple[RunningCollect
     collector = init_collector(
         tmp_path, database_url=pg_url, config={"retention_interval_s": 1, "job_poll_s": 1, "db_pool_size": 4}
     )
+    engine = make_engine(pg_url, pool_size=1)
+    store_fleet_policy(engine)  # what the simulated agents' results are judged against
+    engine.dispose()
     try:
         urls = [collector.start(), collector.start()]
         yield collector, urls

@@ -91,6 +91,13 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "evaluated_at a number": in_result(0, evaluated_at=5),
     "evaluated_at empty": in_result(0, evaluated_at=""),
     "unknown field": in_result(0, colour="blue"),
+    "severity a list": in_result(0, severity=["high"]),
+    "status a list": in_result(1, status=["fail"]),
+    "status an object": in_result(1, status={"fail": 1}),
+    "waived_status a list": in_result(2, waived_status=["fail"]),
+    "evaluated_at after the end of time in UTC": in_result(0, evaluated_at="9999-12-31T23:30:00-05:00"),
+    "evaluated_at before the start of time in UTC": in_result(0, evaluated_at="0001-01-01T00:30:00+05:00"),
+    "created_at after the end of time in UTC": lambda body: body.update(created_at="9999-12-31T23:30:00-05:00"),
 }
 
 

@@ -11,6 +11,9 @@ describes (and as msal 1.39 sends and expects):
 - Graph under `/graph` and ARM under `/arm` (their own token audiences): lists as `value` plus
   `@odata.nextLink` (Graph) or `nextLink` (ARM), error bodies with `innerError` (Graph) or
   code/message/target/details (ARM), 401 for a missing or wrong-audience token;
+- directory objects for what conditional access exclusions name: `GET /v1.0/users/{id}`,
+  `GET /v1.0/groups/{id}`, `GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user` (nested groups
+  flattened) and role assignments with `$expand=principal`; an unknown id is 404 Request_ResourceNotFound;
 - scenario switches: 429/503 with Retry-After on chosen paths, 403 Authorization_RequestDenied /
   Authentication_RequestFromNonPremiumTenantOrB2CTenant / AuthorizationFailed, a tenant with no
   conditional access policies, and generated tenants of any size served lazily page by page.
@@ -262,6 +265,26 @@ def ca_policy(
     }
 
 
+def directory_user(upn: str, object_id: str | None = None) -> dict[str, Any]:
+    """A user as Graph's directory returns it (not the registration report's record)."""
+    return {
+        "@odata.type": "#microsoft.graph.user",
+        "id": object_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, upn)),
+        "userPrincipalName": upn,
+        "displayName": upn.split("@")[0].replace(".", " ").title(),
+    }
+
+
+def directory_group(name: str, members: Sequence[str], object_id: str | None = None) -> dict[str, Any]:
+    """A group; `members` are object ids of users or of other groups."""
+    return {
+        "@odata.type": "#microsoft.graph.group",
+        "id": object_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"group:{name}")),
+        "displayName": name,
+        "members": list(members),
+    }
+
+
 def role_assignment(principal: str, role: str = GLOBAL_ADMIN_ROLE) -> dict[str, Any]:
     return {
         "id": f"{principal}-{role}",
@@ -427,6 +450,7 @@ class Scenario:
     ca_policies: list[dict[str, Any]] = field(default_factory=list)
     users: Any = field(default_factory=list)  # a list of records, or GeneratedUsers
     role_assignments: list[dict[str, Any]] = field(default_factory=list)
+    directory: dict[str, dict[str, Any]] = field(default_factory=dict)  # object id -> directory_user/_group
     methods: dict[str, Any] = field(default_factory=lambda: methods_policy(["MicrosoftAuthenticator", "Fido2"]))
     scores: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
@@ -503,6 +527,7 @@ class FakeMicrosoft:
             "timeout_s": 10.0,
             "max_retries": 3,
             "retry_budget_s": 30.0,
+            "emergency_accounts": ["breakglass-1"],  # the account the tests' MFA policies exclude
         }
         values.update(overrides)
         return values
@@ -775,7 +800,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1.0/roleManagement/directory/roleAssignments":
             wanted = _filter_eq(_first(query, "$filter"), "roleDefinitionId")
             rows = [a for a in scenario.role_assignments if wanted is None or a["roleDefinitionId"] == wanted]
+            if _first(query, "$expand") == "principal":
+                rows = [dict(a, principal=_public(scenario.directory.get(a["principalId"]))) for a in rows]
             return self._graph_page(path, query, rows, select, "roleManagement/directory/roleAssignments")
+        if path.startswith(("/v1.0/users/", "/v1.0/groups/")):
+            return self._directory(path, query, select)
         if path == "/v1.0/policies/authenticationMethodsPolicy":
             return 200, scenario.methods, {}
         if path == "/v1.0/security/secureScores":
@@ -786,6 +815,39 @@ class _Handler(BaseHTTPRequestHandler):
                 {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/secureScores", "value": newest},
                 {},
             )
+        segment = path.rsplit("/", 1)[-1]
+        return 400, _graph_error("BadRequest", f"Resource not found for the segment '{segment}'."), {}
+
+    def _directory(self, path: str, query: dict[str, list[str]], select: str | None) -> Reply:
+        directory = self.owner.scenario.directory
+        parts = path.split("/")  # "", "v1.0", "users" | "groups", id, ...
+        found = directory.get(parts[3])
+        kind = "#microsoft.graph.user" if parts[2] == "users" else "#microsoft.graph.group"
+        if found is None or found["@odata.type"] != kind:
+            message = (
+                f"Resource '{parts[3]}' does not exist or one of its queried reference-property objects "
+                "are not present."
+            )
+            return 404, _graph_error("Request_ResourceNotFound", message), {}
+        if len(parts) == 4:
+            item = _public(found) or {}
+            if select:
+                item = {k: item[k] for k in select.split(",") if k in item}
+            return 200, {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{parts[2]}/$entity", **item}, {}
+        if parts[2] == "groups" and parts[4:] == ["transitiveMembers", "microsoft.graph.user"]:
+            users: dict[str, dict[str, Any]] = {}
+            pending, seen = list(found["members"]), set()
+            while pending:  # nested groups flattened, as the transitive relationship is
+                member = directory.get(pending.pop(0))
+                if member is None or member["id"] in seen:
+                    continue
+                seen.add(member["id"])
+                if member["@odata.type"] == "#microsoft.graph.group":
+                    pending.extend(member["members"])
+                elif member["@odata.type"] == "#microsoft.graph.user":
+                    users[member["id"]] = member
+            rows = [users[key] for key in sorted(users)]
+            return self._graph_page(path, query, rows, select, "users")
         segment = path.rsplit("/", 1)[-1]
         return 400, _graph_error("BadRequest", f"Resource not found for the segment '{segment}'."), {}
 
@@ -920,6 +982,11 @@ class _Handler(BaseHTTPRequestHandler):
             kept["$skiptoken"] = _encode_skiptoken(offset + size)
             body["nextLink"] = f"{self.owner.arm_url}{path}?{urlencode(kept, quote_via=quote, safe='$,')}"
         return 200, body, {}
+
+
+def _public(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A directory object as Graph shows it (a group's members are a relationship, not a property)."""
+    return None if item is None else {k: v for k, v in item.items() if k != "members"}
 
 
 def _first(query: dict[str, list[str]], key: str) -> str | None:

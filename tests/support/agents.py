@@ -15,37 +15,43 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from checks import wire
 from checks.results import Result, Severity, Status
+from tests.support.policies import FLEET_POLICY, FLEET_POLICY_ID
 
-POLICY_HASH = "a" * 64
+POLICY_HASH = FLEET_POLICY.sha256  # the hash results are judged against by default (the stored test policy)
 
 
 def make_result(
     check_id: str,
     status: str = "pass",
     *,
-    policy_id: str = "baseline",
-    policy_hash: str = POLICY_HASH,
-    severity: str = "medium",
+    policy_id: str = FLEET_POLICY_ID,
+    policy_hash: str = FLEET_POLICY.sha256,
+    policy_version: str = FLEET_POLICY.version,
+    severity: str | None = None,
+    title: str | None = None,
     observed: dict[str, Any] | None = None,
     evaluated_at: str = "",
     frameworks: dict[str, list[str]] | None = None,
     waived_status: str | None = None,
     waiver_id: str | None = None,
 ) -> dict[str, Any]:
+    """A result as an agent reports it; by default judged against FLEET_POLICY, and saying of its check
+    what that policy says (`severity`, `title`, `frameworks` override what the result claims)."""
+    check = FLEET_POLICY.check(check_id) if policy_id == FLEET_POLICY_ID else None
     result = Result(
         check_id=check_id,
         status=Status(status),
-        severity=Severity(severity),
-        title=f"Check {check_id}",
+        severity=Severity(severity or (check.severity.value if check else "medium")),
+        title=title if title is not None else (check.title if check else f"Check {check_id}"),
         policy_id=policy_id,
-        policy_version="1.0.0",
+        policy_version=policy_version,
         policy_hash=policy_hash,
         observed=observed if observed is not None else {"value": check_id, "ok": status == "pass"},
         expectation={"fact": "ok", "eq": True},
         reason="" if status == "pass" else f"{check_id}: ok is false",
         waived_status=Status(waived_status) if waived_status else None,
         waiver_id=waiver_id,
-        frameworks=frameworks or {"cis_controls_v8": ["4.1"]},
+        frameworks=frameworks if frameworks is not None else (check.frameworks if check else {}),
         evaluated_at=evaluated_at,
     )
     return result.to_dict()

@@ -29,6 +29,7 @@ from collector.storage import registry
 from collector.storage.engine import make_engine, read_tx, write_tx
 from collector.storage.models import utcnow
 from tests.support.agents import SimAgent
+from tests.support.policies import store_fleet_policy
 
 
 @dataclass
@@ -105,6 +106,7 @@ def live_collector(directory: Path, database_url: str, **config: Any) -> Iterato
     engine = make_engine(settings.resolved_database_url(), settings.db_pool_size)
     outcome = initialise(settings, engine)
     assert outcome.admin_token
+    store_fleet_policy(engine)  # what the simulated agents' results are judged against
     from collector.api.app import create_app
 
     app = create_app(settings, engine)

@@ -52,7 +52,9 @@ def graph_items(context: CloudContext, path: str, params: dict[str, str] | None 
 
 def subscription_error(spec: ProbeSpec, subscription: str, exc: CloudError) -> ResourceFacts:
     """An unreadable subscription becomes an error result of its own; the others are still judged."""
-    return ResourceFacts(f"/subscriptions/{subscription}", f"subscription {subscription}", {}, explain(spec, exc))
+    return ResourceFacts(
+        f"/subscriptions/{subscription}", f"subscription {subscription}", {}, explain(spec, exc), listing_failed=True
+    )
 
 
 def lower_all(values: Any) -> list[str]:

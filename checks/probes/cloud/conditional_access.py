@@ -11,7 +11,12 @@ enforce anything:
 - MFA means the grant requires `mfa` or an authentication strength that satisfies MFA; a policy where
   MFA is one choice among others (operator OR with, say, compliantDevice) does not require MFA;
 - exclusions are listed as evidence, and `excluded_*` holds the principals excluded from *every*
-  counting policy, i.e. those no policy covers.
+  counting policy, i.e. those no policy covers;
+- for MFA for all users, an exclusion is a gap unless it leaves out only the emergency (break-glass)
+  accounts the collector's config names (`cloud.emergency_accounts`): excluded groups and roles are
+  expanded to their users (checks/probes/cloud/directory.py), and a user excluded from every counting
+  policy and not an emergency account is uncovered: MFA is then not enforced for all users, and the
+  facts name who is left out.
 
 Security defaults, when on, enforce MFA registration and challenge, block legacy authentication and
 require MFA for administrators, and cannot coexist with conditional access.
@@ -20,11 +25,12 @@ require MFA for administrators, and cannot coexist with conditional access.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from checks.probes.cloud.common import cloud_collector, graph_items, lower_all
 from checks.probes.cloud.context import CloudContext, CloudError
+from checks.probes.cloud.directory import GROUP_MEMBER_READ, ROLE_READ, USER_READ, Directory, DirectoryUser
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
 
 SECURITY_DEFAULTS_PATH = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy"
@@ -50,6 +56,9 @@ ADMIN_ROLES: dict[str, str] = {
     "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
 }
 LEGACY_CLIENT_TYPES = {"exchangeactivesync", "other"}
+# excludeUsers may name these instead of user ids; guests are not judged here (see mfa-coverage).
+SPECIAL_USERS = {"guestsorexternalusers", "all", "none"}
+MAX_LISTED_UNCOVERED = 1000  # as mfa_evidence_limit: enough to act on, and a stored result stays small
 MODERN_CLIENT_TYPES = {"browser", "mobileappsanddesktopclients"}
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -268,17 +277,55 @@ def _common(tenant: TenantPolicies, counting: list[dict[str, Any]], not_counted:
     }
 
 
+DIRECTORY_USER_FIELDS = (
+    Field("id", "string", "User object id"),
+    Field("user_principal_name", "string", "Sign-in name (empty when the app may not read it)"),
+    Field("display_name", "string", "Display name"),
+)
+UNCOVERED_FIELDS = (
+    *DIRECTORY_USER_FIELDS,
+    Field("excluded_by", "array", "How: `user`, `group <name or id>`, `role <name or id>`", items="string"),
+)
+GAP_FIELDS = (
+    Field("kind", "string", "user, group or role"),
+    Field("id", "string", "Object id (role template id for a role)"),
+    Field("name", "string", "Its name, when known"),
+    Field("uncovered", "integer", "Users it leaves without MFA (not emergency accounts, excluded everywhere)"),
+)
+
+# Reading who exclusions leave out (only asked when a counting policy excludes someone).
+EXCLUSION_PERMISSIONS = (
+    f"{USER_READ}, {GROUP_MEMBER_READ} and {ROLE_READ} (Microsoft Graph application permissions) to read "
+    "who excluded users, groups and roles are",
+)
+
 MFA_ENFORCEMENT = register(
     ProbeSpec(
         name="entra_mfa_enforcement",
-        description="Whether MFA is enforced for all users: security defaults, or an enabled conditional "
-        "access policy for all users and all apps requiring MFA or an MFA authentication strength",
+        description="Whether MFA is enforced for all users: security defaults, or enabled conditional access "
+        "policies for all users and all apps requiring MFA or an MFA authentication strength, excluding no "
+        "one but the emergency accounts named in the collector's config",
         scope="tenant",
-        permissions=PERMISSIONS,
+        permissions=PERMISSIONS + EXCLUSION_PERMISSIONS,
         facts=(
-            Field("enforced", "boolean", "MFA is enforced for all users"),
+            Field("enforced", "boolean", "MFA is enforced for all users but the emergency accounts"),
             Field("enforced_by", "array", "`security defaults` or the names of the counting policies", items="string"),
             Field("policies", "array", "Conditional access policies that enforce MFA for all", fields=POLICY_FIELDS),
+            Field(
+                "uncovered_users",
+                "array",
+                f"Users every counting policy excludes, emergency accounts apart (first {MAX_LISTED_UNCOVERED})",
+                fields=UNCOVERED_FIELDS,
+            ),
+            Field("uncovered_count", "integer", "How many users every counting policy excludes (exact)"),
+            Field("uncovered_truncated", "boolean", "uncovered_users lists only the first of them"),
+            Field(
+                "exclusion_gaps",
+                "array",
+                "Exclusions that leave users other than emergency accounts out",
+                fields=GAP_FIELDS,
+            ),
+            Field("emergency_accounts_excluded", "array", "Emergency accounts the policies exclude", items="string"),
             *COMMON_FACTS,
         ),
         example="""\
@@ -301,12 +348,121 @@ def collect_mfa_enforcement(context: CloudContext, params: Params) -> Facts:
     tenant = read_policies(context)
     counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=True))
     enforced_by = _covered_by(tenant, counting)
+    # Security defaults have no exclusions; conditional access policies may.
+    gaps = (
+        Gaps() if tenant.security_defaults else uncovered_by(Directory(context), counting, context.emergency_accounts)
+    )
     return {
-        "enforced": bool(enforced_by),
+        "enforced": bool(enforced_by) and not gaps.uncovered,
         "enforced_by": enforced_by,
         "policies": [_counted(p) for p in counting],
+        "uncovered_users": [entry.fact() for entry in gaps.uncovered[:MAX_LISTED_UNCOVERED]],
+        "uncovered_count": len(gaps.uncovered),
+        "uncovered_truncated": len(gaps.uncovered) > MAX_LISTED_UNCOVERED,
+        "exclusion_gaps": gaps.exclusions,
+        "emergency_accounts_excluded": gaps.emergency,
         **_common(tenant, counting, not_counted),
     }
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One excluded principal of a counting policy."""
+
+    kind: str  # user, group or role
+    id: str
+    name: str = ""
+
+    def label(self) -> str:
+        return "user" if self.kind == "user" else f"{self.kind} {self.name or self.id}"
+
+
+@dataclass
+class Uncovered:
+    user: DirectoryUser
+    excluded_by: set[Exclusion]
+
+    def fact(self) -> dict[str, Any]:
+        return {**self.user.as_fact(), "excluded_by": sorted({e.label() for e in self.excluded_by})}
+
+
+@dataclass
+class Gaps:
+    uncovered: list[Uncovered] = field(default_factory=list)  # by sign-in name, then id
+    exclusions: list[dict[str, Any]] = field(default_factory=list)
+    emergency: list[str] = field(default_factory=list)
+
+
+Excluded = dict[str, tuple[DirectoryUser, set[Exclusion]]]  # lower-cased user id -> (user, how)
+
+
+def _excluded_users(directory: Directory, policy: dict[str, Any]) -> Excluded:
+    """The users one policy leaves out, each with the exclusions that leave them out."""
+    users = _part(policy, "users")
+    found: Excluded = {}
+
+    def add(user: DirectoryUser, how: Exclusion) -> None:
+        known, ways = found.setdefault(user.id.lower(), (user, set()))
+        ways.add(how)
+        if user.user_principal_name and not known.user_principal_name:
+            found[user.id.lower()] = (user, ways)
+
+    for user_id in [str(u) for u in users.get("excludeUsers") or []]:
+        if user_id.lower() not in SPECIAL_USERS:
+            add(DirectoryUser(user_id, "", ""), Exclusion("user", user_id))
+    for group_id in [str(g) for g in users.get("excludeGroups") or []]:
+        name, members = directory.group(group_id)
+        for member in members:
+            add(member, Exclusion("group", group_id, name))
+    for role_id in [str(r) for r in users.get("excludeRoles") or []]:
+        for holder in directory.role(role_id):
+            add(holder, Exclusion("role", role_id, ADMIN_ROLES.get(role_id.lower(), "")))
+    return found
+
+
+def uncovered_by(directory: Directory, counting: list[dict[str, Any]], emergency_accounts: tuple[str, ...]) -> Gaps:
+    """The users every counting policy leaves out, less the emergency accounts, and the exclusions that
+    leave them out. A user one policy excludes and another covers is covered."""
+    if not counting:
+        return Gaps()
+    per_policy = [_excluded_users(directory, policy) for policy in counting]
+    everywhere = set.intersection(*(set(excluded) for excluded in per_policy))
+    emergency = {account.strip().lower() for account in emergency_accounts}
+    gaps = Gaps()
+    emergency_seen: set[str] = set()
+    for key in sorted(everywhere):
+        how: set[Exclusion] = set()
+        user = per_policy[0][key][0]
+        for excluded in per_policy:
+            candidate, ways = excluded[key]
+            how |= ways
+            user = user if user.user_principal_name else candidate
+        if key in emergency:
+            emergency_seen.add(user.user_principal_name or user.id)
+            continue
+        if not user.user_principal_name:  # excluded by id alone: who is it, and does it still exist?
+            looked_up = directory.user(user.id)
+            if looked_up is None:
+                continue  # deleted: it leaves no one out
+            user = looked_up
+        if user.user_principal_name.lower() in emergency:
+            emergency_seen.add(user.user_principal_name)
+            continue
+        gaps.uncovered.append(Uncovered(user, how))
+    gaps.uncovered.sort(key=lambda u: (u.user.user_principal_name.lower(), u.user.id))
+    gaps.emergency = sorted(emergency_seen)
+    counts: dict[Exclusion, int] = {}
+    names: dict[Exclusion, str] = {}
+    for entry in gaps.uncovered:
+        for exclusion in entry.excluded_by:
+            counts[exclusion] = counts.get(exclusion, 0) + 1
+            if exclusion.kind == "user":
+                names[exclusion] = entry.user.user_principal_name or entry.user.display_name
+    gaps.exclusions = [
+        {"kind": e.kind, "id": e.id, "name": names.get(e, e.name), "uncovered": n}
+        for e, n in sorted(counts.items(), key=lambda item: (item[0].kind, item[0].id))
+    ]
+    return gaps
 
 
 LEGACY_AUTH = register(

@@ -67,6 +67,11 @@ class CloudContext(Protocol):
     @property
     def tenant_id(self) -> str: ...
 
+    @property
+    def emergency_accounts(self) -> tuple[str, ...]:
+        """The break-glass accounts (user ids or sign-in names) a policy may exclude from MFA (config)."""
+        ...
+
     def graph_pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[Page]:
         """The `value` list of each page of a Graph collection, following `@odata.nextLink`."""
         ...

@@ -13,6 +13,8 @@ from tests.fakes.microsoft import (
     Fault,
     GeneratedUsers,
     ca_policy,
+    directory_group,
+    directory_user,
     methods_policy,
     role_assignment,
     secure_scores,
@@ -149,13 +151,103 @@ def test_no_conditional_access_policies_and_no_security_defaults_fails(fake: Fak
 
 
 def test_an_all_users_policy_counts_and_its_exclusions_are_listed(fake: FakeMicrosoft) -> None:
+    fake.scenario.ca_policies = [ca_policy("MFA all", exclude_users=["breakglass-1"], exclude_groups=["g-gone"])]
+    result = result_of(run_checks(fake), "mfa-enforced")
+    assert result.status is Status.PASS  # the emergency account only; a group that no longer exists
+    assert result.observed["excluded_users"] == ["breakglass-1"]
+    assert result.observed["policies"][0]["exclusions"]["groups"] == ["g-gone"]
+    assert result.observed["emergency_accounts_excluded"] == ["breakglass-1"]
+
+
+# --- MFA enforcement: exclusions beyond the emergency accounts are gaps -----------------------------------
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def directory(fake: FakeMicrosoft, *objects: dict[str, object]) -> None:
+    fake.scenario.directory.update({str(o["id"]): o for o in objects})
+
+
+def test_a_policy_excluding_a_group_of_ordinary_accounts_does_not_enforce_mfa_for_all(fake: FakeMicrosoft) -> None:
+    sync, kiosk, nested = (
+        directory_user("svc-sync@contoso.example"),
+        directory_user("kiosk1@contoso.example"),
+        directory_user("temp.staff@contoso.example"),
+    )
+    contractors = directory_group("Contractors", [nested["id"]])
+    excluded = directory_group("MFA exemptions", [kiosk["id"], contractors["id"]])
+    directory(fake, sync, kiosk, nested, contractors, excluded)
     fake.scenario.ca_policies = [
-        ca_policy("MFA all", exclude_users=["breakglass-1", "svc-sync"], exclude_groups=["g1"])
+        ca_policy("MFA all", exclude_users=["breakglass-1", sync["id"]], exclude_groups=[excluded["id"]])
     ]
     result = result_of(run_checks(fake), "mfa-enforced")
-    assert result.status is Status.PASS
-    assert result.observed["excluded_users"] == ["breakglass-1", "svc-sync"]
-    assert result.observed["policies"][0]["exclusions"]["groups"] == ["g1"]
+    assert result.status is Status.FAIL and "uncovered_count" in result.reason
+    facts = result.observed
+    assert facts["enforced"] is False and facts["uncovered_count"] == 3 and facts["uncovered_truncated"] is False
+    assert [(u["user_principal_name"], u["excluded_by"]) for u in facts["uncovered_users"]] == [
+        ("kiosk1@contoso.example", ["group MFA exemptions"]),
+        ("svc-sync@contoso.example", ["user"]),
+        ("temp.staff@contoso.example", ["group MFA exemptions"]),  # through the nested group
+    ]
+    assert {(g["kind"], g["name"], g["uncovered"]) for g in facts["exclusion_gaps"]} == {
+        ("group", "MFA exemptions", 2),
+        ("user", "svc-sync@contoso.example", 1),
+    }
+    assert facts["enforced_by"] == ["MFA all"]  # the policy counts; its exclusions are the gap
+
+
+def test_emergency_accounts_by_id_or_sign_in_name_and_a_group_of_them_may_be_excluded(fake: FakeMicrosoft) -> None:
+    glass1, glass2 = directory_user("glass1@contoso.example"), directory_user("Glass2@Contoso.example")
+    break_glass = directory_group("Break glass", [glass1["id"], glass2["id"]])
+    directory(fake, glass1, glass2, break_glass)
+    fake.scenario.ca_policies = [ca_policy("MFA all", exclude_users=[glass1["id"]], exclude_groups=[break_glass["id"]])]
+    emergency = [str(glass1["id"]), "glass2@contoso.example"]
+    result = result_of(run_checks(fake, emergency_accounts=emergency), "mfa-enforced")
+    assert result.status is Status.PASS, result.reason
+    assert result.observed["uncovered_users"] == [] and result.observed["exclusion_gaps"] == []
+    assert result.observed["emergency_accounts_excluded"] == ["Glass2@Contoso.example", "glass1@contoso.example"]
+    # Without the config naming them, the same exclusions are gaps.
+    assert result_of(run_checks(fake, emergency_accounts=[]), "mfa-enforced").status is Status.FAIL
+
+
+def test_an_excluded_role_leaves_its_holders_without_mfa(fake: FakeMicrosoft) -> None:
+    admin, via_group = directory_user("ga.one@contoso.example"), directory_user("ga.two@contoso.example")
+    admins = directory_group("Tier 0 admins", [via_group["id"]])
+    automation = {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-1", "displayName": "Automation"}
+    directory(fake, admin, via_group, admins, automation)
+    fake.scenario.role_assignments = [role_assignment(str(o["id"])) for o in (admin, admins, automation)]
+    fake.scenario.ca_policies = [ca_policy("MFA all but GA", exclude_roles=[GLOBAL_ADMIN])]
+    result = result_of(run_checks(fake), "mfa-enforced")
+    assert result.status is Status.FAIL
+    assert [u["user_principal_name"] for u in result.observed["uncovered_users"]] == [
+        "ga.one@contoso.example",
+        "ga.two@contoso.example",
+    ]
+    assert result.observed["exclusion_gaps"] == [
+        {"kind": "role", "id": GLOBAL_ADMIN, "name": "Global Administrator", "uncovered": 2}
+    ]
+    assert any("$expand=principal" in r.query for r in fake.requests if r.path.endswith("roleAssignments"))
+
+
+def test_a_user_one_policy_excludes_and_another_covers_is_covered(fake: FakeMicrosoft) -> None:
+    kiosk = directory_user("kiosk1@contoso.example")
+    directory(fake, kiosk)
+    fake.scenario.ca_policies = [
+        ca_policy("MFA all (kiosks apart)", exclude_users=[str(kiosk["id"])]),
+        ca_policy("MFA all (phishing-resistant)", controls=[], strength_mfa=True),
+    ]
+    result = result_of(run_checks(fake), "mfa-enforced")
+    assert result.status is Status.PASS and result.observed["uncovered_count"] == 0
+
+
+def test_unreadable_group_members_are_an_error_naming_the_permission(fake: FakeMicrosoft) -> None:
+    group = directory_group("MFA exemptions", [])
+    directory(fake, group)
+    fake.scenario.ca_policies = [ca_policy("MFA all", exclude_groups=[str(group["id"])])]
+    fake.scenario.faults = [Fault("/v1.0/groups/", 403, DENIED, "Insufficient privileges to complete the operation.")]
+    result = result_of(run_checks(fake), "mfa-enforced")
+    assert result.status is Status.ERROR  # who is excluded cannot be known: neither can a pass or a fail
+    assert "GroupMember.Read.All" in result.reason and "MFA exemptions" not in result.reason
 
 
 def test_an_authentication_strength_counts_as_mfa(fake: FakeMicrosoft) -> None:

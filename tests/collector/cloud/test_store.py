@@ -134,3 +134,29 @@ def test_the_cloud_job_can_be_run_from_the_cli_and_is_off_until_configured(fake:
     forced = run_cli("rampart-collector", "--config", str(config), "jobs", "run", "--force", "--format", "json")
     assert forced.returncode == 0, forced.stderr
     assert [o["job"] for o in json.loads(forced.stdout)] == ["retention"]
+
+
+def test_a_failed_run_is_shown_by_cloud_run_and_summary_with_its_reason_and_since_when(
+    fake: FakeMicrosoft, tmp_path: Path
+) -> None:
+    config, engine = configure(fake, tmp_path, "")
+    engine.dispose()
+    assert run_cli("rampart-collector", "--config", str(config), "cloud", "run").returncode == 0
+    document = yaml.safe_load(config.read_text())
+    document["cloud"]["client_secret"] = "rotated-secret-xyz"
+    config.write_text(yaml.safe_dump(document))
+    failed = run_cli("rampart-collector", "--config", str(config), "cloud", "run")
+    assert failed.returncode == 1
+    assert "Run failed: sign-in as app" in failed.stdout and "AADSTS7000215" in failed.stdout
+    assert "Not fully observed since 20" in failed.stdout and "last complete run 20" in failed.stdout
+    assert "0 results stored, 0 retired" in failed.stdout
+    as_json = json.loads(
+        run_cli("rampart-collector", "--config", str(config), "cloud", "run", "--format", "json").stdout
+    )
+    assert (as_json["status"], as_json["stored"]) == ("failed", 0) and as_json["failing_since"]
+    summary = run_cli("rampart-collector", "--config", str(config), "summary")
+    assert summary.returncode == 0, summary.stderr
+    assert f"Cloud (tenant {fake.scenario.tenant_id}): last run" in summary.stdout
+    assert "failed: sign-in as app" in summary.stdout and "not fully observed since" in summary.stdout
+    assert "16 pass" in summary.stdout  # the last known results stand
+    assert "rotated-secret-xyz" not in failed.stdout + failed.stderr + summary.stdout

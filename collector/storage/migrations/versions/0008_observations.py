@@ -7,7 +7,7 @@ run: the briefing draws the MFA rollout curve from them and the evidence pack as
 tenant's facts of that day. Retention deletes rows older than retention_days.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # re-chained after 0006 (dashboard) when wt/11-reports was merged into wt/12-dashboard
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
