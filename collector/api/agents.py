@@ -256,6 +256,45 @@ async def policy(request: Request) -> Response:
     return JSONResponse(document, headers=headers)
 
 
+def _admit(state: AppState, agent_id: str) -> None:
+    """Take an ingest slot for a verified report, or refuse with 503 and Retry-After: when the process
+    holds max_pending_ingest reports, or this agent max_pending_ingest_per_agent of them."""
+    config = state.config
+    pending = state.ingest_pending_by_agent
+    if state.ingest_pending >= config.max_pending_ingest:
+        state.metrics.overloaded.inc()
+        raise _reject(
+            state,
+            503,
+            "overloaded",
+            f"the collector is storing {state.ingest_pending} reports; retry in {config.retry_after_s}s",
+            retry_after_s=config.retry_after_s,
+        )
+    if pending.get(agent_id, 0) >= config.max_pending_ingest_per_agent:
+        state.metrics.overloaded.inc()
+        raise _reject(
+            state,
+            503,
+            "agent_busy",
+            f"this collector is already storing {pending[agent_id]} reports of this agent; "
+            f"retry in {config.retry_after_s}s",
+            retry_after_s=config.retry_after_s,
+        )
+    state.ingest_pending += 1
+    pending[agent_id] = pending.get(agent_id, 0) + 1
+    state.metrics.ingest_pending.inc()
+
+
+def _release(state: AppState, agent_id: str) -> None:
+    state.ingest_pending -= 1
+    left = state.ingest_pending_by_agent[agent_id] - 1
+    if left:
+        state.ingest_pending_by_agent[agent_id] = left
+    else:
+        del state.ingest_pending_by_agent[agent_id]
+    state.metrics.ingest_pending.dec()
+
+
 @router.post(
     "/reports",
     summary="Deliver a signed report of results",
@@ -268,22 +307,17 @@ async def reports(request: Request) -> Response:
     auth = await _known_agent(state, signed, cached=True)
     _check_time(state, signed)
     _check_declared_length(state, request)
-    config = state.config
-    if state.ingest_pending >= config.max_pending_ingest:
-        state.metrics.overloaded.inc()
-        raise _reject(
-            state,
-            503,
-            "overloaded",
-            f"the collector is storing {state.ingest_pending} reports; retry in {config.retry_after_s}s",
-            retry_after_s=config.retry_after_s,
-        )
-    state.ingest_pending += 1
-    state.metrics.ingest_pending.inc()
+    # The body is read and its signature checked before the report takes an ingest slot: an upload
+    # that is slow, or that claims another agent's id, holds no slot.
+    state.metrics.ingest_receiving.inc()
     try:
         body = await _read_body(state, request)
-        _verify(state, auth.public_key, signed, request, body)
-        request.state.actor = auth.agent_id
+    finally:
+        state.metrics.ingest_receiving.dec()
+    _verify(state, auth.public_key, signed, request, body)
+    request.state.actor = auth.agent_id
+    _admit(state, auth.agent_id)
+    try:
         fast = await state.fast_store()
         # The typed decoder takes what is plainly valid; anything else goes through parse_report, which
         # names what is wrong.
@@ -319,8 +353,7 @@ async def reports(request: Request) -> Response:
             raise _reject(state, 403, "agent_revoked", f"agent {auth.agent_id} has been revoked") from None
         state.metrics.ingest_seconds.observe(time.perf_counter() - started)
     finally:
-        state.ingest_pending -= 1
-        state.metrics.ingest_pending.dec()
+        _release(state, auth.agent_id)
     state.catalog.remember(outcome)
     state.metrics.reports.labels("duplicate" if outcome.duplicate else "stored").inc()
     state.metrics.results.inc(outcome.stored)

@@ -70,6 +70,7 @@ class AppState:
     agents: AgentCache = field(default_factory=AgentCache)
     ingest_limiter: anyio.CapacityLimiter | None = None
     ingest_pending: int = 0
+    ingest_pending_by_agent: dict[str, int] = field(default_factory=dict)
     _fast_store: FastReportStore | None = None
     _fast_checked: bool = False
     _fast_lock: threading.Lock = field(default_factory=threading.Lock)

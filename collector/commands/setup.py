@@ -87,8 +87,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from collector.api import server
     from collector.initialise import InitError, check_ready_to_serve
 
     config = config_of(args)
@@ -99,7 +98,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = engine_of(config)
     engine.dispose()
     plain = args.plain_http or not config.tls
-    cert, key, _ca = config.tls_paths()
     # Worker processes build the app from the same config: hand them its path.
     if args.config:
         os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
@@ -108,26 +106,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(config.log_level)
     host = args.host or config.listen_host
     port = args.port if args.port is not None else config.listen_port
+    workers = args.workers or config.workers
+    settings = server.server_config(
+        config,
+        "collector.api.app:app_from_env",
+        host=host,
+        port=port,
+        workers=workers,
+        plain_http=plain,
+        factory=True,
+    )
+    server.raise_open_file_limit(config.max_connections)
     print(
         f"rampart-collector serving {'http' if plain else 'https'}://{host}:{port}",
         file=sys.stderr,
         flush=True,
     )
-    workers = args.workers or config.workers
     with shared_metrics_dir(workers):
-        uvicorn.run(
-            "collector.api.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            ssl_certfile=None if plain else str(cert),
-            ssl_keyfile=None if plain else str(key),
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        started = server.run(settings)
+    if not started:
+        raise Failed("the server did not start (see the log above)")
     return EXIT_OK
 
 
