@@ -58,6 +58,11 @@ class CollectorConfig:
     max_pending_ingest_per_agent: int = 2
     # Seconds an agent is told to wait (Retry-After) when the collector is overloaded.
     retry_after_s: int = 5
+    # Enrolment attempts each client address may make per minute (each process); 429 beyond.
+    enroll_attempts_per_minute: int = 60
+    # API calls with an unknown, revoked or expired token each client address may make per minute (each
+    # process); beyond it, every API call from that address gets 429 until the minute has passed.
+    api_auth_failures_per_minute: int = 30
     # Proxies (addresses or networks) whose X-Forwarded-For header names the client; empty: none is
     # believed, the client is the connection's peer.
     trusted_proxies: list[str] = field(default_factory=list)

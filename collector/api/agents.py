@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from checks import wire
 from collector.api.errors import ApiError
+from collector.api.ratelimit import client_key, retry_after
 from collector.api.state import AppState
 from collector.storage import policies as policy_store
 from collector.storage import registry
@@ -135,9 +136,24 @@ async def _authenticated(state: AppState, request: Request, *, cached: bool = Fa
     return auth, body
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the connection's peer, or what a trusted proxy said (collector/api/server.py)."""
+    return request.client.host if request.client else ""
+
+
 @router.post("/enroll", status_code=201, summary="Enrol an agent (signed by its new key)")
 async def enroll(request: Request) -> JSONResponse:
     state = state_of(request)
+    if state.enroll_attempts is not None:
+        wait = state.enroll_attempts.spend(client_key(client_address(request)))
+        if wait:
+            raise _reject(
+                state,
+                429,
+                "rate_limited",
+                f"too many enrolment attempts from this address; retry in {retry_after(wait)}s",
+                retry_after_s=int(retry_after(wait)),
+            )
     signed = _signed_headers(state, request)
     _check_time(state, signed)
     _check_declared_length(state, request)
