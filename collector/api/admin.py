@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from checks.policy.loader import PolicyError, load_policy_document, load_policy_text
 from checks.policy.model import parse_duration
+from collector.api import bodies
 from collector.api.auth import admin_access, read_access, waive_access
 from collector.api.errors import ApiError
 from collector.api.state import AppState
@@ -194,10 +195,15 @@ def add_policy(
         if isinstance(document, dict) and set(document) == {"yaml"} and isinstance(document["yaml"], str):
             policy = load_policy_text(document["yaml"], source="uploaded policy")
         else:
+            bodies.check_depth(document, what="the policy")
             policy = load_policy_document(document, source="uploaded policy")
     except PolicyError as exc:
         problems = [str(issue) for issue in exc.issues]
         raise ApiError(400, "invalid_policy", "; ".join(problems), problems=problems) from None
+    except bodies.BadJson as exc:
+        raise ApiError(400, "bad_json", str(exc)) from None
+    except RecursionError:  # YAML nested beyond what its parser can follow
+        raise ApiError(400, "invalid_policy", "the policy nests too deeply to be read") from None
     return changing(request, lambda c, now: policy_store.add(c, policy, by=actor(caller), now=now))
 
 

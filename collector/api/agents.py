@@ -8,7 +8,6 @@ only then is it parsed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from checks import wire
+from collector.api import bodies
 from collector.api.errors import ApiError
 from collector.api.ratelimit import client_key, retry_after
 from collector.api.state import AppState
@@ -101,11 +101,11 @@ def _verify(state: AppState, auth_key: str, signed: wire.SignedHeaders, request:
         raise _reject(state, 400 if exc.code == "bad_digest" else 401, exc.code, exc.message) from None
 
 
-def _json_object(state: AppState, body: bytes) -> dict[str, Any]:
+def _json_object(state: AppState, body: bytes, max_depth: int | None = bodies.MAX_JSON_DEPTH) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _reject(state, 400, "bad_json", f"the body is not JSON: {exc}") from None
+        data = bodies.loads(body, max_depth)
+    except bodies.BadJson as exc:
+        raise _reject(state, 400, "bad_json", str(exc)) from None
     if not isinstance(data, dict):
         raise _reject(state, 400, "bad_json", "the body must be a JSON object")
     return data
@@ -337,9 +337,12 @@ async def reports(request: Request) -> Response:
         fast = await state.fast_store()
         # The typed decoder takes what is plainly valid; anything else goes through parse_report, which
         # names what is wrong.
-        parsed = decode_report(body, auth.agent_id) if fast is not None else None
+        try:
+            parsed = decode_report(body, auth.agent_id) if fast is not None else None
+        except RecursionError:  # nested too deeply for msgspec: json says so below, as a 400
+            parsed = None
         if parsed is None:
-            data = _json_object(state, body)
+            data = _json_object(state, body, max_depth=None)
             try:
                 parsed = parse_report(data, auth.agent_id)
             except ReportError as exc:

@@ -9,9 +9,10 @@ adds what is missing, per connection:
 - idle: a connection with no request in progress (just opened, or after a response) is closed after
   `idle_timeout_s`; stray bytes that begin no request do not extend it. It is aborted rather than closed:
   a TLS close would wait up to 30 s for the peer's close_notify, holding the file descriptor.
-- headers: a request's headers must be complete within `header_timeout_s` of its first byte and within
-  `max_header_bytes` (counted a read at a time: a read is at most 256 KiB); otherwise 408 or 431 and the
-  connection is closed.
+- headers: a request's headers (with its request line) must be complete within `header_timeout_s` of
+  its first byte and within `max_header_bytes`; otherwise 408 or 431 and the connection is closed. Headers
+  still incomplete are counted a read at a time as they arrive, so no more than the limit and one read
+  (at most 256 KiB) is ever kept of them.
 - body: a response sent before the request's body was all received closes the connection (its rest is
   never read). The time to read a body is bounded by the application (`body_timeout_s`, 408: see
   collector/api/app.py), which can still answer with a proper error.
@@ -96,6 +97,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._idle_deadline: float | None = None
+        self._refused = False  # answered by the protocol itself: nothing more is parsed
 
     # Idle: from the connection or the last response to the next request's first byte.
 
@@ -126,6 +128,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._idle_deadline = time.monotonic() + self.limits.idle_timeout_s
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         idle_deadline = self._idle_deadline if self.timeout_keep_alive_task is not None else None
         awaiting_before = self._awaiting_headers()
         completed_before = self._headers_completed
@@ -146,6 +150,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Headers: from a request's first byte to the end of its headers.
 
     def on_message_begin(self) -> None:
+        if self._refused:
+            return
         super().on_message_begin()
         self._begun += 1
         self._headers_open = True
@@ -153,11 +159,34 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         self._header_timer = self.loop.call_later(self.limits.header_timeout_s, self._refuse, HEADER_TIMEOUT)
 
+    def on_url(self, url: bytes) -> None:
+        if not self._refused:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._refused:
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        if self._refused:
+            return
         self._headers_open = False
         self._headers_completed += 1
         self._cancel_header_timer()
+        # Headers that arrived whole in one read were not counted as they came: count them now.
+        size = len(self.url) + 16 + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_header_bytes:
+            self._refuse(HEADERS_TOO_LARGE)
+            return
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -166,8 +195,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, response: bytes) -> None:
         self._cancel_header_timer()
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._refused:
             return
+        self._refused = True
         # While an earlier request of this connection is being answered, its response must not be broken.
         if self.cycle is None or self.cycle.response_complete:
             self.transport.write(response)

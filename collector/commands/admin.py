@@ -17,6 +17,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    whole_number,
     write,
 )
 
@@ -31,7 +32,9 @@ def register(commands: Any) -> None:
         "with it join its group, which decides their policies.",
     )
     create.add_argument("--group", help="group the agents join (default: default_group from the config)")
-    create.add_argument("--uses", type=int, default=1, help="how many agents may enrol with it (default: 1)")
+    create.add_argument(
+        "--uses", type=whole_number(1, 1_000_000), default=1, help="how many agents may enrol with it (default: 1)"
+    )
     create.add_argument("--expires", default="24h", help="how long it is valid, e.g. 30m, 24h, 7d (default: 24h)")
     create.add_argument("--note", default="", help="a note shown in listings")
     add_format(create)
@@ -59,8 +62,6 @@ def register(commands: Any) -> None:
 def cmd_token_create(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
-    if args.uses < 1:
-        raise UsageError("--uses must be 1 or more")
     valid_for = duration(args.expires)
     group = args.group or config_of(args).default_group
     try:

@@ -18,6 +18,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    whole_number,
     write,
 )
 
@@ -94,7 +95,7 @@ def register(commands: Any) -> None:
     add_format(run)
     run.set_defaults(handler=cmd_jobs_run)
     runs = job_commands.add_parser("list", help="recent runs, newest first")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=whole_number(1, 1000), default=20)
     add_format(runs)
     runs.set_defaults(handler=cmd_jobs_list)
 

@@ -17,6 +17,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    whole_number,
     write,
 )
 
@@ -60,7 +61,7 @@ def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the audit log: who changed or exported what, and when")
     audit.add_argument("--actor", help="only this actor, e.g. user:alice or cli:root")
     audit.add_argument("--action", help="only this action, e.g. waiver.approve")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=whole_number(1, 1000), default=50, help="newest first, at most this many")
     add_format(audit)
     audit.set_defaults(handler=cmd_audit)
 

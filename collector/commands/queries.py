@@ -8,7 +8,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from checks.output import format_table, print_json
-from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read
+from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read, whole_number
+
+# The same bounds as the API's (collector/storage/queries.py, kept out of the import for --help's speed).
+MAX_OFFSET = 1_000_000_000
+MAX_SEARCH = 200
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,10 +42,10 @@ def register(commands: Any) -> None:
     hosts = commands.add_parser("hosts", help="hosts with last contact, stale flag and compliance")
     hosts.add_argument("--group", help="only this group")
     hosts.add_argument("--stale", action="store_true", help="only hosts not heard from within stale_after_hours")
-    hosts.add_argument("--search", help="part of a host name or agent id")
+    hosts.add_argument("--search", help=f"part of a host name or agent id, literally (up to {MAX_SEARCH} characters)")
     hosts.add_argument("--include-revoked", action="store_true", help="list revoked agents too")
-    hosts.add_argument("--limit", type=int, default=100)
-    hosts.add_argument("--offset", type=int, default=0)
+    hosts.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
+    hosts.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
     add_format(hosts)
     hosts.set_defaults(handler=cmd_hosts)
 
@@ -60,8 +64,8 @@ def register(commands: Any) -> None:
     )
     check.add_argument("--as-of", type=day, metavar="DATE", help="state at the end of this day")
     check.add_argument("--group", help="only this group")
-    check.add_argument("--limit", type=int, default=100)
-    check.add_argument("--offset", type=int, default=0)
+    check.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
+    check.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
     add_format(check)
     check.set_defaults(handler=cmd_check)
 
@@ -177,8 +181,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_hosts(args: argparse.Namespace) -> int:
     from collector.storage import queries
 
-    if args.limit < 1 or args.offset < 0:
-        raise UsageError("--limit must be 1 or more and --offset 0 or more")
     stale_after = _stale_after(args)
     data = _query(
         args,
@@ -278,9 +280,6 @@ def cmd_host(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from collector.storage import queries
-
-    if args.limit < 1 or args.offset < 0:
-        raise UsageError("--limit must be 1 or more and --offset 0 or more")
 
     def work(connection: Connection) -> dict[str, Any]:
         return queries.check(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.output import print_json
-from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of
+from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of, whole_number
 
 
 def register(commands: Any) -> None:
@@ -33,8 +33,12 @@ def register(commands: Any) -> None:
         "--plain-http is for running behind a proxy that terminates TLS. SIGTERM stops it cleanly.",
     )
     serve.add_argument("--host", help="address to listen on (default: listen_host from the config)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: listen_port from the config)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: workers from the config)")
+    serve.add_argument(
+        "--port", type=whole_number(1, 65535), help="port to listen on (default: listen_port from the config)"
+    )
+    serve.add_argument(
+        "--workers", type=whole_number(1, 256), help="worker processes (default: workers from the config)"
+    )
     serve.add_argument("--plain-http", action="store_true", help="serve plain HTTP (behind a TLS proxy only)")
     serve.set_defaults(handler=cmd_serve)
 
