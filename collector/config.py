@@ -66,6 +66,9 @@ class CollectorConfig:
     # Proxies (addresses or networks) whose X-Forwarded-For header names the client; empty: none is
     # believed, the client is the connection's peer.
     trusted_proxies: list[str] = field(default_factory=list)
+    # Operating-system logins that may act as other collector users on the command line (`--as USER`):
+    # {login: [user, ...]}. A login may always act as the user of its own name.
+    cli_users: dict[str, list[str]] = field(default_factory=dict)
     # Group given to agents enrolled with a token that names none, and whose policies apply by default.
     default_group: str = "default"
     # A host that has not been heard from for this long is flagged stale.

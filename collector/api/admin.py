@@ -41,7 +41,14 @@ def changing(request: Request, work: Callable[[Connection, dt.datetime], T]) -> 
     try:
         return run_write(state.engine, lambda c: work(c, now))
     except (UserError, WaiverError) as exc:
-        status = {"not_found": 404, "duplicate_user": 409, "duplicate_waiver": 409, "bad_state": 409}.get(exc.code, 400)
+        status = {
+            "not_found": 404,
+            "duplicate_user": 409,
+            "duplicate_waiver": 409,
+            "bad_state": 409,
+            "cannot_disable_self": 409,
+            "last_admin": 409,
+        }.get(exc.code, 400)
         if exc.code == "approver_is_requester":
             status = 403
         raise ApiError(status, exc.code, exc.message) from None
@@ -135,10 +142,19 @@ def add_user(request: Request, body: UserRequest, caller: Annotated[Caller, Depe
     return changing(request, lambda c, now: users.add_user(c, body.name, body.role, by=actor(caller), now=now))
 
 
-@router.post("/users/{name}/disable", summary="Disable a user: their API tokens stop working")
+@router.post(
+    "/users/{name}/disable",
+    summary="Disable a user: their API tokens stop working (not yourself, nor the last enabled admin)",
+)
 def disable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
     changed = changing(request, lambda c, now: users.disable_user(c, name, by=actor(caller), now=now))
     return {"name": name, "disabled": True, "changed": changed}
+
+
+@router.post("/users/{name}/enable", summary="Enable a disabled user again")
+def enable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
+    changed = changing(request, lambda c, now: users.enable_user(c, name, by=actor(caller), now=now))
+    return {"name": name, "disabled": False, "changed": changed}
 
 
 class ApiTokenRequest(BaseModel):
@@ -277,6 +293,7 @@ def request_waiver(
             ticket=body.ticket,
             waiver_id=body.id,
             known_checks=policy_store.known_checks(c),
+            actor=actor(caller),
         ),
     )
 
@@ -285,14 +302,22 @@ def request_waiver(
 def approve_waiver(
     request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]
 ) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.approve(c, waiver_id, approver=caller.user, now=now))
+    return changing(
+        request, lambda c, now: waiver_store.approve(c, waiver_id, approver=caller.user, now=now, actor=actor(caller))
+    )
 
 
 @router.post("/waivers/{waiver_id}/reject", summary="Reject a waiver request")
 def reject_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="reject"))
+    return changing(
+        request,
+        lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="reject", actor=actor(caller)),
+    )
 
 
 @router.post("/waivers/{waiver_id}/revoke", summary="Revoke an approved waiver (its results return to their status)")
 def revoke_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="revoke"))
+    return changing(
+        request,
+        lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="revoke", actor=actor(caller)),
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,10 +79,10 @@ def write(args: argparse.Namespace, work: Callable[[Connection], T]) -> T:
 
 
 def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    """`cli:<login>`: who runs this command, as the audit log records it (collector/commands/identity.py)."""
+    from collector.commands.identity import cli_actor as actor
+
+    return actor()
 
 
 def now() -> dt.datetime:

@@ -51,8 +51,10 @@ def register(commands: Any) -> None:
         "waivers",
         help="request, approve, reject, revoke and list waivers",
         description="A waiver is requested by one user and approved by another; once approved, the results "
-        "it covers are shown as waived until it expires or is revoked. --as names the user acting (a user "
-        "with the admin or analyst role).",
+        "it covers are shown as waived until it expires or is revoked. Changes are made as the collector "
+        "user of your login's name, or --as USER where collector.cli_users maps your login to USER (a user "
+        "with the admin or analyst role); the audit log records your login and the user. Whoever requested "
+        "a waiver cannot approve it, under any name.",
     )
     waiver_commands = waivers.add_subparsers(dest="waivers_command", metavar="ACTION", required=True)
     waiver_list = waiver_commands.add_parser("list", help="waivers and their state")
@@ -71,7 +73,7 @@ def register(commands: Any) -> None:
     request.add_argument("--expires", type=day, required=True, metavar="DATE", help="last day it applies")
     request.add_argument("--ticket", default="")
     request.add_argument("--id", help="waiver id (default: generated)")
-    request.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the requesting user")
+    request.add_argument("--as", dest="as_user", metavar="USER", help="the requesting user (default: your login)")
     add_format(request)
     request.set_defaults(handler=cmd_waivers_request)
     for action, text in (
@@ -81,7 +83,7 @@ def register(commands: Any) -> None:
     ):
         sub = waiver_commands.add_parser(action, help=text)
         sub.add_argument("waiver_id", metavar="WAIVER_ID")
-        sub.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the user acting")
+        sub.add_argument("--as", dest="as_user", metavar="USER", help="the user acting (default: your login)")
         add_format(sub)
         sub.set_defaults(handler=cmd_waivers_decide, action=action)
 
@@ -165,8 +167,24 @@ def cmd_policy_unassign(args: argparse.Namespace) -> int:
 # --- waivers -------------------------------------------------------------------------------------------
 
 
+def _acting_as(args: argparse.Namespace) -> tuple[str, str]:
+    """(the user this command acts as, the actor the audit log records): --as USER only where the
+    config lets this login act as USER."""
+    from collector.commands.identity import allowed_users, os_login
+
+    login = os_login()
+    user = args.as_user or login
+    allowed = allowed_users(config_of(args).cli_users, login)
+    if user not in allowed:
+        raise UsageError(
+            f"--as {user}: the login {login} may act only as {', '.join(allowed)} "
+            f"(collector.cli_users in the config maps logins to the users they may act as)"
+        )
+    return user, f"cli:{login}"
+
+
 def _acting_user(connection: Connection, name: str) -> str:
-    """The --as user must exist, be enabled, and be allowed to handle waivers."""
+    """The user acted as must exist, be enabled, and be allowed to handle waivers."""
     import sqlalchemy as sa
 
     from collector.security import Permission, allowed
@@ -174,9 +192,9 @@ def _acting_user(connection: Connection, name: str) -> str:
 
     row = connection.execute(sa.select(users).where(users.c.name == name)).first()
     if row is None or row.disabled_at is not None:
-        raise UsageError(f"--as {name}: no such active user (see `rampart-collector users list`)")
+        raise UsageError(f"acting as {name}: no such active user (see `rampart-collector users list`)")
     if not allowed(row.role, Permission.WAIVE):
-        raise UsageError(f"--as {name}: the {row.role} role may not handle waivers")
+        raise UsageError(f"acting as {name}: the {row.role} role may not handle waivers")
     return str(row.name)
 
 
@@ -241,6 +259,7 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
         scope["all"] = True
     if not scope:
         raise UsageError("name what the waiver covers: --host, --group, --tenant, --resource or --all")
+    user, actor = _acting_as(args)
 
     def work(connection: Connection) -> dict[str, Any]:
         return waivers.request(
@@ -250,11 +269,12 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
             scope=scope,
             justification=args.justification,
             expires=args.expires,
-            requested_by=_acting_user(connection, args.as_user),
+            requested_by=_acting_user(connection, user),
             now=now(),
             ticket=args.ticket,
             waiver_id=args.id,
             known_checks=known_checks(connection),
+            actor=actor,
         )
 
     _show_waiver(args, _waiver_errors(lambda: write(args, work)))
@@ -264,11 +284,13 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
 def cmd_waivers_decide(args: argparse.Namespace) -> int:
     from collector.storage import waivers
 
+    user, actor = _acting_as(args)
+
     def work(connection: Connection) -> dict[str, Any]:
-        user = _acting_user(connection, args.as_user)
+        name = _acting_user(connection, user)
         if args.action == "approve":
-            return waivers.approve(connection, args.waiver_id, approver=user, now=now())
-        return waivers.close(connection, args.waiver_id, by=user, now=now(), action=args.action)
+            return waivers.approve(connection, args.waiver_id, approver=name, now=now(), actor=actor)
+        return waivers.close(connection, args.waiver_id, by=name, now=now(), action=args.action, actor=actor)
 
     _show_waiver(args, _waiver_errors(lambda: write(args, work)))
     return EXIT_OK

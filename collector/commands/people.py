@@ -23,7 +23,7 @@ from collector.commands.base import (
 
 
 def register(commands: Any) -> None:
-    users = commands.add_parser("users", help="add, list and disable users (admin, analyst, auditor)")
+    users = commands.add_parser("users", help="add, list, disable and enable users (admin, analyst, auditor)")
     user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     add = user_commands.add_parser(
         "add",
@@ -38,9 +38,14 @@ def register(commands: Any) -> None:
     listing = user_commands.add_parser("list", help="users and their roles")
     add_format(listing)
     listing.set_defaults(handler=cmd_users_list)
-    disable = user_commands.add_parser("disable", help="disable a user: their API tokens stop working")
+    disable = user_commands.add_parser(
+        "disable", help="disable a user: their API tokens stop working (not the last enabled admin)"
+    )
     disable.add_argument("name")
     disable.set_defaults(handler=cmd_users_disable)
+    enable = user_commands.add_parser("enable", help="enable a disabled user again")
+    enable.add_argument("name")
+    enable.set_defaults(handler=cmd_users_enable)
 
     tokens = commands.add_parser("api-token", help="create, list and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="api_token_command", metavar="ACTION", required=True)
@@ -72,7 +77,7 @@ def _user_errors(work: Any) -> Any:
     try:
         return work()
     except UserError as exc:
-        if exc.code in ("not_found", "user_disabled", "duplicate_user"):
+        if exc.code in ("not_found", "user_disabled", "duplicate_user", "last_admin", "cannot_disable_self"):
             raise Failed(exc.message) from None
         raise UsageError(exc.message) from None
 
@@ -111,6 +116,14 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
     changed = _user_errors(lambda: write(args, lambda c: users.disable_user(c, args.name, by=cli_actor(), now=now())))
     print(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
+    return EXIT_OK
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    from collector.storage import users
+
+    changed = _user_errors(lambda: write(args, lambda c: users.enable_user(c, args.name, by=cli_actor(), now=now())))
+    print(f"enabled user {args.name}" if changed else f"user {args.name} was already enabled")
     return EXIT_OK
 
 
