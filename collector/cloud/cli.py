@@ -15,6 +15,7 @@ from checks.config import ConfigError
 from checks.output import format_table, print_json
 from checks.policy.loader import PolicyError
 from checks.results import Status, score
+from checks.safetext import printable
 from collector.cloud.config import load_cloud_config
 from collector.cloud.run import load_cloud_policies, run_cloud_checks
 
@@ -66,10 +67,11 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
         config.validate()
         policies = load_cloud_policies(config)
     except ConfigError as exc:
-        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        print(f"rampart-collector: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
-        print("rampart-collector: error: invalid cloud policy:\n" + str(exc), file=sys.stderr)
+        issues = "\n".join(printable(str(issue)) for issue in exc.issues)
+        print("rampart-collector: error: invalid cloud policy:\n" + issues, file=sys.stderr)
         return EXIT_USAGE
     progress = _progress()
     if args.no_store:
@@ -113,7 +115,7 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             )
             for r in run.results
         ]
-        print(f"Cloud checks for {run.tenant.name} ({run.tenant.id})")
+        print(printable(f"Cloud checks for {run.tenant.name} ({run.tenant.id})"))
         print(format_table(("STATUS", "SEVERITY", "CHECK", "SUBJECT", "DETAIL"), rows, coloured=(0, 1)))
         ratio = "n/a" if summary.ratio is None else f"{summary.ratio:.0%}"
         print(
@@ -124,8 +126,8 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             + ("" if args.no_store else f"; {stored} results stored")
         )
         for waiver in run.expired_waivers:
-            print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}")
+            print(printable(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}"))
     if run.sign_in_error:
-        print(f"rampart-collector: {run.sign_in_error}", file=sys.stderr)
+        print(f"rampart-collector: {printable(run.sign_in_error)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -17,6 +17,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
     whole_number,
     write,
 )
@@ -82,7 +83,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({**listing, "token": secret})
     else:
-        print(
+        show(
             f"enrolment token {listing['id']} for group {group}: {listing['max_uses']} use(s), "
             f"valid until {listing['expires_at']}"
         )
@@ -111,9 +112,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
     if write(args, lambda c: registry.revoke_token(c, args.token_id, by=cli_actor(), now=now())):
-        print(f"revoked enrolment token {args.token_id}")
+        show(f"revoked enrolment token {args.token_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active enrolment token {args.token_id}")
+    show(f"rampart-collector: no active enrolment token {args.token_id}")
     return EXIT_FAILED
 
 
@@ -144,7 +145,7 @@ def cmd_agents_revoke(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
     if write(args, lambda c: registry.revoke_agent(c, args.agent_id, by=cli_actor(), now=now())):
-        print(f"revoked agent {args.agent_id}")
+        show(f"revoked agent {args.agent_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active agent {args.agent_id}")
+    show(f"rampart-collector: no active agent {args.agent_id}")
     return EXIT_FAILED

@@ -7,10 +7,11 @@ import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from checks.output import format_table, print_json
 from checks.policy.model import parse_duration
+from checks.safetext import printable
 from collector.config import CollectorConfig, load_collector_config
 
 if TYPE_CHECKING:  # the database stack is imported when a command needs it: --help stays fast
@@ -121,6 +122,12 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
 
 def add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+
+
+def show(text: str, *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line that carries text from hosts, policies or people: control characters (an escape
+    sequence in a host name, a newline that would forge a line) are shown escaped (checks/safetext.py)."""
+    print(printable(text), file=file, flush=flush)
 
 
 def output(args: argparse.Namespace, data: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

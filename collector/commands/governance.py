@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from checks.output import print_json
+from checks.safetext import printable
 from collector.commands.base import (
     EXIT_OK,
     Failed,
@@ -18,6 +19,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
     whole_number,
     write,
 )
@@ -112,7 +114,8 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(args.file)
     except PolicyError as exc:
-        raise UsageError("invalid policy:\n" + "\n".join(str(issue) for issue in exc.issues)) from None
+        # One line per issue, whatever the file put in them.
+        raise UsageError("invalid policy:\n" + "\n".join(printable(str(issue)) for issue in exc.issues)) from None
 
     def work(connection: Connection) -> dict[str, Any]:
         stored = policies.add(connection, policy, by=cli_actor(), now=now(), source=args.file)
@@ -122,9 +125,9 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
 
     stored = write(args, work)
     state = "stored" if stored["added"] else "already stored"
-    print(f"{state}: policy {policy.id} {policy.version} ({len(policy.checks)} checks), sha256 {policy.sha256}")
+    show(f"{state}: policy {policy.id} {policy.version} ({len(policy.checks)} checks), sha256 {policy.sha256}")
     for group in args.group:
-        print(f"assigned to group {group}")
+        show(f"assigned to group {group}")
     return EXIT_OK
 
 
@@ -151,7 +154,7 @@ def cmd_policy_assign(args: argparse.Namespace) -> int:
         changed = write(args, lambda c: policies.assign(c, args.group, args.policy, by=cli_actor(), now=now()))
     except LookupError as exc:
         raise Failed(str(exc)) from None
-    print(f"policy {args.policy} {'assigned to' if changed else 'was already assigned to'} group {args.group}")
+    show(f"policy {args.policy} {'assigned to' if changed else 'was already assigned to'} group {args.group}")
     return EXIT_OK
 
 
@@ -160,7 +163,7 @@ def cmd_policy_unassign(args: argparse.Namespace) -> int:
 
     if not write(args, lambda c: policies.unassign(c, args.group, args.policy, by=cli_actor(), now=now())):
         raise Failed(f"policy {args.policy} is not assigned to group {args.group}")
-    print(f"policy {args.policy} no longer assigned to group {args.group}")
+    show(f"policy {args.policy} no longer assigned to group {args.group}")
     return EXIT_OK
 
 
@@ -213,7 +216,7 @@ def _show_waiver(args: argparse.Namespace, waiver: dict[str, Any]) -> None:
     if args.format == "json":
         print_json(waiver)
     else:
-        print(f"waiver {waiver['id']} for {waiver['check']}: {waiver['state']} (expires {waiver['expires']})")
+        show(f"waiver {waiver['id']} for {waiver['check']}: {waiver['state']} (expires {waiver['expires']})")
 
 
 def cmd_waivers_list(args: argparse.Namespace) -> int:
@@ -324,7 +327,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     elif not ran:
         print("no job was due (another collector process may have run it; use --force to run now)")
     for outcome in ran if args.format != "json" else []:
-        print(f"{outcome['job']}: {outcome['status']} {outcome['detail']}")
+        show(f"{outcome['job']}: {outcome['status']} {outcome['detail']}")
     return EXIT_OK if all(r["status"] == "ok" for r in ran) else 1
 
 

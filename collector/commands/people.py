@@ -17,6 +17,7 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
     whole_number,
     write,
 )
@@ -91,7 +92,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(user)
     else:
-        print(f"added user {user['name']} ({user['role']})")
+        show(f"added user {user['name']} ({user['role']})")
     return EXIT_OK
 
 
@@ -115,7 +116,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     from collector.storage import users
 
     changed = _user_errors(lambda: write(args, lambda c: users.disable_user(c, args.name, by=cli_actor(), now=now())))
-    print(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
+    show(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
     return EXIT_OK
 
 
@@ -123,7 +124,7 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
     from collector.storage import users
 
     changed = _user_errors(lambda: write(args, lambda c: users.enable_user(c, args.name, by=cli_actor(), now=now())))
-    print(f"enabled user {args.name}" if changed else f"user {args.name} was already enabled")
+    show(f"enabled user {args.name}" if changed else f"user {args.name} was already enabled")
     return EXIT_OK
 
 
@@ -142,7 +143,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({**token, "token": secret})
     else:
-        print(
+        show(
             f"API token {token['id']} for {token['user']} ({token['role']}), expires {token['expires_at'] or 'never'}:"
         )
         print(secret)
@@ -177,9 +178,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from collector.storage import users
 
     if write(args, lambda c: users.revoke_token(c, args.token_id, by=cli_actor(), now=now())):
-        print(f"revoked API token {args.token_id}")
+        show(f"revoked API token {args.token_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active API token {args.token_id}")
+    show(f"rampart-collector: no active API token {args.token_id}")
     return EXIT_FAILED
 
 

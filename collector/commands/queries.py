@@ -8,7 +8,18 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from checks.output import format_table, print_json
-from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read, whole_number
+from collector.commands.base import (
+    EXIT_OK,
+    Failed,
+    UsageError,
+    add_format,
+    config_of,
+    day,
+    now,
+    read,
+    show,
+    whole_number,
+)
 
 # The same bounds as the API's (collector/storage/queries.py, kept out of the import for --help's speed).
 MAX_OFFSET = 1_000_000_000
@@ -132,7 +143,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     totals, hosts = data["totals"], data["hosts"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
     weighted = totals.get("compliance_weighted")
-    print(
+    show(
         f"Compliance{when}: {_ratio(totals['compliance'])}"
         + (f" (weighted by severity {_ratio(weighted)})" if weighted is not None else "")
         + f"; {totals['pass']} pass, {totals['fail']} fail, {totals['error']} error, "
@@ -144,7 +155,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if hosts["stale"] is not None
         else "staleness is known only for now"
     )
-    print(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
+    show(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -220,7 +231,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     )
     shown = len(data["hosts"])
     if data["total"] > shown:
-        print(f"\n{shown} of {data['total']} hosts (use --offset {args.offset + shown} for more)")
+        print()
+        print(f"{shown} of {data['total']} hosts (use --offset {args.offset + shown} for more)")
     return EXIT_OK
 
 
@@ -247,11 +259,11 @@ def cmd_host(args: argparse.Namespace) -> int:
         return EXIT_OK
     info = data["host"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
-    print(
+    show(
         f"{info['hostname'] or info['agent_id']} ({info['agent_id']}, group {info['group']}, "
         f"{' '.join(p for p in (info['os'], info['os_version']) if p) or 'unknown OS'}){when}"
     )
-    print(
+    show(
         f"last seen {info['last_seen'] or 'never'}{' (stale)' if info['stale'] else ''}; "
         f"compliance {_ratio(data['score']['compliance'])}, "
         f"{data['score']['fail']} fail, {data['score']['error']} error"
@@ -299,15 +311,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     score = data["score"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
-    print(f"{data['check']} ({data['policy']}, {data['severity'] or 'unknown severity'}): {data['title']}{when}")
-    print(
+    show(f"{data['check']} ({data['policy']}, {data['severity'] or 'unknown severity'}): {data['title']}{when}")
+    show(
         f"compliance {_ratio(score['compliance'])}: {score['pass']} pass, {score['fail']} fail, "
         f"{score['error']} error, {score['not_applicable']} not applicable, {score['waived']} waived"
     )
     frameworks = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in sorted(data["frameworks"].items()))
     if frameworks:
-        print(f"frameworks: {frameworks}")
-    print(f"\nsubjects with status {data['status']}:")
+        show(f"frameworks: {frameworks}")
+    print()
+    print(f"subjects with status {data['status']}:")
     print(
         format_table(
             ("SUBJECT", "NAME", "GROUP", "SINCE", "DETAIL"),

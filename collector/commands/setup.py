@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.output import print_json
-from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of, whole_number
+from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of, show, whole_number
 
 
 def register(commands: Any) -> None:
@@ -79,10 +79,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     for line in outcome.created:
-        print(f"created  {line}")
+        show(f"created  {line}")
     for line in outcome.kept:
-        print(f"kept     {line}")
-    print(f"\nagents pin this CA:    {outcome.ca_file}")
+        show(f"kept     {line}")
+    print()
+    show(f"agents pin this CA:    {outcome.ca_file}")
     print(f"collector public key:  {outcome.public_key}")
     if outcome.admin_token:
         print("\nFirst admin API token (shown once; store it now):")
@@ -121,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         factory=True,
     )
     server.raise_open_file_limit(config.max_connections)
-    print(
+    show(
         f"rampart-collector serving {'http' if plain else 'https'}://{host}:{port}",
         file=sys.stderr,
         flush=True,
