@@ -75,6 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                 "admin_token": outcome.admin_token,
                 "ca_file": outcome.ca_file,
                 "collector_public_key": outcome.public_key,
+                "warnings": outcome.warnings,
             }
         )
         return EXIT_OK
@@ -82,6 +83,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         show(f"created  {line}")
     for line in outcome.kept:
         show(f"kept     {line}")
+    for line in outcome.warnings:
+        show(f"warning  {line}")
     print()
     show(f"agents pin this CA:    {outcome.ca_file}")
     print(f"collector public key:  {outcome.public_key}")
