@@ -29,11 +29,6 @@ class Parser(argparse.ArgumentParser):
         super().error(printable(message))
 
 
-def _message(error: Exception) -> str:
-    """An error's text for the terminal: its lines kept, control characters within them escaped."""
-    return "\n".join(printable(line) for line in str(error).split("\n"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="rampart-collector",
@@ -60,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except base.UsageError as exc:
-        print(f"rampart-collector: error: {_message(exc)}", file=sys.stderr)
+        print(f"rampart-collector: error: {exc.shown()}", file=sys.stderr)
         return base.EXIT_USAGE
     except ConfigError as exc:
-        print(f"rampart-collector: error: {_message(exc)}", file=sys.stderr)
+        print(f"rampart-collector: error: {printable(str(exc))}", file=sys.stderr)
         return base.EXIT_USAGE
     except base.Failed as exc:
-        print(f"rampart-collector: {_message(exc)}", file=sys.stderr)
+        print(f"rampart-collector: {exc.shown()}", file=sys.stderr)
         return base.EXIT_FAILED
     except KeyboardInterrupt:
         return base.EXIT_FAILED

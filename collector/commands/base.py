@@ -21,11 +21,23 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """A message, and lines under it (one per problem). Printed with every control character escaped,
+    newlines included: a value echoed in a message cannot add a line."""
+
+    def __init__(self, message: str, *lines: str) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+    def shown(self) -> str:
+        return "\n".join(printable(text) for text in (str(self), *self.lines))
+
+
+class UsageError(CommandError):
     """Bad input: printed as `rampart-collector: error: ...`, exit 2."""
 
 
-class Failed(Exception):
+class Failed(CommandError):
     """The command could not do its work: exit 1."""
 
 

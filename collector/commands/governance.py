@@ -6,7 +6,6 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from checks.output import print_json
-from checks.safetext import printable
 from collector.commands.base import (
     EXIT_OK,
     Failed,
@@ -114,8 +113,7 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(args.file)
     except PolicyError as exc:
-        # One line per issue, whatever the file put in them.
-        raise UsageError("invalid policy:\n" + "\n".join(printable(str(issue)) for issue in exc.issues)) from None
+        raise UsageError("invalid policy:", *(str(issue) for issue in exc.issues)) from None
 
     def work(connection: Connection) -> dict[str, Any]:
         stored = policies.add(connection, policy, by=cli_actor(), now=now(), source=args.file)
