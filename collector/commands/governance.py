@@ -114,6 +114,8 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
         policy = load_policy_file(args.file)
     except PolicyError as exc:
         raise UsageError("invalid policy:", *(str(issue) for issue in exc.issues)) from None
+    except RecursionError:  # YAML nested beyond what its parser can follow
+        raise UsageError(f"invalid policy: {args.file} nests too deeply to be read") from None
 
     def work(connection: Connection) -> dict[str, Any]:
         stored = policies.add(connection, policy, by=cli_actor(), now=now(), source=args.file)

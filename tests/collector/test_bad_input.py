@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tracemalloc
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ import requests
 from checks import wire
 from collector.commands import queries as query_commands
 from collector.storage import models, queries
+from tests.conftest import run_cli
 from tests.support.agents import make_result
 from tests.support.live import LiveCollector
 
@@ -70,6 +72,16 @@ def test_deeply_nested_json_is_400_wherever_it_is_sent(live: LiveCollector) -> N
     refused(admin.post(live.url + "/api/v1/policies", json=deep_yaml), "invalid_policy", "nests too deeply")
     users = admin.post(live.url + "/api/v1/users", data=b'{"name": ' + nested(100_000) + b"}", headers=headers)
     assert users.status_code == 400, users.text
+
+
+def test_a_policy_file_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
+    policy = tmp_path / "deep.yaml"
+    policy.write_text("id: x\nchecks: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert run_cli("rampart-collector", "--config", str(config), "init").returncode == 0
+    refused = run_cli("rampart-collector", "--config", str(config), "policy", "add", str(policy))
+    assert refused.returncode == 2 and "nests too deeply" in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize("live_config", [{"max_header_bytes": 128 * 1024}])
