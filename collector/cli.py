@@ -12,15 +12,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from checks import __version__
 from checks.config import ConfigError
+from checks.safetext import printable
 from collector.cloud import cli as cloud_cli
 from collector.commands import admin, base, governance, people, queries, reports, setup
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with what it echoes of the command line (an invalid choice, an unknown argument) shown
+    with its control characters escaped; subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rampart-collector",
         description="Rampart collector: keeps verified results, serves the compliance API, runs cloud checks.",
         epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input. Run `rampart-collector COMMAND --help` for more.",
@@ -46,13 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except base.UsageError as exc:
-        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        print(f"rampart-collector: error: {exc.shown()}", file=sys.stderr)
         return base.EXIT_USAGE
     except ConfigError as exc:
-        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        print(f"rampart-collector: error: {printable(str(exc))}", file=sys.stderr)
         return base.EXIT_USAGE
     except base.Failed as exc:
-        print(f"rampart-collector: {exc}", file=sys.stderr)
+        print(f"rampart-collector: {exc.shown()}", file=sys.stderr)
         return base.EXIT_FAILED
     except KeyboardInterrupt:
         return base.EXIT_FAILED

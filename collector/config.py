@@ -72,13 +72,37 @@ class CollectorConfig:
     workers: int = 1
     # Largest request body accepted (413 above it).
     max_body_bytes: int = 4 * 1024 * 1024
+    # Seconds a connection may stay open with no request in progress (since it was opened, or since its
+    # last response).
+    idle_timeout_s: int = 5
+    # Seconds from a request's first byte to the end of its headers (408 after), and their largest size
+    # (431 above it).
+    header_timeout_s: int = 10
+    max_header_bytes: int = 32 * 1024
+    # Seconds to receive a request's body (408 after).
+    body_timeout_s: int = 60
+    # Connections and requests each process serves at once; beyond it, requests get 503.
+    max_connections: int = 1000
     # Largest difference between an agent's timestamp and the collector's clock.
     max_clock_skew_s: int = 300
     # Reports stored at once by each process; more wait, up to max_pending_ingest, then 503.
     max_concurrent_ingest: int = 4
     max_pending_ingest: int = 64
+    # Reports of one agent admitted at once by each process (after their body is read and verified).
+    max_pending_ingest_per_agent: int = 2
     # Seconds an agent is told to wait (Retry-After) when the collector is overloaded.
     retry_after_s: int = 5
+    # Enrolment attempts each client address may make per minute (each process); 429 beyond.
+    enroll_attempts_per_minute: int = 60
+    # API calls with an unknown, revoked or expired token each client address may make per minute (each
+    # process); beyond it, every API call from that address gets 429 until the minute has passed.
+    api_auth_failures_per_minute: int = 30
+    # Proxies (addresses or networks) whose X-Forwarded-For header names the client; empty: none is
+    # believed, the client is the connection's peer.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # Operating-system logins that may act as other collector users on the command line (`--as USER`):
+    # {login: [user, ...]}. A login may always act as the user of its own name.
+    cli_users: dict[str, list[str]] = field(default_factory=dict)
     # Group given to agents enrolled with a token that names none, and whose policies apply by default.
     default_group: str = "default"
     # A host that has not been heard from for this long is flagged stale.

@@ -2,11 +2,17 @@
 
 Idempotent: what exists is kept (a second run never replaces a key, a certificate or issues a second
 first-admin token), what is missing is created.
+
+Modes are set by init itself, whatever the umask and whatever an earlier hand left: the data directory
+(and its tls/) owner-only (0700), private keys and the database with its journal files 0600, certificates
+0644 (readable, never writable by others). A file the config names outside the data directory is the
+admin's: it is left as it is, with a warning when it is a private key others can read.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +31,8 @@ from collector.tlsgen import create_ca_and_server, default_hostnames, write_priv
 
 FIRST_ADMIN = "admin"
 SYSTEM_ACTOR = "system:init"
+PRIVATE, PUBLIC, DIRECTORY = 0o600, 0o644, 0o700
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class InitError(Exception):
@@ -38,6 +46,7 @@ class InitOutcome:
     admin_token: str | None = None
     ca_file: str = ""
     public_key: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_signing_key(config: CollectorConfig) -> Ed25519PrivateKey:
@@ -54,8 +63,9 @@ def initialise(config: CollectorConfig, engine: Engine) -> InitOutcome:
     outcome = InitOutcome()
     data_dir = config.data_path()
     if not data_dir.exists():
-        data_dir.mkdir(parents=True, mode=0o700)
+        data_dir.mkdir(parents=True, mode=DIRECTORY)
         outcome.created.append(f"data directory {data_dir}")
+    _set_mode(data_dir, DIRECTORY, outcome)  # before anything is written in it
 
     key_path = config.signing_key_path()
     if key_path.exists():
@@ -93,6 +103,8 @@ def initialise(config: CollectorConfig, engine: Engine) -> InitOutcome:
     else:
         outcome.kept.append(f"database schema {after}")
 
+    _set_modes(config, engine, outcome)
+
     now = utcnow()
     with write_tx(engine) as connection:
         if not policy_store.list_policies(connection):
@@ -108,6 +120,43 @@ def initialise(config: CollectorConfig, engine: Engine) -> InitOutcome:
             outcome.admin_token = token
             outcome.created.append(f"user {FIRST_ADMIN} (admin) with an API token")
     return outcome
+
+
+def _set_mode(path: Path, mode: int, outcome: InitOutcome) -> None:
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        return
+    except PermissionError as exc:
+        outcome.warnings.append(f"{path}: cannot set its mode to {mode:o}: {exc.strerror}")
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.absolute().is_relative_to(directory.absolute())
+
+
+def _set_modes(config: CollectorConfig, engine: Engine, outcome: InitOutcome) -> None:
+    """Owner-only modes for what init keeps in the data directory; warnings for private keys elsewhere."""
+    data_dir = config.data_path()
+    cert, cert_key, ca = config.tls_paths()
+    files = [
+        (config.signing_key_path(), PRIVATE),
+        (ca.parent / "ca-key.pem", PRIVATE),
+        (cert_key, PRIVATE),
+        (cert, PUBLIC),
+        (ca, PUBLIC),
+    ]
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        database = Path(engine.url.database)
+        files += [(database, PRIVATE)] + [(Path(f"{database}{end}"), PRIVATE) for end in SQLITE_COMPANIONS]
+    for directory in {path.parent for path, _mode in files if _inside(path.parent, data_dir)}:
+        _set_mode(directory, DIRECTORY, outcome)
+    for path, mode in files:
+        if _inside(path, data_dir):
+            _set_mode(path, mode, outcome)
+        elif mode == PRIVATE and path.exists() and path.stat().st_mode & 0o077:
+            outcome.warnings.append(f"{path} can be read by others than its owner: chmod 600 it")
 
 
 def check_ready_to_serve(config: CollectorConfig) -> None:

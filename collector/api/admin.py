@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from checks.policy.loader import PolicyError, load_policy_document, load_policy_text
 from checks.policy.model import parse_duration
+from collector.api import bodies
 from collector.api.auth import admin_access, read_access, waive_access
 from collector.api.errors import ApiError
 from collector.api.state import AppState
@@ -40,7 +41,14 @@ def changing(request: Request, work: Callable[[Connection, dt.datetime], T]) -> 
     try:
         return run_write(state.engine, lambda c: work(c, now))
     except (UserError, WaiverError) as exc:
-        status = {"not_found": 404, "duplicate_user": 409, "duplicate_waiver": 409, "bad_state": 409}.get(exc.code, 400)
+        status = {
+            "not_found": 404,
+            "duplicate_user": 409,
+            "duplicate_waiver": 409,
+            "bad_state": 409,
+            "cannot_disable_self": 409,
+            "last_admin": 409,
+        }.get(exc.code, 400)
         if exc.code == "approver_is_requester":
             status = 403
         raise ApiError(status, exc.code, exc.message) from None
@@ -139,10 +147,19 @@ def add_user(request: Request, body: UserRequest, caller: Annotated[Caller, Depe
     return changing(request, lambda c, now: users.add_user(c, body.name, body.role, by=actor(caller), now=now))
 
 
-@router.post("/users/{name}/disable", summary="Disable a user: their API tokens stop working")
+@router.post(
+    "/users/{name}/disable",
+    summary="Disable a user: their API tokens stop working (not yourself, nor the last enabled admin)",
+)
 def disable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
     changed = changing(request, lambda c, now: users.disable_user(c, name, by=actor(caller), now=now))
     return {"name": name, "disabled": True, "changed": changed}
+
+
+@router.post("/users/{name}/enable", summary="Enable a disabled user again")
+def enable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
+    changed = changing(request, lambda c, now: users.enable_user(c, name, by=actor(caller), now=now))
+    return {"name": name, "disabled": False, "changed": changed}
 
 
 class ApiTokenRequest(BaseModel):
@@ -199,10 +216,15 @@ def add_policy(
         if isinstance(document, dict) and set(document) == {"yaml"} and isinstance(document["yaml"], str):
             policy = load_policy_text(document["yaml"], source="uploaded policy")
         else:
+            bodies.check_depth(document, what="the policy")
             policy = load_policy_document(document, source="uploaded policy")
     except PolicyError as exc:
         problems = [str(issue) for issue in exc.issues]
         raise ApiError(400, "invalid_policy", "; ".join(problems), problems=problems) from None
+    except bodies.BadJson as exc:
+        raise ApiError(400, "bad_json", str(exc)) from None
+    except RecursionError:  # YAML nested beyond what its parser can follow
+        raise ApiError(400, "invalid_policy", "the policy nests too deeply to be read") from None
     return changing(request, lambda c, now: policy_store.add(c, policy, by=actor(caller), now=now))
 
 
@@ -276,6 +298,7 @@ def request_waiver(
             ticket=body.ticket,
             waiver_id=body.id,
             known_checks=policy_store.known_checks(c),
+            actor=actor(caller),
         ),
     )
 
@@ -284,14 +307,22 @@ def request_waiver(
 def approve_waiver(
     request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]
 ) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.approve(c, waiver_id, approver=caller.user, now=now))
+    return changing(
+        request, lambda c, now: waiver_store.approve(c, waiver_id, approver=caller.user, now=now, actor=actor(caller))
+    )
 
 
 @router.post("/waivers/{waiver_id}/reject", summary="Reject a waiver request")
 def reject_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="reject"))
+    return changing(
+        request,
+        lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="reject", actor=actor(caller)),
+    )
 
 
 @router.post("/waivers/{waiver_id}/revoke", summary="Revoke an approved waiver (its results return to their status)")
 def revoke_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
-    return changing(request, lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="revoke"))
+    return changing(
+        request,
+        lambda c, now: waiver_store.close(c, waiver_id, by=caller.user, now=now, action="revoke", actor=actor(caller)),
+    )

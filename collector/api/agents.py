@@ -8,7 +8,6 @@ only then is it parsed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -18,7 +17,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from checks import wire
+from collector.api import bodies
 from collector.api.errors import ApiError
+from collector.api.ratelimit import client_key, retry_after
 from collector.api.state import AppState
 from collector.storage import policies as policy_store
 from collector.storage import registry
@@ -100,11 +101,11 @@ def _verify(state: AppState, auth_key: str, signed: wire.SignedHeaders, request:
         raise _reject(state, 400 if exc.code == "bad_digest" else 401, exc.code, exc.message) from None
 
 
-def _json_object(state: AppState, body: bytes) -> dict[str, Any]:
+def _json_object(state: AppState, body: bytes, max_depth: int | None = bodies.MAX_JSON_DEPTH) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _reject(state, 400, "bad_json", f"the body is not JSON: {exc}") from None
+        data = bodies.loads(body, max_depth)
+    except bodies.BadJson as exc:
+        raise _reject(state, 400, "bad_json", str(exc)) from None
     if not isinstance(data, dict):
         raise _reject(state, 400, "bad_json", "the body must be a JSON object")
     return data
@@ -135,9 +136,24 @@ async def _authenticated(state: AppState, request: Request, *, cached: bool = Fa
     return auth, body
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the connection's peer, or what a trusted proxy said (collector/api/server.py)."""
+    return request.client.host if request.client else ""
+
+
 @router.post("/enroll", status_code=201, summary="Enrol an agent (signed by its new key)")
 async def enroll(request: Request) -> JSONResponse:
     state = state_of(request)
+    if state.enroll_attempts is not None:
+        wait = state.enroll_attempts.spend(client_key(client_address(request)))
+        if wait:
+            raise _reject(
+                state,
+                429,
+                "rate_limited",
+                f"too many enrolment attempts from this address; retry in {retry_after(wait)}s",
+                retry_after_s=int(retry_after(wait)),
+            )
     signed = _signed_headers(state, request)
     _check_time(state, signed)
     _check_declared_length(state, request)
@@ -256,6 +272,45 @@ async def policy(request: Request) -> Response:
     return JSONResponse(document, headers=headers)
 
 
+def _admit(state: AppState, agent_id: str) -> None:
+    """Take an ingest slot for a verified report, or refuse with 503 and Retry-After: when the process
+    holds max_pending_ingest reports, or this agent max_pending_ingest_per_agent of them."""
+    config = state.config
+    pending = state.ingest_pending_by_agent
+    if state.ingest_pending >= config.max_pending_ingest:
+        state.metrics.overloaded.inc()
+        raise _reject(
+            state,
+            503,
+            "overloaded",
+            f"the collector is storing {state.ingest_pending} reports; retry in {config.retry_after_s}s",
+            retry_after_s=config.retry_after_s,
+        )
+    if pending.get(agent_id, 0) >= config.max_pending_ingest_per_agent:
+        state.metrics.overloaded.inc()
+        raise _reject(
+            state,
+            503,
+            "agent_busy",
+            f"this collector is already storing {pending[agent_id]} reports of this agent; "
+            f"retry in {config.retry_after_s}s",
+            retry_after_s=config.retry_after_s,
+        )
+    state.ingest_pending += 1
+    pending[agent_id] = pending.get(agent_id, 0) + 1
+    state.metrics.ingest_pending.inc()
+
+
+def _release(state: AppState, agent_id: str) -> None:
+    state.ingest_pending -= 1
+    left = state.ingest_pending_by_agent[agent_id] - 1
+    if left:
+        state.ingest_pending_by_agent[agent_id] = left
+    else:
+        del state.ingest_pending_by_agent[agent_id]
+    state.metrics.ingest_pending.dec()
+
+
 @router.post(
     "/reports",
     summary="Deliver a signed report of results",
@@ -273,28 +328,26 @@ async def reports(request: Request) -> Response:
     auth = await _known_agent(state, signed, cached=True)
     _check_time(state, signed)
     _check_declared_length(state, request)
-    config = state.config
-    if state.ingest_pending >= config.max_pending_ingest:
-        state.metrics.overloaded.inc()
-        raise _reject(
-            state,
-            503,
-            "overloaded",
-            f"the collector is storing {state.ingest_pending} reports; retry in {config.retry_after_s}s",
-            retry_after_s=config.retry_after_s,
-        )
-    state.ingest_pending += 1
-    state.metrics.ingest_pending.inc()
+    # The body is read and its signature checked before the report takes an ingest slot: an upload
+    # that is slow, or that claims another agent's id, holds no slot.
+    state.metrics.ingest_receiving.inc()
     try:
         body = await _read_body(state, request)
-        _verify(state, auth.public_key, signed, request, body)
-        request.state.actor = auth.agent_id
+    finally:
+        state.metrics.ingest_receiving.dec()
+    _verify(state, auth.public_key, signed, request, body)
+    request.state.actor = auth.agent_id
+    _admit(state, auth.agent_id)
+    try:
         fast = await state.fast_store()
         # The typed decoder takes what is plainly valid; anything else goes through parse_report, which
         # names what is wrong.
-        parsed = decode_report(body, auth.agent_id) if fast is not None else None
+        try:
+            parsed = decode_report(body, auth.agent_id) if fast is not None else None
+        except RecursionError:  # nested too deeply for msgspec: json says so below, as a 400
+            parsed = None
         if parsed is None:
-            data = _json_object(state, body)
+            data = _json_object(state, body, max_depth=None)
             try:
                 parsed = parse_report(data, auth.agent_id)
             except ReportError as exc:
@@ -330,8 +383,7 @@ async def reports(request: Request) -> Response:
             raise _reject(state, 403, "agent_revoked", f"agent {auth.agent_id} has been revoked") from None
         state.metrics.ingest_seconds.observe(time.perf_counter() - started)
     finally:
-        state.ingest_pending -= 1
-        state.metrics.ingest_pending.dec()
+        _release(state, auth.agent_id)
     state.metrics.reports.labels("duplicate" if outcome.duplicate else "stored").inc()
     state.metrics.results.inc(outcome.stored)
     state.metrics.status_changes.inc(outcome.changed)

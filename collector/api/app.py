@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -47,8 +48,40 @@ from collector.storage.engine import make_engine
 log = logging.getLogger("rampart.collector.http")
 
 
+class BodyTimeout(ApiError):
+    """The request's body did not arrive within body_timeout_s: 408, and the connection is closed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, "body_timeout", f"the body took more than {seconds:g}s to arrive", headers={"Connection": "close"}
+        )
+
+
+def bounded_receive(receive: Receive, seconds: float) -> Receive:
+    """`receive` that raises BodyTimeout when the body is not all received within `seconds` from now.
+    Once the body is complete it waits without limit: a streamed response listens for the disconnect."""
+    deadline = time.monotonic() + seconds
+    complete = False
+
+    async def bounded() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        with anyio.move_on_after(max(deadline - time.monotonic(), 0.0)):
+            message = await receive()
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+        raise BodyTimeout(seconds)
+
+    return bounded
+
+
 class Observe:
-    """Adds X-Rampart-Time, limits bodies of the non-agent routes, logs and counts every request.
+    """Adds X-Rampart-Time, limits the size and reading time of bodies, logs and counts every request.
+
+    The bodies of the non-agent routes are read here (up to max_body_bytes, within body_timeout_s), so
+    that a refusal is a 413 or a 408 (the framework would turn an error raised while it reads into a 400);
+    the agent routes read their own, under the same limits (collector/api/agents.py).
 
     Reports, the one route called at fleet rate, go straight to their handler: the same function the router
     would call, with the same answer to its errors (an unexpected one still reaches the 500 handler), but
@@ -66,9 +99,11 @@ class Observe:
             return
         started = time.perf_counter()
         status = 500
-        limit = self.state.config.max_body_bytes
+        config = self.state.config
+        limit = config.max_body_bytes
         path: str = scope["path"]
         guarded = path not in agents.AGENT_PATHS
+        receive = bounded_receive(receive, config.body_timeout_s)
 
         async def timed_send(message: Message) -> None:
             nonlocal status
@@ -79,27 +114,24 @@ class Observe:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if guarded:
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._too_large(scope, receive, timed_send)
-                self._done(scope, 413, started)
-                return
-            if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
-                # No declared length (chunked): read up to the limit here, so that the refusal is a 413
-                # (the framework would turn an error raised while it reads into a 400).
+        try:
+            if guarded and _has_body(scope):
+                declared = dict(scope["headers"]).get(b"content-length")
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    await self._too_large(scope, receive, timed_send)
+                    return
                 buffered = await self._read_limited(receive, limit)
                 if buffered is None:
                     await self._too_large(scope, receive, timed_send)
-                    self._done(scope, 413, started)
                     return
                 receive = self._replay(buffered, receive)
-
-        try:
             if path == agents.REPORTS_PATH and scope["method"] == "POST":
                 await self._report(scope, receive, timed_send)
             else:
                 await self.app(scope, receive, timed_send)
+        except BodyTimeout as exc:  # while reading a body here (the routes answer their own)
+            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+            await response(scope, receive, timed_send)
         finally:
             self._done(scope, status, started)
 
@@ -162,6 +194,14 @@ class Observe:
                 "client": (scope.get("client") or ("", 0))[0],
             },
         )
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    declared = headers.get(b"content-length")
+    if declared is not None:
+        return declared.strip() not in (b"", b"0")
+    return b"transfer-encoding" in headers or scope["method"] in ("POST", "PUT", "PATCH")
 
 
 def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_jobs: bool = True) -> FastAPI:

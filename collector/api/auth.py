@@ -1,6 +1,8 @@
 """API tokens and roles: `Authorization: Bearer <token>`; each route names the permission it needs.
 
 admin: everything; analyst: read and waivers; auditor: read, export and the audit log.
+An address that sent api_auth_failures_per_minute bad tokens gets 429 until its bucket refills
+(collector/api/ratelimit.py), before its token is even looked up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from collector.api.errors import ApiError
+from collector.api.ratelimit import client_key, retry_after
 from collector.api.state import AppState
 from collector.security import Permission, allowed
 from collector.storage import users
@@ -37,9 +40,23 @@ def require(permission: Permission) -> Callable[..., Caller]:
             raise ApiError(
                 401, "unauthenticated", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE
             )
+        failures = state.auth_failures
+        address = client_key(request.client.host if request.client else "")
+        if failures is not None:
+            wait = failures.waiting(address)
+            if wait:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"too many calls with a bad API token from this address; retry in {retry_after(wait)}s",
+                    headers={"Retry-After": retry_after(wait)},
+                    retry_after_s=int(retry_after(wait)),
+                )
         with read_tx(state.engine) as connection:
             caller = users.authenticate(connection, credentials.credentials, state.now())
         if caller is None:
+            if failures is not None:
+                failures.spend(address)
             raise ApiError(401, "bad_api_token", "the API token is unknown, revoked or expired", headers=_CHALLENGE)
         return _permitted(request, caller, permission)
 

@@ -77,6 +77,12 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",  # of the workers alive
         )
+        self.ingest_receiving = Gauge(
+            "rampart_ingest_receiving",
+            "Report bodies being received, before their signature is checked (they hold no ingest slot)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.overloaded = Counter(
             "rampart_ingest_overloaded", "Reports refused with 503 because ingest was full", registry=self.registry
         )

@@ -33,7 +33,8 @@ AsOf = Annotated[dt.date | None, Query(description="the state at the end of this
 Group = Annotated[str | None, Query(description="only subjects in this group")]
 Policy = Annotated[str | None, Query(description="only this policy id")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+# Beyond a database's integers (2^63 made SQLite fail) and beyond any list here.
+Offset = Annotated[int, Query(ge=0, le=queries.MAX_OFFSET)]
 StatusName = Literal["pass", "fail", "error", "not_applicable", "waived"]
 
 
@@ -80,7 +81,9 @@ def hosts(
     _caller: Annotated[Caller, Depends(read_access)],
     group: Group = None,
     stale: Annotated[bool, Query(description="only stale hosts")] = False,
-    search: Annotated[str | None, Query(description="part of a host name or agent id")] = None,
+    search: Annotated[
+        str | None, Query(max_length=queries.MAX_SEARCH, description="part of a host name or agent id (literal)")
+    ] = None,
     include_revoked: bool = False,
     limit: Limit = 100,
     offset: Offset = 0,

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection, Engine
 
 from collector.api.metrics import Metrics
+from collector.api.ratelimit import RateLimiter
 from collector.config import CollectorConfig
 from collector.storage import fast_ingest
 from collector.storage.assignments import AssignmentCache
@@ -70,6 +71,10 @@ class AppState:
     assignments: AssignmentCache = field(init=False)
     ingest_limiter: anyio.CapacityLimiter | None = None
     ingest_pending: int = 0
+    ingest_pending_by_agent: dict[str, int] = field(default_factory=dict)
+    # Rate limits per client address (None: turned off in the config with 0).
+    enroll_attempts: RateLimiter | None = field(init=False)
+    auth_failures: RateLimiter | None = field(init=False)
     _fast_store: FastReportStore | None = None
     _fast_checked: bool = False
     _fast_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,6 +104,11 @@ class AppState:
         if self._fast_store is not None:
             self._fast_store.dispose()
         self.engine.dispose()
+
+    def __post_init__(self) -> None:
+        enroll, failures = self.config.enroll_attempts_per_minute, self.config.api_auth_failures_per_minute
+        self.enroll_attempts = RateLimiter(enroll, 60.0) if enroll > 0 else None
+        self.auth_failures = RateLimiter(failures, 60.0) if failures > 0 else None
 
     def limiter(self) -> anyio.CapacityLimiter:
         if self.ingest_limiter is None:

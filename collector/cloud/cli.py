@@ -93,10 +93,11 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
         config.validate()
         policies = load_cloud_policies(config)
     except ConfigError as exc:
-        print(f"rampart-collector: error: {exc}", file=sys.stderr)
+        print(f"rampart-collector: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
-        print("rampart-collector: error: invalid cloud policy:\n" + str(exc), file=sys.stderr)
+        issues = "\n".join(printable(str(issue)) for issue in exc.issues)
+        print("rampart-collector: error: invalid cloud policy:\n" + issues, file=sys.stderr)
         return EXIT_USAGE
     progress = _progress()
     stored: StoredRun | None = None
@@ -149,7 +150,7 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             )
             for r in run.results
         ]
-        print(f"Cloud checks for {run.tenant.name} ({run.tenant.id})")
+        print(printable(f"Cloud checks for {run.tenant.name} ({run.tenant.id})"))
         print(format_table(("STATUS", "SEVERITY", "CHECK", "SUBJECT", "DETAIL"), rows, coloured=(0, 1)))
         ratio = "n/a" if summary.ratio is None else f"{summary.ratio:.0%}"
         print(
@@ -160,9 +161,9 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             + ("" if stored is None else f"; {stored.stored} results stored, {stored.retired} retired")
         )
         for waiver in run.expired_waivers:
-            print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}")
+            print(printable(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}"))
         _print_run_state(run, stored, record)
     if run.sign_in_error:
-        print(f"rampart-collector: {run.sign_in_error}", file=sys.stderr)
+        print(f"rampart-collector: {printable(run.sign_in_error)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

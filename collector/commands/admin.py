@@ -17,6 +17,8 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
+    whole_number,
     write,
 )
 
@@ -31,7 +33,9 @@ def register(commands: Any) -> None:
         "with it join its group, which decides their policies.",
     )
     create.add_argument("--group", help="group the agents join (default: default_group from the config)")
-    create.add_argument("--uses", type=int, default=1, help="how many agents may enrol with it (default: 1)")
+    create.add_argument(
+        "--uses", type=whole_number(1, 1_000_000), default=1, help="how many agents may enrol with it (default: 1)"
+    )
     create.add_argument("--expires", default="24h", help="how long it is valid, e.g. 30m, 24h, 7d (default: 24h)")
     create.add_argument("--note", default="", help="a note shown in listings")
     add_format(create)
@@ -59,8 +63,6 @@ def register(commands: Any) -> None:
 def cmd_token_create(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
-    if args.uses < 1:
-        raise UsageError("--uses must be 1 or more")
     valid_for = duration(args.expires)
     group = args.group or config_of(args).default_group
     try:
@@ -81,7 +83,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({**listing, "token": secret})
     else:
-        print(
+        show(
             f"enrolment token {listing['id']} for group {group}: {listing['max_uses']} use(s), "
             f"valid until {listing['expires_at']}"
         )
@@ -110,9 +112,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
     if write(args, lambda c: registry.revoke_token(c, args.token_id, by=cli_actor(), now=now())):
-        print(f"revoked enrolment token {args.token_id}")
+        show(f"revoked enrolment token {args.token_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active enrolment token {args.token_id}")
+    show(f"rampart-collector: no active enrolment token {args.token_id}")
     return EXIT_FAILED
 
 
@@ -143,7 +145,7 @@ def cmd_agents_revoke(args: argparse.Namespace) -> int:
     from collector.storage import registry
 
     if write(args, lambda c: registry.revoke_agent(c, args.agent_id, by=cli_actor(), now=now())):
-        print(f"revoked agent {args.agent_id}")
+        show(f"revoked agent {args.agent_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active agent {args.agent_id}")
+    show(f"rampart-collector: no active agent {args.agent_id}")
     return EXIT_FAILED

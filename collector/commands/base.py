@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from checks.output import format_table, print_json
 from checks.policy.model import parse_duration
+from checks.safetext import printable
 from collector.config import CollectorConfig, load_collector_config
 
 if TYPE_CHECKING:  # the database stack is imported when a command needs it: --help stays fast
@@ -21,11 +21,23 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 T = TypeVar("T")
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """A message, and lines under it (one per problem). Printed with every control character escaped,
+    newlines included: a value echoed in a message cannot add a line."""
+
+    def __init__(self, message: str, *lines: str) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+    def shown(self) -> str:
+        return "\n".join(printable(text) for text in (str(self), *self.lines))
+
+
+class UsageError(CommandError):
     """Bad input: printed as `rampart-collector: error: ...`, exit 2."""
 
 
-class Failed(Exception):
+class Failed(CommandError):
     """The command could not do its work: exit 1."""
 
 
@@ -80,10 +92,10 @@ def write(args: argparse.Namespace, work: Callable[[Connection], T]) -> T:
 
 
 def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    """`cli:<login>`: who runs this command, as the audit log records it (collector/commands/identity.py)."""
+    from collector.commands.identity import cli_actor as actor
+
+    return actor()
 
 
 def now() -> dt.datetime:
@@ -110,8 +122,29 @@ def day(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (a database's integers end; so do lists)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
 def add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+
+
+def show(text: str, *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line that carries text from hosts, policies or people: control characters (an escape
+    sequence in a host name, a newline that would forge a line) are shown escaped (checks/safetext.py)."""
+    print(printable(text), file=file, flush=flush)
 
 
 def output(args: argparse.Namespace, data: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -18,6 +18,8 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
+    whole_number,
     write,
 )
 
@@ -50,8 +52,10 @@ def register(commands: Any) -> None:
         "waivers",
         help="request, approve, reject, revoke and list waivers",
         description="A waiver is requested by one user and approved by another; once approved, the results "
-        "it covers are shown as waived until it expires or is revoked. --as names the user acting (a user "
-        "with the admin or analyst role).",
+        "it covers are shown as waived until it expires or is revoked. Changes are made as the collector "
+        "user of your login's name, or --as USER where collector.cli_users maps your login to USER (a user "
+        "with the admin or analyst role); the audit log records your login and the user. Whoever requested "
+        "a waiver cannot approve it, under any name.",
     )
     waiver_commands = waivers.add_subparsers(dest="waivers_command", metavar="ACTION", required=True)
     waiver_list = waiver_commands.add_parser("list", help="waivers and their state")
@@ -70,7 +74,7 @@ def register(commands: Any) -> None:
     request.add_argument("--expires", type=day, required=True, metavar="DATE", help="last day it applies")
     request.add_argument("--ticket", default="")
     request.add_argument("--id", help="waiver id (default: generated)")
-    request.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the requesting user")
+    request.add_argument("--as", dest="as_user", metavar="USER", help="the requesting user (default: your login)")
     add_format(request)
     request.set_defaults(handler=cmd_waivers_request)
     for action, text in (
@@ -80,7 +84,7 @@ def register(commands: Any) -> None:
     ):
         sub = waiver_commands.add_parser(action, help=text)
         sub.add_argument("waiver_id", metavar="WAIVER_ID")
-        sub.add_argument("--as", dest="as_user", required=True, metavar="USER", help="the user acting")
+        sub.add_argument("--as", dest="as_user", metavar="USER", help="the user acting (default: your login)")
         add_format(sub)
         sub.set_defaults(handler=cmd_waivers_decide, action=action)
 
@@ -94,7 +98,7 @@ def register(commands: Any) -> None:
     add_format(run)
     run.set_defaults(handler=cmd_jobs_run)
     runs = job_commands.add_parser("list", help="recent runs, newest first")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=whole_number(1, 1000), default=20)
     add_format(runs)
     runs.set_defaults(handler=cmd_jobs_list)
 
@@ -109,7 +113,9 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(args.file)
     except PolicyError as exc:
-        raise UsageError("invalid policy:\n" + "\n".join(str(issue) for issue in exc.issues)) from None
+        raise UsageError("invalid policy:", *(str(issue) for issue in exc.issues)) from None
+    except RecursionError:  # YAML nested beyond what its parser can follow
+        raise UsageError(f"invalid policy: {args.file} nests too deeply to be read") from None
 
     def work(connection: Connection) -> dict[str, Any]:
         stored = policies.add(connection, policy, by=cli_actor(), now=now(), source=args.file)
@@ -119,9 +125,9 @@ def cmd_policy_add(args: argparse.Namespace) -> int:
 
     stored = write(args, work)
     state = "stored" if stored["added"] else "already stored"
-    print(f"{state}: policy {policy.id} {policy.version} ({len(policy.checks)} checks), sha256 {policy.sha256}")
+    show(f"{state}: policy {policy.id} {policy.version} ({len(policy.checks)} checks), sha256 {policy.sha256}")
     for group in args.group:
-        print(f"assigned to group {group}")
+        show(f"assigned to group {group}")
     return EXIT_OK
 
 
@@ -148,7 +154,7 @@ def cmd_policy_assign(args: argparse.Namespace) -> int:
         changed = write(args, lambda c: policies.assign(c, args.group, args.policy, by=cli_actor(), now=now()))
     except LookupError as exc:
         raise Failed(str(exc)) from None
-    print(f"policy {args.policy} {'assigned to' if changed else 'was already assigned to'} group {args.group}")
+    show(f"policy {args.policy} {'assigned to' if changed else 'was already assigned to'} group {args.group}")
     return EXIT_OK
 
 
@@ -157,15 +163,31 @@ def cmd_policy_unassign(args: argparse.Namespace) -> int:
 
     if not write(args, lambda c: policies.unassign(c, args.group, args.policy, by=cli_actor(), now=now())):
         raise Failed(f"policy {args.policy} is not assigned to group {args.group}")
-    print(f"policy {args.policy} no longer assigned to group {args.group}")
+    show(f"policy {args.policy} no longer assigned to group {args.group}")
     return EXIT_OK
 
 
 # --- waivers -------------------------------------------------------------------------------------------
 
 
+def _acting_as(args: argparse.Namespace) -> tuple[str, str]:
+    """(the user this command acts as, the actor the audit log records): --as USER only where the
+    config lets this login act as USER."""
+    from collector.commands.identity import allowed_users, os_login
+
+    login = os_login()
+    user = args.as_user or login
+    allowed = allowed_users(config_of(args).cli_users, login)
+    if user not in allowed:
+        raise UsageError(
+            f"--as {user}: the login {login} may act only as {', '.join(allowed)} "
+            f"(collector.cli_users in the config maps logins to the users they may act as)"
+        )
+    return user, f"cli:{login}"
+
+
 def _acting_user(connection: Connection, name: str) -> str:
-    """The --as user must exist, be enabled, and be allowed to handle waivers."""
+    """The user acted as must exist, be enabled, and be allowed to handle waivers."""
     import sqlalchemy as sa
 
     from collector.security import Permission, allowed
@@ -173,9 +195,9 @@ def _acting_user(connection: Connection, name: str) -> str:
 
     row = connection.execute(sa.select(users).where(users.c.name == name)).first()
     if row is None or row.disabled_at is not None:
-        raise UsageError(f"--as {name}: no such active user (see `rampart-collector users list`)")
+        raise UsageError(f"acting as {name}: no such active user (see `rampart-collector users list`)")
     if not allowed(row.role, Permission.WAIVE):
-        raise UsageError(f"--as {name}: the {row.role} role may not handle waivers")
+        raise UsageError(f"acting as {name}: the {row.role} role may not handle waivers")
     return str(row.name)
 
 
@@ -194,7 +216,7 @@ def _show_waiver(args: argparse.Namespace, waiver: dict[str, Any]) -> None:
     if args.format == "json":
         print_json(waiver)
     else:
-        print(f"waiver {waiver['id']} for {waiver['check']}: {waiver['state']} (expires {waiver['expires']})")
+        show(f"waiver {waiver['id']} for {waiver['check']}: {waiver['state']} (expires {waiver['expires']})")
 
 
 def cmd_waivers_list(args: argparse.Namespace) -> int:
@@ -240,6 +262,7 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
         scope["all"] = True
     if not scope:
         raise UsageError("name what the waiver covers: --host, --group, --tenant, --resource or --all")
+    user, actor = _acting_as(args)
 
     def work(connection: Connection) -> dict[str, Any]:
         return waivers.request(
@@ -249,11 +272,12 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
             scope=scope,
             justification=args.justification,
             expires=args.expires,
-            requested_by=_acting_user(connection, args.as_user),
+            requested_by=_acting_user(connection, user),
             now=now(),
             ticket=args.ticket,
             waiver_id=args.id,
             known_checks=known_checks(connection),
+            actor=actor,
         )
 
     _show_waiver(args, _waiver_errors(lambda: write(args, work)))
@@ -263,11 +287,13 @@ def cmd_waivers_request(args: argparse.Namespace) -> int:
 def cmd_waivers_decide(args: argparse.Namespace) -> int:
     from collector.storage import waivers
 
+    user, actor = _acting_as(args)
+
     def work(connection: Connection) -> dict[str, Any]:
-        user = _acting_user(connection, args.as_user)
+        name = _acting_user(connection, user)
         if args.action == "approve":
-            return waivers.approve(connection, args.waiver_id, approver=user, now=now())
-        return waivers.close(connection, args.waiver_id, by=user, now=now(), action=args.action)
+            return waivers.approve(connection, args.waiver_id, approver=name, now=now(), actor=actor)
+        return waivers.close(connection, args.waiver_id, by=name, now=now(), action=args.action, actor=actor)
 
     _show_waiver(args, _waiver_errors(lambda: write(args, work)))
     return EXIT_OK
@@ -301,7 +327,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     elif not ran:
         print("no job was due (another collector process may have run it; use --force to run now)")
     for outcome in ran if args.format != "json" else []:
-        print(f"{outcome['job']}: {outcome['status']} {outcome['detail']}")
+        show(f"{outcome['job']}: {outcome['status']} {outcome['detail']}")
     return EXIT_OK if all(r["status"] == "ok" for r in ran) else 1
 
 

@@ -17,12 +17,14 @@ from collector.commands.base import (
     now,
     output,
     read,
+    show,
+    whole_number,
     write,
 )
 
 
 def register(commands: Any) -> None:
-    users = commands.add_parser("users", help="add, list and disable users (admin, analyst, auditor)")
+    users = commands.add_parser("users", help="add, list, disable and enable users (admin, analyst, auditor)")
     user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     add = user_commands.add_parser(
         "add",
@@ -37,7 +39,9 @@ def register(commands: Any) -> None:
     listing = user_commands.add_parser("list", help="users and their roles")
     add_format(listing)
     listing.set_defaults(handler=cmd_users_list)
-    disable = user_commands.add_parser("disable", help="disable a user: their API tokens stop working")
+    disable = user_commands.add_parser(
+        "disable", help="disable a user: their API tokens stop working (not the last enabled admin)"
+    )
     disable.add_argument("name")
     disable.set_defaults(handler=cmd_users_disable)
     set_password = user_commands.add_parser(
@@ -49,6 +53,9 @@ def register(commands: Any) -> None:
     set_password.add_argument("name")
     set_password.add_argument("--password-file", metavar="PATH", help="read the password from PATH (- : stdin)")
     set_password.set_defaults(handler=cmd_users_set_password)
+    enable = user_commands.add_parser("enable", help="enable a disabled user again")
+    enable.add_argument("name")
+    enable.set_defaults(handler=cmd_users_enable)
 
     tokens = commands.add_parser("api-token", help="create, list and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="api_token_command", metavar="ACTION", required=True)
@@ -69,7 +76,7 @@ def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the audit log: who changed or exported what, and when")
     audit.add_argument("--actor", help="only this actor, e.g. user:alice or cli:root")
     audit.add_argument("--action", help="only this action, e.g. waiver.approve")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=whole_number(1, 1000), default=50, help="newest first, at most this many")
     add_format(audit)
     audit.set_defaults(handler=cmd_audit)
 
@@ -80,7 +87,7 @@ def _user_errors(work: Any) -> Any:
     try:
         return work()
     except UserError as exc:
-        if exc.code in ("not_found", "user_disabled", "duplicate_user"):
+        if exc.code in ("not_found", "user_disabled", "duplicate_user", "last_admin", "cannot_disable_self"):
             raise Failed(exc.message) from None
         raise UsageError(exc.message) from None
 
@@ -94,7 +101,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(user)
     else:
-        print(f"added user {user['name']} ({user['role']})")
+        show(f"added user {user['name']} ({user['role']})")
     return EXIT_OK
 
 
@@ -118,7 +125,15 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     from collector.storage import users
 
     changed = _user_errors(lambda: write(args, lambda c: users.disable_user(c, args.name, by=cli_actor(), now=now())))
-    print(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
+    show(f"disabled user {args.name}" if changed else f"user {args.name} was already disabled")
+    return EXIT_OK
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    from collector.storage import users
+
+    changed = _user_errors(lambda: write(args, lambda c: users.enable_user(c, args.name, by=cli_actor(), now=now())))
+    show(f"enabled user {args.name}" if changed else f"user {args.name} was already enabled")
     return EXIT_OK
 
 
@@ -149,7 +164,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({**token, "token": secret})
     else:
-        print(
+        show(
             f"API token {token['id']} for {token['user']} ({token['role']}), expires {token['expires_at'] or 'never'}:"
         )
         print(secret)
@@ -184,9 +199,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from collector.storage import users
 
     if write(args, lambda c: users.revoke_token(c, args.token_id, by=cli_actor(), now=now())):
-        print(f"revoked API token {args.token_id}")
+        show(f"revoked API token {args.token_id}")
         return EXIT_OK
-    print(f"rampart-collector: no active API token {args.token_id}")
+    show(f"rampart-collector: no active API token {args.token_id}")
     return EXIT_FAILED
 
 

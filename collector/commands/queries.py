@@ -9,7 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 from checks.output import format_table, print_json
 from checks.safetext import printable
-from collector.commands.base import EXIT_OK, Failed, UsageError, add_format, config_of, day, now, read
+from collector.commands.base import (
+    EXIT_OK,
+    Failed,
+    UsageError,
+    add_format,
+    config_of,
+    day,
+    now,
+    read,
+    show,
+    whole_number,
+)
+
+# The same bounds as the API's (collector/storage/queries.py, kept out of the import for --help's speed).
+MAX_OFFSET = 1_000_000_000
+MAX_SEARCH = 200
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -39,10 +54,10 @@ def register(commands: Any) -> None:
     hosts = commands.add_parser("hosts", help="hosts with last contact, stale flag and compliance")
     hosts.add_argument("--group", help="only this group")
     hosts.add_argument("--stale", action="store_true", help="only hosts not heard from within stale_after_hours")
-    hosts.add_argument("--search", help="part of a host name or agent id")
+    hosts.add_argument("--search", help=f"part of a host name or agent id, literally (up to {MAX_SEARCH} characters)")
     hosts.add_argument("--include-revoked", action="store_true", help="list revoked agents too")
-    hosts.add_argument("--limit", type=int, default=100)
-    hosts.add_argument("--offset", type=int, default=0)
+    hosts.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
+    hosts.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
     add_format(hosts)
     hosts.set_defaults(handler=cmd_hosts)
 
@@ -61,8 +76,8 @@ def register(commands: Any) -> None:
     )
     check.add_argument("--as-of", type=day, metavar="DATE", help="state at the end of this day")
     check.add_argument("--group", help="only this group")
-    check.add_argument("--limit", type=int, default=100)
-    check.add_argument("--offset", type=int, default=0)
+    check.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
+    check.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
     add_format(check)
     check.set_defaults(handler=cmd_check)
 
@@ -129,7 +144,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     totals, hosts = data["totals"], data["hosts"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
     weighted = totals.get("compliance_weighted")
-    print(
+    show(
         f"Compliance{when}: {_ratio(totals['compliance'])}"
         + (f" (weighted by severity {_ratio(weighted)})" if weighted is not None else "")
         + f"; {totals['pass']} pass, {totals['fail']} fail, {totals['error']} error, "
@@ -141,9 +156,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if hosts["stale"] is not None
         else "staleness is known only for now"
     )
-    print(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
+    show(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
     for cloud in data.get("cloud") or []:
-        print(_cloud_line(cloud))
+        show(_cloud_line(cloud))
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -194,8 +209,6 @@ def _cloud_line(cloud: dict[str, Any]) -> str:
 def cmd_hosts(args: argparse.Namespace) -> int:
     from collector.storage import queries
 
-    if args.limit < 1 or args.offset < 0:
-        raise UsageError("--limit must be 1 or more and --offset 0 or more")
     stale_after = _stale_after(args)
     data = _query(
         args,
@@ -235,7 +248,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     )
     shown = len(data["hosts"])
     if data["total"] > shown:
-        print(f"\n{shown} of {data['total']} hosts (use --offset {args.offset + shown} for more)")
+        print()
+        print(f"{shown} of {data['total']} hosts (use --offset {args.offset + shown} for more)")
     return EXIT_OK
 
 
@@ -262,11 +276,11 @@ def cmd_host(args: argparse.Namespace) -> int:
         return EXIT_OK
     info = data["host"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
-    print(
+    show(
         f"{info['hostname'] or info['agent_id']} ({info['agent_id']}, group {info['group']}, "
         f"{' '.join(p for p in (info['os'], info['os_version']) if p) or 'unknown OS'}){when}"
     )
-    print(
+    show(
         f"last seen {info['last_seen'] or 'never'}{' (stale)' if info['stale'] else ''}; "
         f"compliance {_ratio(data['score']['compliance'])}, "
         f"{data['score']['fail']} fail, {data['score']['error']} error"
@@ -296,9 +310,6 @@ def cmd_host(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from collector.storage import queries
 
-    if args.limit < 1 or args.offset < 0:
-        raise UsageError("--limit must be 1 or more and --offset 0 or more")
-
     def work(connection: Connection) -> dict[str, Any]:
         return queries.check(
             connection,
@@ -317,15 +328,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_OK
     score = data["score"]
     when = f" as at the end of {data['as_of']}" if data["as_of"] else ""
-    print(f"{data['check']} ({data['policy']}, {data['severity'] or 'unknown severity'}): {data['title']}{when}")
-    print(
+    show(f"{data['check']} ({data['policy']}, {data['severity'] or 'unknown severity'}): {data['title']}{when}")
+    show(
         f"compliance {_ratio(score['compliance'])}: {score['pass']} pass, {score['fail']} fail, "
         f"{score['error']} error, {score['not_applicable']} not applicable, {score['waived']} waived"
     )
     frameworks = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in sorted(data["frameworks"].items()))
     if frameworks:
-        print(f"frameworks: {frameworks}")
-    print(f"\nsubjects with status {data['status']}:")
+        show(f"frameworks: {frameworks}")
+    print()
+    print(f"subjects with status {data['status']}:")
     print(
         format_table(
             ("SUBJECT", "NAME", "GROUP", "SINCE", "DETAIL"),

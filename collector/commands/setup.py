@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.output import print_json
-from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of
+from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of, show, whole_number
 
 
 def register(commands: Any) -> None:
@@ -33,8 +33,12 @@ def register(commands: Any) -> None:
         "--plain-http is for running behind a proxy that terminates TLS. SIGTERM stops it cleanly.",
     )
     serve.add_argument("--host", help="address to listen on (default: listen_host from the config)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: listen_port from the config)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: workers from the config)")
+    serve.add_argument(
+        "--port", type=whole_number(1, 65535), help="port to listen on (default: listen_port from the config)"
+    )
+    serve.add_argument(
+        "--workers", type=whole_number(1, 256), help="worker processes (default: workers from the config)"
+    )
     serve.add_argument("--plain-http", action="store_true", help="serve plain HTTP (behind a TLS proxy only)")
     serve.set_defaults(handler=cmd_serve)
 
@@ -71,14 +75,18 @@ def cmd_init(args: argparse.Namespace) -> int:
                 "admin_token": outcome.admin_token,
                 "ca_file": outcome.ca_file,
                 "collector_public_key": outcome.public_key,
+                "warnings": outcome.warnings,
             }
         )
         return EXIT_OK
     for line in outcome.created:
-        print(f"created  {line}")
+        show(f"created  {line}")
     for line in outcome.kept:
-        print(f"kept     {line}")
-    print(f"\nagents pin this CA:    {outcome.ca_file}")
+        show(f"kept     {line}")
+    for line in outcome.warnings:
+        show(f"warning  {line}")
+    print()
+    show(f"agents pin this CA:    {outcome.ca_file}")
     print(f"collector public key:  {outcome.public_key}")
     if outcome.admin_token:
         print("\nFirst admin API token (shown once; store it now):")
@@ -87,8 +95,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from collector.api import server
     from collector.initialise import InitError, check_ready_to_serve
 
     config = config_of(args)
@@ -99,7 +106,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = engine_of(config)
     engine.dispose()
     plain = args.plain_http or not config.tls
-    cert, key, _ca = config.tls_paths()
     # Worker processes build the app from the same config: hand them its path.
     if args.config:
         os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
@@ -108,26 +114,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(config.log_level)
     host = args.host or config.listen_host
     port = args.port if args.port is not None else config.listen_port
-    print(
+    workers = args.workers or config.workers
+    settings = server.server_config(
+        config,
+        "collector.api.app:app_from_env",
+        host=host,
+        port=port,
+        workers=workers,
+        plain_http=plain,
+        factory=True,
+    )
+    server.raise_open_file_limit(config.max_connections)
+    show(
         f"rampart-collector serving {'http' if plain else 'https'}://{host}:{port}",
         file=sys.stderr,
         flush=True,
     )
-    workers = args.workers or config.workers
     with shared_metrics_dir(workers):
-        uvicorn.run(
-            "collector.api.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            ssl_certfile=None if plain else str(cert),
-            ssl_keyfile=None if plain else str(key),
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        started = server.run(settings)
+    if not started:
+        raise Failed("the server did not start (see the log above)")
     return EXIT_OK
 
 

@@ -289,6 +289,8 @@ class StoredWaiver(SQLModel, table=True):
     expires: dt.date
     state: str = Field(max_length=16)  # requested | approved | rejected | revoked | expired
     requested_by: str = Field(max_length=100)
+    # Who requested it as `requested_by` (user:<name> or cli:<login>), for the two-person rule (0007).
+    requested_actor: str | None = Field(default=None, max_length=100)
     requested_at: dt.datetime = Field(sa_type=sa.DateTime())
     approved_by: str | None = Field(default=None, max_length=100)
     approved_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())

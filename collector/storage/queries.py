@@ -37,6 +37,12 @@ from collector.storage.models import (
 STATUSES = ("pass", "fail", "error", "not_applicable", "waived")
 
 
+# Bounds of what a query may ask (the API and the CLI check them too, with their own messages).
+MAX_OFFSET = 1_000_000_000
+MAX_SEARCH = 200
+MAX_TREND_POINTS = 1000
+
+
 class QueryError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -364,8 +370,13 @@ def hosts(
     if stale_only:
         base = base.where(sa.or_(subjects.c.last_seen.is_(None), subjects.c.last_seen < stale_cut))
     if search:
-        pattern = f"%{search.lower()}%"
-        base = base.where(sa.or_(sa.func.lower(agents.c.hostname).like(pattern), agents.c.agent_id.like(pattern)))
+        pattern = contains_pattern(search)
+        base = base.where(
+            sa.or_(
+                sa.func.lower(agents.c.hostname).like(pattern, escape="\\"),
+                agents.c.agent_id.like(pattern, escape="\\"),
+            )
+        )
     if search or include_revoked:
         total = connection.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
     else:  # from the subjects index, without joining every host
@@ -392,6 +403,14 @@ def hosts(
             }
         )
     return {"total": total, "limit": limit, "offset": offset, "hosts": items}
+
+
+def contains_pattern(search: str) -> str:
+    """A LIKE pattern that finds `search` literally, anywhere (lower case): its %, _ and \\ escaped."""
+    if len(search) > MAX_SEARCH:
+        raise QueryError("bad_request", f"a search is at most {MAX_SEARCH} characters")
+    escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _status_counts_for(connection: Connection, subject_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -658,10 +677,27 @@ def check(
 # --- trends --------------------------------------------------------------------------------------------
 
 
-def bucket_ends(period: str, start: dt.date, end: dt.date) -> list[dt.date]:
-    """The last day of each day, ISO week or month from start to end (the last bucket ends at `end`)."""
+def point_count(period: str, start: dt.date, end: dt.date) -> int:
+    """How many points a trend from start to end has, counted without building them."""
     if start > end:
         raise QueryError("bad_request", "the start of a trend must not be after its end")
+    if period == "day":
+        return (end - start).days + 1
+    if period == "week":
+        return (end - (start - dt.timedelta(days=start.weekday()))).days // 7 + 1
+    if period == "month":
+        return (end.year - start.year) * 12 + end.month - start.month + 1
+    raise QueryError("bad_request", "period must be day, week or month")
+
+
+def bucket_ends(period: str, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The last day of each day, ISO week or month from start to end (the last bucket ends at `end`)."""
+    count = point_count(period, start, end)
+    if count > MAX_TREND_POINTS:
+        raise QueryError(
+            "bad_request",
+            f"a trend has at most {MAX_TREND_POINTS} points ({count} asked): use a longer period or a shorter range",
+        )
     days: list[dt.date] = []
     current = start
     while current <= end:
@@ -689,9 +725,7 @@ def trends(
     filters: Filters = Filters(),
     check_id: str | None = None,
 ) -> dict[str, Any]:
-    ends = bucket_ends(period, start, end)
-    if len(ends) > 1000:
-        raise QueryError("bad_request", "a trend has at most 1000 points: use a longer period or a shorter range")
+    ends = bucket_ends(period, start, end)  # refuses more than MAX_TREND_POINTS before building any
     changes = daily_changes.c
     query = (
         sa.select(changes.day, changes.status, sa.func.sum(changes.delta).label("n"))

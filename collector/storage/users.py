@@ -64,14 +64,41 @@ def list_users(connection: Connection) -> list[dict[str, Any]]:
 
 
 def disable_user(connection: Connection, name: str, *, by: str, now: dt.datetime) -> bool:
-    changed = connection.execute(
-        users.update().where(users.c.name == name, users.c.disabled_at.is_(None)).values(disabled_at=now)
-    ).rowcount
-    if not changed:
-        get_user(connection, name)  # not_found when there is no such user
+    """Disable a user (their API tokens stop working); False when they already were.
+
+    Refused for the caller themself (`by` is `user:<name>`: nobody locks themself out by mistake) and
+    for the last enabled admin (someone must be left to manage the collector over the API).
+    """
+    # The enabled admins, locked: two admins disabling each other at once cannot leave none.
+    admins = connection.execute(
+        sa.select(users.c.name)
+        .where(users.c.role == Role.ADMIN.value, users.c.disabled_at.is_(None))
+        .order_by(users.c.id)
+        .with_for_update()
+    ).scalars()
+    enabled_admins = list(admins)
+    target = get_user(connection, name)  # not_found when there is no such user
+    if target["disabled_at"] is not None:
         return False
+    if by == f"user:{name}":
+        raise UserError("cannot_disable_self", "you cannot disable yourself: ask another admin")
+    if name in enabled_admins and len(enabled_admins) <= 1:
+        raise UserError("last_admin", f"{name} is the last enabled admin: enable or add another admin first")
+    connection.execute(users.update().where(users.c.name == name).values(disabled_at=now))
     audit.record(connection, by, "user.disable", name, at=now)
     return True
+
+
+def enable_user(connection: Connection, name: str, *, by: str, now: dt.datetime) -> bool:
+    """Enable a disabled user again (their tokens that are neither revoked nor expired work again); False
+    when they were enabled."""
+    get_user(connection, name)
+    changed = connection.execute(
+        users.update().where(users.c.name == name, users.c.disabled_at.is_not(None)).values(disabled_at=None)
+    ).rowcount
+    if changed:
+        audit.record(connection, by, "user.enable", name, at=now)
+    return bool(changed)
 
 
 def create_token(

@@ -71,6 +71,7 @@ def listing(row: Any) -> dict[str, Any]:
         "state": row.state,
         "requested_by": row.requested_by,
         "requested_at": iso(row.requested_at),
+        "requested_actor": row.requested_actor,
         "approved_by": row.approved_by,
         "approved_at": iso(row.approved_at),
         "closed_by": row.closed_by,
@@ -154,8 +155,14 @@ def request(
     ticket: str = "",
     waiver_id: str | None = None,
     known_checks: set[tuple[str, str]] | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """Record a waiver request; it does nothing until someone else approves it."""
+    """Record a waiver request; it does nothing until someone else approves it.
+
+    `requested_by` is the collector user it is requested as; `actor` who did it, as the audit log names
+    them (`user:<name>` over the API, `cli:<login>` on the command line; default `user:<requested_by>`).
+    """
+    actor = actor or user_actor(requested_by)
     waiver_id = waiver_id or new_id("wv-")
     if expires < now.date():
         raise WaiverError("bad_waiver", f"expires {expires.isoformat()} is in the past")
@@ -192,10 +199,12 @@ def request(
             expires=expires,
             state=REQUESTED,
             requested_by=requested_by,
+            requested_actor=actor[:100],
             requested_at=now,
         )
     )
-    audit.record(connection, requested_by, "waiver.request", waiver_id, {"check": check_id, "scope": scope}, now)
+    details = {"check": check_id, "scope": scope, "as": requested_by}
+    audit.record(connection, actor, "waiver.request", waiver_id, details, now)
     return get(connection, waiver_id)
 
 
@@ -220,11 +229,31 @@ def _locked(connection: Connection, waiver_id: str) -> Any:
     return row
 
 
-def approve(connection: Connection, waiver_id: str, *, approver: str, now: dt.datetime) -> dict[str, Any]:
+def user_actor(name: str) -> str:
+    return f"user:{name}"
+
+
+def _person(actor: str) -> str:
+    """Whom an actor names: `user:alice` and `cli:alice` are both alice."""
+    return actor.partition(":")[2] if ":" in actor else actor
+
+
+def _people(user: str, actor: str | None) -> set[str]:
+    names = {user} | ({_person(actor)} if actor else set())
+    return {name.strip().lower() for name in names if name.strip()}
+
+
+def approve(
+    connection: Connection, waiver_id: str, *, approver: str, now: dt.datetime, actor: str | None = None
+) -> dict[str, Any]:
+    """Approve as the user `approver`, by `actor` (default `user:<approver>`). Two people: whoever
+    requested it may not approve it, neither under their user name nor their login, nor acting for
+    another user (a login that requested as alice cannot approve as bob)."""
+    actor = actor or user_actor(approver)
     row = _locked(connection, waiver_id)
     if row.state != REQUESTED:
         raise WaiverError("bad_state", f"waiver {waiver_id} is {row.state}, not awaiting approval")
-    if approver.strip().lower() == row.requested_by.strip().lower():
+    if _people(approver, actor) & _people(row.requested_by, row.requested_actor):
         raise WaiverError("approver_is_requester", "a waiver must be approved by someone other than its requester")
     if row.expires < now.date():
         raise WaiverError("bad_state", f"waiver {waiver_id} expired on {row.expires.isoformat()}")
@@ -233,17 +262,25 @@ def approve(connection: Connection, waiver_id: str, *, approver: str, now: dt.da
     )
     _bump_version(connection)
     changed = reconcile(connection, row.check_id, row.policy_id, now)
-    audit.record(connection, approver, "waiver.approve", waiver_id, {"results_changed": changed}, now)
+    audit.record(connection, actor, "waiver.approve", waiver_id, {"results_changed": changed, "as": approver}, now)
     return get(connection, waiver_id)
 
 
 def close(
-    connection: Connection, waiver_id: str, *, by: str, now: dt.datetime, action: str | None = None
+    connection: Connection,
+    waiver_id: str,
+    *,
+    by: str,
+    now: dt.datetime,
+    action: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
-    """Reject a request, or revoke an approved waiver (its results return to their own status).
+    """Reject a request, or revoke an approved waiver (its results return to their own status), as the
+    user `by`, by `actor` (default `user:<by>`).
 
     `action` ("reject" or "revoke") insists on one of the two; None does whichever the state allows.
     """
+    actor = actor or user_actor(by)
     row = _locked(connection, waiver_id)
     if row.state == REQUESTED and action in (None, "reject"):
         new_state, event = REJECTED, "waiver.reject"
@@ -260,7 +297,7 @@ def close(
     if row.state == APPROVED:
         _bump_version(connection)
         changed = reconcile(connection, row.check_id, row.policy_id, now)
-    audit.record(connection, by, event, waiver_id, {"results_changed": changed}, now)
+    audit.record(connection, actor, event, waiver_id, {"results_changed": changed, "as": by}, now)
     return get(connection, waiver_id)
 
 
@@ -277,12 +314,12 @@ def expire_due(connection: Connection, now: dt.datetime) -> list[str]:
     connection.execute(
         waivers.update()
         .where(waivers.c.id.in_([r.id for r in rows]))
-        .values(state=EXPIRED, closed_by="system", closed_at=now)
+        .values(state=EXPIRED, closed_by="system:retention", closed_at=now)
     )
     _bump_version(connection)
     for row in rows:
         changed = reconcile(connection, row.check_id, row.policy_id, now)
-        audit.record(connection, "system", "waiver.expire", row.id, {"results_changed": changed}, now)
+        audit.record(connection, "system:retention", "waiver.expire", row.id, {"results_changed": changed}, now)
     return [r.id for r in rows]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from collector.commands.identity import os_login
 from tests.conftest import run_cli
 from tests.support.agents import make_result, make_results
 from tests.support.live import LiveCollector
@@ -21,10 +22,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def cli(live: LiveCollector, tmp_path: Path) -> object:
     config = tmp_path / "cli.yaml"
-    config.write_text(
-        yaml.safe_dump({"collector": {"data_dir": live.config.data_dir, "database_url": live.config.database_url}}),
-        encoding="utf-8",
-    )
+    section = {
+        "data_dir": live.config.data_dir,
+        "database_url": live.config.database_url,
+        "cli_users": {os_login(): ["alice", "bob", "nobody"]},  # this login may act as them
+    }
+    config.write_text(yaml.safe_dump({"collector": section}), encoding="utf-8")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return run_cli("rampart-collector", "--config", str(config), *args)
@@ -102,9 +105,13 @@ def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: 
     waiver_id = json.loads(requested.stdout)["id"]
     own = run("waivers", "approve", waiver_id, "--as", "alice")
     assert own.returncode == 1 and "someone other than its requester" in own.stderr
-    assert run("waivers", "approve", waiver_id, "--as", "nobody").returncode == 2
-    approved = run("waivers", "approve", waiver_id, "--as", "bob")
-    assert approved.returncode == 0 and "approved" in approved.stdout
+    assert run("waivers", "approve", waiver_id, "--as", "nobody").returncode == 2  # no such user
+    # The same login acting as another user is still the requester: another person approves.
+    same_login = run("waivers", "approve", waiver_id, "--as", "bob")
+    assert same_login.returncode == 1 and "someone other than its requester" in same_login.stderr
+    bob = json.loads(run("api-token", "create", "--user", "bob", "--format", "json").stdout)["token"]
+    approved = live.session(bob).post(f"{live.url}/api/v1/waivers/{waiver_id}/approve")
+    assert approved.status_code == 200 and approved.json()["state"] == "approved"
     assert json.loads(run("summary", "--format", "json").stdout)["totals"]["waived"] == 1
     assert "approved" in run("waivers", "list").stdout
 
@@ -139,4 +146,4 @@ def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: 
         "policy.add",
     ):
         assert action in actions
-    assert all(entry["actor"].startswith(("cli:", "alice", "bob", "system", "agent:", "test")) for entry in audit)
+    assert all(entry["actor"].startswith(("cli:", "user:", "system", "agent:", "test")) for entry in audit)

@@ -43,6 +43,7 @@ ROUTES = {
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users/{name}/disable"): ADMIN,
+    ("POST", "/api/v1/users/{name}/enable"): ADMIN,
     ("POST", "/api/v1/api-tokens"): ADMIN,
     ("GET", "/api/v1/api-tokens"): ADMIN,
     ("DELETE", "/api/v1/api-tokens/{token_id}"): ADMIN,
@@ -79,6 +80,8 @@ def test_the_table_covers_every_route_in_the_openapi_document(live: LiveCollecto
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
+# One bad token per route, from one address: more than the default limit of bad tokens (429).
+@pytest.mark.parametrize("live_config", [{"api_auth_failures_per_minute": 1000}])
 def test_every_route_refuses_callers_without_a_valid_token(live: LiveCollector) -> None:
     anonymous = live.session()
     wrong = live.session("rpa_not-a-token")

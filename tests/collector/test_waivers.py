@@ -94,8 +94,17 @@ def test_an_approved_waiver_turns_failures_waived_until_revoked(live: LiveCollec
     again = bob.post(f"{live.url}/api/v1/waivers/{waiver['id']}/approve")
     assert again.status_code == 409 and again.json()["code"] == "bad_state"
 
+    # One form of actor everywhere: user:<name> for whoever acted over the API.
     audit = live.admin().get(live.url + "/api/v1/audit", params={"action": "waiver.approve"}).json()["entries"]
-    assert [(e["actor"], e["target"], e["details"]["results_changed"]) for e in audit] == [("bob", waiver["id"], 2)]
+    assert [(e["actor"], e["target"], e["details"]["results_changed"], e["details"]["as"]) for e in audit] == [
+        ("user:bob", waiver["id"], 2, "bob")
+    ]
+    actors = {
+        e["action"]: e["actor"]
+        for e in live.admin().get(live.url + "/api/v1/audit", params={"limit": 100}).json()["entries"]
+        if e["action"].startswith("waiver.")
+    }
+    assert actors == {"waiver.request": "user:alice", "waiver.approve": "user:bob", "waiver.revoke": "user:alice"}
 
 
 def test_a_waived_result_from_an_agent_without_a_waiver_here_keeps_its_own_status(live: LiveCollector) -> None:

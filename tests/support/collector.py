@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,8 +78,11 @@ class RunningCollector:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
-    def start(self, *, port: int | None = None, timeout: float = 30) -> str:
-        """Start one more `serve` process of this collector (same config and database); returns its URL."""
+    def start(
+        self, *, port: int | None = None, timeout: float = 30, preexec_fn: Callable[[], None] | None = None
+    ) -> str:
+        """Start one more `serve` process of this collector (same config and database); returns its URL.
+        `preexec_fn` runs in the child before `serve` starts (e.g. to lower its resource limits)."""
         port = port or free_port()
         url = f"https://127.0.0.1:{port}"
         log = self.log_path.open("ab")
@@ -89,6 +92,7 @@ class RunningCollector:
             stderr=subprocess.STDOUT,
             env=clean_env(),
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
         log.close()
         self.processes.append(process)

@@ -1,4 +1,4 @@
-"""A collector served over real HTTPS from a thread of the test process.
+"""A collector served over real HTTPS from a thread of the test process, by the server `serve` runs.
 
 Faster to start than a process (the API tests start one per test, on SQLite and on PostgreSQL), yet
 everything goes over the network as in production: TLS with the collector's own CA, uvicorn, the full
@@ -108,22 +108,14 @@ def live_collector(directory: Path, database_url: str, **config: Any) -> Iterato
     assert outcome.admin_token
     store_fleet_policy(engine)  # what the simulated agents' results are judged against
     from collector.api.app import create_app
+    from collector.api.server import server_config
 
     app = create_app(settings, engine)
-    cert, key, ca = settings.tls_paths()
+    _cert, _key, ca = settings.tls_paths()
     sock = _listening_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-    )
+    # The server `serve` runs: the same protocol, limits and proxy settings.
+    server = uvicorn.Server(server_config(settings, app, lifespan="on", timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
