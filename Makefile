@@ -10,8 +10,9 @@ STAMP := $(VENV)/.installed-stamp
 RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
+DIST ?= dist
 
-.PHONY: venv system-packages test test-fast test-slow demo lint bench clean
+.PHONY: venv system-packages test test-fast test-slow demo lint bench package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +50,12 @@ bench: $(STAMP)
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
+# What an administrator deploys, in $(DIST)/: the sdist and the wheel, and the agent's Debian package built
+# from that wheel for Debian 12 (packaging/build_deb.py; needs dpkg-dev and /usr/bin/python3.11).
+package: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/python packaging/build_deb.py deb $(DIST)/rampart-*.whl --out $(DIST)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
