@@ -10,8 +10,9 @@ STAMP := $(VENV)/.installed-stamp
 RAMPART_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
+DIST ?= dist
 
-.PHONY: venv assets system-packages test test-fast test-slow demo lint bench reliability clean
+.PHONY: venv assets system-packages test test-fast test-slow demo lint bench reliability package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,5 +67,12 @@ reliability: $(STAMP) system-packages
 	$(BIN)/python -m pytest -m "fault or fuzz or security or soak" $(PYTEST_FLAGS); status=$$?; \
 	$(BIN)/python scripts/reliability_report.py && exit $$status
 
+# What an administrator deploys, in $(DIST)/: the sdist and the wheel, and the agent's Debian package built
+# from that wheel for Debian 12 (packaging/build_deb.py; needs dpkg-dev and /usr/bin/python3.11).
+package: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/python packaging/build_deb.py deb $(DIST)/rampart-*.whl --out $(DIST)
+
 clean:
-	rm -rf $(VENV) build *.egg-info collector/dashboard/built collector/dashboard/frontend/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build $(DIST) *.egg-info collector/dashboard/built collector/dashboard/frontend/node_modules .pytest_cache .mypy_cache .ruff_cache

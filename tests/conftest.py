@@ -41,3 +41,19 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def built_distributions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repository built as `make package` builds it (`python -m build`): a directory with the sdist and
+    the wheel made from that sdist."""
+    out = tmp_path_factory.mktemp("dist")
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
