@@ -3,7 +3,8 @@
 # fresh machine needs nothing but `make test` / `make demo`. Usage: scripts/system-packages.sh test|bench
 #   test:  chromium (dashboard browser tests), poppler-utils (pdftotext reads the briefing PDF),
 #          pango (WeasyPrint renders the PDF), haproxy (replicas behind a load balancer),
-#          debootstrap + systemd-container (the agent's .deb installed in a container)
+#          debootstrap + systemd-container + python3.11-venv + nsenter (the agent's .deb built, then
+#          installed and started in a container), fonts for the PDF, npm (the dashboard's assets)
 #   bench: the above, and Lynis and OpenSCAP with Debian's SCAP content (the side-by-side benchmark)
 set -euo pipefail
 
@@ -18,6 +19,12 @@ declare -A wanted=(
   [/usr/sbin/haproxy]=haproxy
   [/usr/sbin/debootstrap]=debootstrap
   [/usr/bin/systemd-nspawn]=systemd-container
+  [/usr/lib/python3.11/ensurepip]=python3.11-venv
+  [/usr/bin/nsenter]=util-linux
+  [/usr/bin/dpkg-deb]=dpkg-dev
+  [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core
+  [/usr/share/fonts/truetype/liberation]=fonts-liberation
+  [/usr/bin/npm]=npm
 )
 if [ "$profile" = bench ]; then
   wanted[/usr/sbin/lynis]=lynis
