@@ -82,6 +82,9 @@ class AppState:
     def __post_init__(self) -> None:
         grace = dt.timedelta(hours=self.config.policy_change_grace_hours)
         self.assignments = AssignmentCache(self.config.default_group, grace)
+        enroll, failures = self.config.enroll_attempts_per_minute, self.config.api_auth_failures_per_minute
+        self.enroll_attempts = RateLimiter(enroll, 60.0) if enroll > 0 else None
+        self.auth_failures = RateLimiter(failures, 60.0) if failures > 0 else None
 
     async def fast_store(self) -> FastReportStore | None:
         """The one-round-trip report store, where the database has it (PostgreSQL); looked for once."""
@@ -104,11 +107,6 @@ class AppState:
         if self._fast_store is not None:
             self._fast_store.dispose()
         self.engine.dispose()
-
-    def __post_init__(self) -> None:
-        enroll, failures = self.config.enroll_attempts_per_minute, self.config.api_auth_failures_per_minute
-        self.enroll_attempts = RateLimiter(enroll, 60.0) if enroll > 0 else None
-        self.auth_failures = RateLimiter(failures, 60.0) if failures > 0 else None
 
     def limiter(self) -> anyio.CapacityLimiter:
         if self.ingest_limiter is None:
