@@ -156,6 +156,8 @@ def _plan(
         by_check[(result.policy_id, result.check_id)].append(result)
     kept: list[Result] = []
     retiring: list[Retirement] = []
+    for key in by_check.keys() - run.coverage.keys():
+        kept.extend(by_check[key])  # what the run could see of this check is not known: store, retire nothing
     for key, coverage in run.coverage.items():
         results, standing = by_check.get(key, []), known.get(key, [])
         verdicts = [k for k in standing if k.status != Status.ERROR.value]

@@ -160,3 +160,28 @@ def test_a_failed_run_is_shown_by_cloud_run_and_summary_with_its_reason_and_sinc
     assert "failed: sign-in as app" in summary.stdout and "not fully observed since" in summary.stdout
     assert "16 pass" in summary.stdout  # the last known results stand
     assert "rotated-secret-xyz" not in failed.stdout + failed.stderr + summary.stdout
+
+
+def test_results_of_a_check_the_run_says_nothing_about_are_stored(tmp_path: Path, database_url: str) -> None:
+    """A run without a coverage entry for a check (what it could observe is not known) stores that check's
+    results and retires nothing of it; before, they were dropped without a word."""
+    from checks.results import Result, Severity, Status
+    from collector.cloud.run import CloudRun
+    from collector.cloud.store import store_cloud_run
+
+    collector = init_collector(tmp_path / "collector", database_url=database_url)
+    engine = make_engine(database_url or f"sqlite:///{collector.data_dir / 'collector.db'}", pool_size=1)
+    tenant = Subject(SubjectKind.TENANT, "00000000-0000-0000-0000-0000000000aa", "Contoso")
+    result = Result(
+        check_id="mfa-coverage", status=Status.FAIL, severity=Severity.HIGH, title="MFA coverage",
+        policy_id="microsoft365", policy_version="1", policy_hash="ab" * 32, observed={"coverage_percent": 50},
+        expectation={}, reason="below", subject=tenant,
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        stored = run_write(engine, lambda c: store_cloud_run(c, CloudRun(tenant=tenant, results=[result]), now=now,
+                                                             waivers=waivers.WaiverCache().current))  # fmt: skip
+        assert stored.stored == 1 and stored.retired == 0
+        assert latest(engine)[(tenant.id, "mfa-coverage")]["status"] == "fail"
+    finally:
+        engine.dispose()

@@ -163,7 +163,7 @@ def test_a_waiver_requested_by_one_person_and_approved_by_another_waives_the_res
     assert rows[1][rows[0].index("justification")].startswith("Rebuilt")
     assert rows[1][rows[0].index("state")] == "approved"
     actors = {row.action: row.actor for row in live.rows(sa.select(audit_log).where(audit_log.c.target == waiver_id))}
-    assert actors == {"waiver.request": "alice", "waiver.approve": "bob"}
+    assert actors == {"waiver.request": "user:alice", "waiver.approve": "user:bob"}
 
 
 def test_hostile_text_is_shown_as_text_in_pages_and_csv(live: LiveCollector) -> None:
