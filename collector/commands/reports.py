@@ -104,9 +104,14 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], Non
     )
     with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("starting", total=None)
+        shown = ["starting"]
 
         def update(what: str, count: int, total: int | None = None) -> None:
-            bar.update(task, description=what, completed=count, total=total)
+            # Each new part is drawn at once (not at the next tick), so even a part that takes less than
+            # a tick is seen by whoever watches.
+            fresh = what != shown[0]
+            shown[0] = what
+            bar.update(task, description=what, completed=count, total=total, refresh=fresh)
 
         yield update
 

@@ -26,6 +26,7 @@ from collector.cloud.run import CloudRun
 from collector.cloud.store import store_cloud_run
 from collector.storage import policies as policy_store
 from collector.storage import registry, waivers
+from collector.storage.assignments import AssignmentCache
 from collector.storage.engine import run_write
 from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report
 from collector.storage.waivers import WaiverCache
@@ -50,6 +51,7 @@ class Fleet:
             name: load_policy_file(shipped_path(f"{name}.yaml")) for name in ("baseline", "microsoft365", "azure")
         }
         self.cache = WaiverCache()
+        self.assignments = AssignmentCache("default", dt.timedelta(hours=24))
 
         def store_policies(connection: Any) -> None:
             for policy in self.policies.values():
@@ -126,7 +128,9 @@ class Fleet:
         parsed = parse_report(json.loads(body), host.agent_id)
         run_write(
             self.engine,
-            lambda c: store_agent_report(c, parsed, body, evidence, now=now, waivers=self.cache.current),
+            lambda c: store_agent_report(
+                c, parsed, body, evidence, now=now, waivers=self.cache.current, assignments=self.assignments.current
+            ),
         )
         host.report_ids.append(report_id)
         return report_id
