@@ -116,7 +116,10 @@ def test_the_briefing_html_shows_hostile_text_as_text_and_is_accessible(live: Li
     assert done.returncode == 0, done.stderr
     html = html_path.read_text()
     assert "<script>" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=" in html
+    devices = html[html.find("Do we know all our devices?") :][:3000]
+    risks = html[html.find("What risks have we accepted?") :][:3000]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, devices  # the never-reporting host, by name
+    assert "&lt;img src=x onerror=" in html, risks  # the waiver's justification
     assert 'font-family: "Liberation Sans"' in html  # the stylesheet as written, not entity-escaped
     assert '<html lang="en-GB">' in html and html.count('role="img"') >= 3 and "<title id=" in html
     assert html.count('<th scope="col">') > 10 and "<caption>" in html and "<h1>" in html
