@@ -153,11 +153,6 @@ def damaged_reports(draw: st.DrawFn) -> Any:
     return walk(report, 0)
 
 
-@pytest.mark.xfail(
-    reason="defect: a list or object where a report names a status or severity raises TypeError (a 500); "
-    "fixed on wt/13-results (26b062d), not yet merged",
-    strict=True,
-)
 @given(data=st.one_of(damaged_reports(), json_values))
 def test_report_bodies_are_parsed_or_refused_naming_the_field(data: Any, figures: Figures) -> None:
     """A report body of any shape is parsed, or refused with a ReportError with a code and a message."""

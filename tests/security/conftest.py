@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,15 +28,23 @@ def security_pg() -> Iterator[str | None]:
         yield url
 
 
+@pytest.fixture
+def live_settings() -> dict[str, Any]:
+    """Collector settings for `live`; a module overrides this fixture to change them."""
+    return {}
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def live(request: pytest.FixtureRequest, tmp_path: Path, security_pg: str | None) -> Iterator[LiveCollector]:
+def live(
+    request: pytest.FixtureRequest, tmp_path: Path, security_pg: str | None, live_settings: dict[str, Any]
+) -> Iterator[LiveCollector]:
     if request.param == "sqlite":
-        with live_collector(tmp_path, f"sqlite:///{tmp_path / 'collector.db'}") as collector:
+        with live_collector(tmp_path, f"sqlite:///{tmp_path / 'collector.db'}", **live_settings) as collector:
             yield collector
         return
     if security_pg is None:
         pytest.skip("RAMPART_TEST_PG_URL is empty: PostgreSQL half skipped")
-    with fresh_schema(security_pg) as url, live_collector(tmp_path, url) as collector:
+    with fresh_schema(security_pg) as url, live_collector(tmp_path, url, **live_settings) as collector:
         yield collector
 
 
