@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from checks import wire
@@ -164,6 +166,9 @@ def test_report_bodies_are_parsed_or_refused_naming_the_field(data: Any, figures
         figures.add("refused")
 
 
+# undamaged reports too: the fuzzer seldom leaves one whole, and only then are both decoders' readings compared
+@example(data=valid_report([make_result("c0", "pass"), make_result("c1", "fail")]), compact=False)
+@example(data=valid_report([make_result("c0", "error")]), compact=True)
 @given(data=st.one_of(damaged_reports(), json_values), compact=st.booleans())
 def test_the_fast_decoder_accepts_only_what_parse_report_accepts(data: Any, compact: bool, figures: Figures) -> None:
     """Differential: decode_report (msgspec) never accepts what parse_report refuses, and reads it the same."""
@@ -177,7 +182,21 @@ def test_the_fast_decoder_accepts_only_what_parse_report_accepts(data: Any, comp
         return
     if fast is not None:
         figures.add("both_accepted")
-        assert fast == slow
+        assert as_values(fast) == as_values(slow)
+
+
+def as_values(report: Any) -> Any:
+    """A parsed report with the fast decoder's raw JSON (observed, expectation: stored as received) decoded,
+    so that the two decoders are compared on what the JSON says, not on its spacing."""
+    results = [
+        dataclasses.replace(
+            r,
+            observed=json.loads(bytes(r.observed)) if isinstance(r.observed, msgspec.Raw) else r.observed,
+            expectation=json.loads(bytes(r.expectation)) if isinstance(r.expectation, msgspec.Raw) else r.expectation,
+        )
+        for r in report.results
+    ]
+    return dataclasses.replace(report, results=results)
 
 
 @given(body=st.binary(max_size=400))
