@@ -484,6 +484,9 @@ class FakeMicrosoft:
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (client id, audience, expiry)
         self.oidc: Any = None  # an OidcProvider (tests/fakes/entra_oidc.py) to serve user sign-in too
         self.lock = threading.Lock()
+        # requests being answered (recorded once answered): a test waits for 0 before it counts what a new
+        # client asks, so that a killed client's last request is not counted as the next one's
+        self.in_flight = 0
         self._ca_path = ca_path
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -619,10 +622,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        with self.owner.lock:
+            self.owner.in_flight += 1
         try:
             status, body, headers = self._route(method, path, query)
         except Exception as exc:  # a bug in the fake must show, not hang the client
             status, body, headers = 500, {"error": {"code": "FakeBug", "message": repr(exc)}}, {}
+        finally:
+            with self.owner.lock:
+                self.owner.in_flight -= 1
         self.owner.record(method, path, parts.query, status)
         self._send(status, body, headers)
 
