@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.backoff import Backoff, parse_retry_after
+from checks.backoff import Backoff, parse_retry_after
 from checks import wire
 
 log = logging.getLogger("rampart.agent.transport")

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.backoff import Backoff
+from checks.backoff import Backoff
 from agent.config import AgentConfig, load_agent_config
 from agent.delivery import DeliveryOutcome, Drain
 from agent.lock import FileLock

@@ -15,8 +15,7 @@
 from __future__ import annotations
 
 import copy
-import email.utils
-import random
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from checks.backoff import Backoff, parse_retry_after
 from checks.probes.cloud.conditional_access import POLICIES_PATH, SECURITY_DEFAULTS_PATH
 from checks.probes.cloud.context import (
     CloudError,
@@ -92,18 +92,11 @@ class RetryBudget:
 
 
 def retry_after(response: requests.Response) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable.
+
+    Not capped here: a wait longer than what is left of the run's budget fails the request instead.
+    """
+    return parse_retry_after(response.headers.get("Retry-After"), time.time(), math.inf)
 
 
 def error_details(response: requests.Response) -> tuple[str, str, str]:
@@ -143,7 +136,7 @@ class MicrosoftCloud:
         self.on_wait = on_wait
         # Shared by every platform view of the run (copy.copy keeps the same dict).
         self._shared: dict[str, list[Page] | dict[str, Any] | CloudError] = {}
-        self.backoff_base_s = backoff_base_s
+        self.backoff = Backoff(initial_s=backoff_base_s, cap_s=BACKOFF_CAP_S)
         self._platform = platform
         self._subscriptions: list[str] | None = None
 
@@ -298,8 +291,7 @@ class MicrosoftCloud:
         )
 
     def _backoff(self, attempt: int) -> float:
-        base: float = min(BACKOFF_CAP_S, self.backoff_base_s * 2**attempt)
-        return base * (0.5 + random.random() / 2)  # jitter so that replicas do not retry in step
+        return self.backoff.delay(attempt)  # jitter so that replicas do not retry in step
 
     def _json(self, api: str, path: str, response: requests.Response) -> dict[str, Any]:
         try:

@@ -8,7 +8,7 @@ import random
 import pytest
 import requests
 
-from agent.backoff import Backoff
+from checks.backoff import Backoff
 from agent.transport import RetryPolicy, Transport, Unreachable
 from checks import wire
 from tests.agent.test_worker import closed_port_url

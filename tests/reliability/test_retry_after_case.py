@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.backoff import Backoff
+from checks.backoff import Backoff
 from agent.transport import RetryPolicy, Throttled, Transport
 from checks import wire
 from tests.support.agents import make_results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 
 import pytest
@@ -174,3 +175,11 @@ def test_a_failed_shared_read_fails_every_check_that_reads_it_without_asking_aga
     for check in ("mfa-enforced", "legacy-auth-blocked", "admin-roles-require-mfa"):
         assert "Policy.Read.All" in result_of(run, check).reason
     assert len(fake.paths(f"/graph{POLICIES_PATH}")) == 1
+
+
+def test_a_retry_after_as_an_http_date_is_honoured(fake: FakeMicrosoft) -> None:
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1 to 2 s from now
+    fake.scenario.faults = [Fault(REPORT, 503, "ServiceUnavailable", retry_after=when, times=1)]
+    cloud = client(fake)
+    assert sum(len(p) for p in cloud.graph_pages(REPORT)) == 20
+    assert cloud.stats.retries == 1 and 0.5 < cloud.stats.waited_s <= 2.0
