@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from checks.durations import parse_duration
 from checks.policy import schema as schema_mod
 from checks.policy.expr import ExprParser, FactScope, Problem, scope_of
 from checks.policy.model import (
@@ -30,7 +31,6 @@ from checks.policy.model import (
     ProbeRef,
     Waiver,
     WaiverScope,
-    parse_duration,
     policy_hash,
 )
 from checks.policy.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
