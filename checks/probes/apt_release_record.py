@@ -76,10 +76,11 @@ def advance(previous: Mapping[str, Any] | None, observation: Observation) -> tup
             pending[name] = {"since": observation.index_updated, "after": earlier_index}
         else:
             pending[name] = {"since": observation.index_updated, "after": None}
-    began = usable.get("began") if usable else observation.now
+    kept_began = usable.get("began") if usable else observation.now
+    began = float(kept_began) if isinstance(kept_began, int | float) else None  # older records did not keep it
     record = {
         "format": _FORMAT,
-        "began": began if isinstance(began, int | float) else None,  # older records did not keep it
+        "began": began,
         "observed_at": observation.now,
         "index_updated": observation.index_updated,
         "sources": sources,
@@ -87,7 +88,7 @@ def advance(previous: Mapping[str, Any] | None, observation: Observation) -> tup
         "pending": pending,
     }
     bounds = _bounds(pending, observation.now)
-    return record, dataclasses.replace(bounds, record_began=record["began"])
+    return record, dataclasses.replace(bounds, record_began=began)
 
 
 def _readable(record: Mapping[str, Any] | None) -> bool:
