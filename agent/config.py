@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from checks.config import ENV_PREFIX, ConfigError, find_config_path, load_section, read_config
+from checks.durations import parse_seconds as parse_seconds  # the one parser (checks/durations.py)
 
 # Files whose content policies from the collector may read (file_content, key_value_file, file with hash):
 # configuration that posture checks judge, nothing that holds secrets. Globs: `*` within one path
@@ -108,17 +109,6 @@ DEFAULT_PUSHED_READ_EXCLUDE = (
     "**/*credentials*/**",
     "C:/ProgramData/ssh/ssh_host_*_key",
 )
-
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_seconds(text: str) -> float:
-    """`90`, `90s`, `15m`, `6h`, `1d` -> seconds."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number of seconds or a number and s, m, h or d, e.g. 6h")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 @dataclass

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.backoff import Backoff
 from agent.lock import FileLock
 from agent.spool import Spool
 from agent.transport import AgentRefused, Answer, CollectorError, Rejected, RetryPolicy, Transport
+from checks.backoff import Backoff
 
 log = logging.getLogger("rampart.agent.delivery")
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.backoff import Backoff
 from agent.config import AgentConfig
 from agent.state import Identity, StatePaths, ensure_private_dir, read_identity, write_atomic, write_json
 from agent.transport import CollectorError, Rejected, RetryPolicy, Transport
 from checks import __version__, wire
+from checks.backoff import Backoff
 
 log = logging.getLogger("rampart.agent.enroll")
 

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.backoff import Backoff, parse_retry_after
 from checks import wire
+from checks.backoff import Backoff, parse_retry_after
 
 log = logging.getLogger("rampart.agent.transport")
 

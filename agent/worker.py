@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.backoff import Backoff
 from agent.config import AgentConfig, load_agent_config
 from agent.delivery import DeliveryOutcome, Drain
 from agent.lock import FileLock
@@ -40,6 +39,7 @@ from agent.spool import Spool, SpoolError
 from agent.state import Identity, StateError, StatePaths, check_key_permissions, read_identity
 from agent.transport import AgentRefused, CollectorError, RetryPolicy, Transport
 from checks import __version__, wire
+from checks.backoff import Backoff
 from checks.config import ConfigError
 
 log = logging.getLogger("rampart.agent.worker")

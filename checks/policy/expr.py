@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.probes.registry import Field
+from checks.probes.registry import UNKNOWN_BECAUSE, Field
 
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "matches", "exists")
 COMBINATORS = ("all", "any", "none")
@@ -62,7 +62,8 @@ class Combination(Expr):
             by_truth[outcome.truth].append(outcome)
 
         def details(truth: Truth) -> list[str]:
-            return [d for o in by_truth[truth] for d in o.details]
+            # Two branches unknown for the same fact say so once.
+            return list(dict.fromkeys(d for o in by_truth[truth] for d in o.details))
 
         if self.kind == "all":
             if by_truth[Truth.FALSE]:
@@ -110,6 +111,15 @@ def _fact_label(path: str) -> str:
     return "the item" if path == ITEM_SELF else path
 
 
+def _why_unknown(facts: Any, path: str) -> str:
+    """The probe's own words for a null fact (`unknown_because`), else the generic ones."""
+    reasons = facts.get(UNKNOWN_BECAUSE) if isinstance(facts, dict) else None
+    reason = reasons.get(path) if isinstance(reasons, dict) else None
+    if isinstance(reason, str) and reason.strip():
+        return f": {reason.strip()}"
+    return " (null): the probe could not determine it"
+
+
 def resolve(value: Any, inputs: dict[str, Any]) -> Any:
     if isinstance(value, InputRef):
         return inputs[value.name]
@@ -139,7 +149,7 @@ class Comparison(Expr):
         if observed is _MISSING:
             return Outcome(Truth.UNKNOWN, [f"fact {label} is missing from the probe's facts"])
         if observed is None:
-            return Outcome(Truth.UNKNOWN, [f"fact {label} is unknown (null): the probe could not determine it"])
+            return Outcome(Truth.UNKNOWN, [f"fact {label} is unknown{_why_unknown(facts, self.fact)}"])
         verdict = self._holds(observed, expected)
         if verdict is None:
             return Outcome(

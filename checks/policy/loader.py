@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from checks.durations import parse_duration
 from checks.policy import schema as schema_mod
 from checks.policy.expr import ExprParser, FactScope, Problem, scope_of
 from checks.policy.model import (
@@ -30,7 +32,6 @@ from checks.policy.model import (
     ProbeRef,
     Waiver,
     WaiverScope,
-    parse_duration,
     policy_hash,
 )
 from checks.policy.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
@@ -101,17 +102,26 @@ def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.Validatio
     return [error]
 
 
-def _schema_problems(validator: jsonschema.Draft202012Validator, data: Any) -> list[Problem]:
+def _schema_problems(
+    validator: jsonschema.Draft202012Validator, data: Any, where_of: Callable[[PathT], str] = render_path
+) -> list[Problem]:
     problems: list[Problem] = []
     for error in validator.iter_errors(data):
         for leaf in _leaf_errors(error):
-            problems.append(_explain(leaf))
+            problems.append(_explain(leaf, where_of))
     return problems
 
 
-def _explain(error: jsonschema.ValidationError) -> Problem:
+# Patterns said in words: a regular expression is the schema's business, not the reader's.
+_PATTERN_WORDS = {
+    schema_mod.DATE_PATTERN: "is not a date; use YYYY-MM-DD",
+    schema_mod.DURATION_PATTERN: "is not a duration; use a number and s, m, h or d, e.g. 6h",
+}
+
+
+def _explain(error: jsonschema.ValidationError, where_of: Callable[[PathT], str] = render_path) -> Problem:
     path: PathT = tuple(error.absolute_path)
-    where = render_path(path)
+    where = where_of(path)
     kind = error.validator
     if kind == "additionalProperties":
         schema = error.schema if isinstance(error.schema, dict) else {}
@@ -139,9 +149,17 @@ def _explain(error: jsonschema.ValidationError) -> Problem:
             message += ' (quote it: "' + str(error.instance) + '")'
         return Problem(path, message)
     if kind == "pattern":
+        words = _PATTERN_WORDS.get(str(error.validator_value))
+        if words is not None:
+            return Problem(path, f"{where} {error.instance!r} {words}")
         return Problem(path, f"{where}: {error.instance!r} does not have the expected form ({error.validator_value})")
     if kind == "minItems":
         return Problem(path, f"{where}: must not be empty")
+    if kind == "minLength" and error.validator_value == 1:
+        return Problem(path, f"{where} is empty")
+    if kind == "minProperties" and isinstance(error.schema, dict) and error.schema.get("properties"):
+        names = sorted(error.schema["properties"])
+        return Problem(path, f"{where} is empty; give at least one of {', '.join(names)}")
     return Problem(path, f"{where}: {error.message}")
 
 
@@ -530,10 +548,26 @@ def load_waiver_document(data: Any, source: str = "<waivers>") -> list[Waiver]:
     return _load_waivers(data, _Context(source, None))
 
 
+def _waiver_where(data: Any) -> Callable[[PathT], str]:
+    """Where in a waiver file, as its author knows it: `waiver W-1: justification`, not `waivers[0].justification`."""
+
+    def where(path: PathT) -> str:
+        listed = data.get("waivers") if isinstance(data, dict) else None
+        if len(path) < 2 or path[0] != "waivers" or not isinstance(path[1], int) or not isinstance(listed, list):
+            return render_path(path)
+        raw = listed[path[1]] if path[1] < len(listed) else None
+        waiver_id = raw.get("id") if isinstance(raw, dict) else None
+        label = f"waiver {waiver_id}" if isinstance(waiver_id, str) and waiver_id.strip() else f"waiver {path[1] + 1}"
+        rest = path[2:]
+        return f"{label}: {render_path(rest)}" if rest else label
+
+    return where
+
+
 def _load_waivers(data: Any, ctx: _Context) -> list[Waiver]:
     if not isinstance(data, dict):
         raise PolicyError([Issue(ctx.source, 1, "a waiver file is a mapping with a `waivers:` list")])
-    schema_problems = _schema_problems(_waiver_validator(), data)
+    schema_problems = _schema_problems(_waiver_validator(), data, _waiver_where(data))
     if schema_problems:
         raise PolicyError(ctx.issues(schema_problems))
     waivers: list[Waiver] = []
@@ -552,7 +586,11 @@ def _load_waivers(data: Any, ctx: _Context) -> list[Waiver]:
         try:
             expires = dt.date.fromisoformat(raw["expires"])
         except ValueError:
-            ctx.problems.append(Problem(path + ("expires",), f"waiver {raw['id']}: {raw['expires']!r} is not a date"))
+            ctx.problems.append(
+                Problem(
+                    path + ("expires",), f"waiver {raw['id']}: expires {raw['expires']!r} is not a date; use YYYY-MM-DD"
+                )
+            )
             continue
         scope = raw["scope"]
         waivers.append(

@@ -6,16 +6,14 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.durations import parse_duration as parse_duration  # the one parser; here for older importers
 from checks.policy.expr import Expr
 from checks.results import Severity, Status, Subject, SubjectKind
 
 DEFAULT_INTERVAL_S = 6 * 3600
-_DURATION = re.compile(r"^([0-9]+)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 FRAMEWORKS = {
     "cyber_essentials": "Cyber Essentials (NCSC / IASME) technical control themes",
@@ -29,13 +27,6 @@ CYBER_ESSENTIALS_THEMES = (
     "user_access_control",
     "malware_protection",
 )
-
-
-def parse_duration(text: str) -> int:
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h or d, e.g. 6h")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def canonical_json(data: Any) -> bytes:

@@ -18,6 +18,7 @@ upper bound: its age is "at least", and a check can only fail on it, never pass.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -37,6 +38,7 @@ class AgeBounds:
     least: float | None
     most: float | None
     unbounded: int  # pending updates without an upper bound
+    record_began: float | None = None  # when the record began (the first observation it holds)
 
 
 @dataclass(frozen=True)
@@ -74,15 +76,19 @@ def advance(previous: Mapping[str, Any] | None, observation: Observation) -> tup
             pending[name] = {"since": observation.index_updated, "after": earlier_index}
         else:
             pending[name] = {"since": observation.index_updated, "after": None}
+    kept_began = usable.get("began") if usable else observation.now
+    began = float(kept_began) if isinstance(kept_began, int | float) else None  # older records did not keep it
     record = {
         "format": _FORMAT,
+        "began": began,
         "observed_at": observation.now,
         "index_updated": observation.index_updated,
         "sources": sources,
         "installed": dict(sorted(observation.installed.items())),
         "pending": pending,
     }
-    return record, _bounds(pending, observation.now)
+    bounds = _bounds(pending, observation.now)
+    return record, dataclasses.replace(bounds, record_began=began)
 
 
 def _readable(record: Mapping[str, Any] | None) -> bool:

@@ -25,7 +25,7 @@ from checks.probes.common import (
     whole_days,
 )
 from checks.probes.host import Host, ProbeError
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
+from checks.probes.registry import UNKNOWN_BECAUSE, Facts, Field, Params, ProbeSpec, register
 from checks.probes.windows import powershell_json
 
 # Names listed in `security_packages` are capped so a neglected host does not make results huge.
@@ -85,6 +85,12 @@ PATCH_LEVEL = register(
             ),
             Field("index_age_days", "number", "Days since the package index was last refreshed", nullable=True),
             Field("notes", "array", "Why a fact is null, and caveats about the counts", items="string"),
+            Field(
+                UNKNOWN_BECAUSE,
+                "object",
+                "For each fact that is null: what is known instead and when it will be known (an error result "
+                "shows it)",
+            ),
         ),
         example="""\
 - id: security-updates-within-14-days
@@ -123,8 +129,16 @@ class PatchFacts:
     reboot_pending: bool | None = None
     index_updated: float | None = None
     notes: list[str] = field(default_factory=list)
+    unknown_because: dict[str, str] = field(default_factory=dict)  # fact -> why it is null
 
     def facts(self, now: float) -> Facts:
+        facts = self._facts(now)
+        facts[UNKNOWN_BECAUSE] = {
+            name: reason for name, reason in sorted(self.unknown_because.items()) if facts.get(name) is None
+        }
+        return facts
+
+    def _facts(self, now: float) -> Facts:
         return {
             "manager": self.manager,
             "pending_updates": self.pending_updates,
@@ -361,6 +375,7 @@ def _apt_security_age(
     result.oldest_security_update_max_age_days = None if bounds.most is None else int(bounds.most // 86400)
     if not result.security_packages:
         return
+    _explain_apt_age(result, bounds, kept=path is not None, now=now)
     if bounds.most is not None:
         result.notes.append(
             "apt does not record when an update was released: the age of the oldest pending security update is "
@@ -379,6 +394,59 @@ def _apt_security_age(
             "change: the age of the oldest is only known to be at least the time since the index that listed it "
             "was refreshed"
         )
+
+
+# Cyber Essentials' limit, named when saying by when a lower bound of the age settles a check.
+CE_LIMIT_DAYS = 14
+
+
+def _ago(then: float, now: float) -> str:
+    seconds = max(now - then, 0.0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def _on(moment: float, now: float) -> str:
+    day = dt.datetime.fromtimestamp(moment, dt.UTC)
+    if day.date() == dt.datetime.fromtimestamp(now, dt.UTC).date():
+        return f"today at {day:%H:%M} UTC"
+    return f"on {day:%Y-%m-%d}"
+
+
+def _explain_apt_age(result: PatchFacts, bounds: apt_release_record.AgeBounds, *, kept: bool, now: float) -> None:
+    """Say what is known about the age of the oldest pending security update, and when more will be."""
+    assert result.index_updated is not None
+    count = len(result.security_packages)
+    known = f"{count} security update{'s' if count != 1 else ''} pending"
+    if bounds.record_began is not None:
+        known += f", first seen {_on(bounds.record_began, now)}"
+    known += f"; the package index was refreshed {_ago(result.index_updated, now)}"
+    undated = "apt does not record when an update was released"
+    if bounds.most is not None:
+        least, most = result.oldest_security_update_min_age_days, result.oldest_security_update_max_age_days
+        result.unknown_because["oldest_security_update_age_days"] = (
+            f"{known}; {undated}: the oldest is between {least} and {most} days old (from the index refreshes "
+            "around its arrival)"
+        )
+        return
+    if bounds.least is None:
+        return
+    if not kept:
+        why = "this run keeps no record of when updates appear (the agent's runs, with its state directory, do)"
+    else:
+        which = "they" if bounds.unbounded == count else f"{bounds.unbounded} of them"
+        why = f"{which} were already pending when the agent began watching (or came with a package or source change)"
+    settles = dt.datetime.fromtimestamp(now - bounds.least + (CE_LIMIT_DAYS + 1) * 86400, dt.UTC)
+    reason = (
+        f"{known}. apt keeps no release dates, and {why}, so the oldest is known only to be at least "
+        f"{int(bounds.least // 86400)} days old. Decided once they are installed (a pass), or, if they are still "
+        f"pending, on {settles:%Y-%m-%d} for a {CE_LIMIT_DAYS}-day limit (a fail)"
+    )
+    result.unknown_because["oldest_security_update_max_age_days"] = reason
+    result.unknown_because["oldest_security_update_age_days"] = undated
 
 
 # --- reboot (Linux) ------------------------------------------------------------------------------------
@@ -631,9 +699,15 @@ def parse_windows_update(data: Any, now: float) -> PatchFacts:
         result.oldest_security_update_age_days = whole_days(min(released), now)
     elif security:
         result.notes.append("an update carries no release date: the age of the oldest cannot be known")
+        result.unknown_because["oldest_security_update_age_days"] = (
+            f"{len(security) - len(released)} of {len(security)} pending security updates carry no release date"
+        )
     result.index_updated = parse_timestamp(data.get("LastSearchSuccessDate"))
     if result.index_updated is None:
         result.notes.append("Windows Update has never completed a scan: pending updates are not known")
+        never = "Windows Update has never completed a scan: known after its first (Settings > Windows Update)"
+        for name in ("pending_updates", "security_updates"):
+            result.unknown_because[name] = never
         result.pending_updates = result.security_updates = None
     result.last_installed = parse_timestamp(data.get("LastInstallationSuccessDate"))
     reboot = data.get("RebootRequired")
@@ -721,6 +795,11 @@ def parse_softwareupdate_prefs(text: str, now: float) -> PatchFacts:
         result.security_packages = names
         result.notes.append("macOS does not classify updates: every recommended update counts as security")
         result.notes.append("Apple's catalog gives no release dates: the age of pending updates cannot be known")
+        for name in ("oldest_security_update_age_days", "oldest_security_update_max_age_days"):
+            result.unknown_because[name] = (
+                f"{len(names)} recommended update(s) pending; Apple's catalog gives no release dates, so their "
+                "age is never known: install them"
+            )
     else:
         result.notes.append("Software Update has not recorded its recommended updates")
     result.index_updated = parse_timestamp(prefs.get("LastSuccessfulDate") or prefs.get("LastFullSuccessfulDate"))

@@ -20,6 +20,10 @@ PLATFORMS = ("linux", "windows", "darwin")
 # Cloud probes observe a tenant or its resources rather than a machine.
 CLOUD_PLATFORMS = ("microsoft365", "azure")
 
+# A fact a probe may return: {fact name: why it is null}, said in words (what is known instead, when it will
+# be known). The evaluator shows it in place of "the probe could not determine it".
+UNKNOWN_BECAUSE = "unknown_because"
+
 # JSON Schema type names; `array` and `object` may describe their items / properties.
 FIELD_TYPES = ("boolean", "integer", "number", "string", "array", "object")
 

@@ -19,6 +19,26 @@ from cryptography.hazmat.primitives import hashes, serialization
 from checks.probes.cloud.context import SignInFailed
 from collector.cloud.config import CloudConfig
 from collector.cloud.endpoints import Endpoints
+from collector.cloud.http import describe_failure
+
+# What to fix for the sign-in refusals an administrator meets first (AADSTS codes as Microsoft documents).
+FIXES = {
+    "AADSTS7000215": "check cloud.client_secret (or client_secret_file): it must be the secret's Value, not its "
+    "Secret ID, from the app registration's Certificates & secrets",
+    "AADSTS7000222": "the client secret has expired: add a new one to the app registration and put it in "
+    "cloud.client_secret (or client_secret_file)",
+    "AADSTS700016": "check cloud.client_id and cloud.tenant_id: the app registration is not in this tenant",
+    "AADSTS90002": "check cloud.tenant_id: no such tenant",
+    "AADSTS700027": "check cloud.certificate_path: its certificate is not one uploaded to the app registration",
+    "AADSTS7000112": "the app registration is disabled in the tenant: enable it",
+}
+
+
+def fix_for(description: str) -> str:
+    for code, fix in FIXES.items():
+        if description.startswith(code + ":") or f" {code}:" in description:
+            return fix
+    return "check cloud.tenant_id, cloud.client_id and the credential (see docs/cloud.md)"
 
 
 def certificate_credential(path: str, password: str = "") -> dict[str, Any]:
@@ -75,10 +95,17 @@ class TokenSource:
                     http_client=self.session,
                     instance_discovery=self.endpoints.instance_discovery,
                 )
-            except (ValueError, requests.RequestException) as exc:
-                # The constructor fetches the OpenID configuration: an unknown tenant or host ends here.
-                raise SignInFailed(f"cannot reach the sign-in service at {self.endpoints.authority}: {exc}") from None
+            except requests.RequestException as exc:
+                # The constructor fetches the OpenID configuration: an unreachable or untrusted host ends here.
+                raise SignInFailed(f"cannot reach the sign-in service: {self._unanswered(exc)}") from None
+            except ValueError as exc:  # msal: an unknown tenant (AADSTS90002) or an unusable answer
+                raise SignInFailed(
+                    f"the sign-in service at {self.endpoints.authority} refused the tenant: {exc}; {fix_for(str(exc))}"
+                ) from None
         return self._app
+
+    def _unanswered(self, exc: requests.RequestException) -> str:
+        return describe_failure(exc, self.endpoints.authority, self.config.ca_bundle)
 
     @property
     def failure(self) -> SignInFailed | None:
@@ -93,14 +120,18 @@ class TokenSource:
             except SignInFailed as exc:
                 self._failure = exc
                 raise
-            except (requests.RequestException, msal.exceptions.MsalServiceError, ValueError) as exc:
+            except requests.RequestException as exc:
+                self._failure = SignInFailed(f"the sign-in request got no answer: {self._unanswered(exc)}")
+                raise self._failure from None
+            except (msal.exceptions.MsalServiceError, ValueError) as exc:
                 raise SignInFailed(f"sign-in request to {self.endpoints.authority} failed: {exc}") from None
             if "access_token" in result:
                 return str(result["access_token"])
             description = str(result.get("error_description") or "").strip().splitlines()
             self._failure = SignInFailed(
                 f"sign-in as app {self.config.client_id} to tenant {self.config.tenant_id} was refused: "
-                f"{result.get('error', 'unknown error')}: {description[0] if description else 'no description'}",
+                f"{result.get('error', 'unknown error')}: {description[0] if description else 'no description'}; "
+                f"{fix_for(description[0] if description else '')}",
                 code=str(result.get("error") or ""),
             )
             raise self._failure

@@ -7,6 +7,8 @@ cloud resource); the waivers the collector holds are applied when judging and ag
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from checks.output import format_table, print_json
 from checks.policy.loader import PolicyError
 from checks.results import Status, score
 from checks.safetext import printable
+from collector.cloud.client import Wait, WaitHook
 from collector.cloud.config import load_cloud_config
 from collector.cloud.run import OK, CloudRun, load_cloud_policies, run_cloud_checks
 
@@ -23,6 +26,7 @@ if TYPE_CHECKING:  # the database stack is imported only when results are stored
     from collector.cloud.store import StoredRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SEE_BELOW = "see Run failed below"
 
 
 def register(subparsers: Any) -> None:
@@ -64,12 +68,40 @@ def _progress() -> Callable[[str, str, int, int], None] | None:
     return show
 
 
+def _waits(on_terminal: bool) -> WaitHook:
+    """Say each wait before it starts, with its length and end: a Retry-After of minutes is no hang.
+
+    On a terminal it takes the progress line (the next page overwrites it); elsewhere it is a line of
+    its own on stderr, so that a log shows why the run took as long as it did.
+    """
+
+    def show(wait: Wait) -> None:
+        until = (dt.datetime.now() + dt.timedelta(seconds=wait.seconds)).strftime("%H:%M:%S")
+        text = printable(f"{wait.describe()}, until {until}")
+        sys.stderr.write(f"\r\033[K{text}" if on_terminal else f"rampart-collector: {text}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _detail(run: CloudRun, reason: str) -> str:
+    """A result's detail in the table: a reason every check shares (a refused sign-in) is said once, below."""
+    if run.sign_in_error and reason == run.sign_in_error:
+        return f"not observed: sign-in failed ({SEE_BELOW})"
+    return reason
+
+
 def iso(moment: Any) -> str | None:
     return None if moment is None else moment.isoformat() + "Z"
 
 
 def _print_run_state(run: CloudRun, stored: StoredRun | None, record: dict[str, Any]) -> None:
-    """A run that could not observe says so, since when, and that what was known stands."""
+    """A run that could not observe says so, since when, and that what was known stands.
+
+    Each reason is said once, with the checks it stopped: one refused sign-in stops every check, and
+    sixteen copies of it hide what to fix. A sign-in failure itself is said on stderr (the exit status
+    goes to stderr with only a pointer here, unless stdout carries JSON.
+    """
     if run.status == OK:
         return
     print(f"\nRun {run.status}: {printable(run.reason)}")
@@ -82,9 +114,14 @@ def _print_run_state(run: CloudRun, stored: StoredRun | None, record: dict[str, 
         )
     if stored is not None and stored.standing:
         print(f"{stored.standing} results not replaced: the last known results stand, stale past cloud.stale_after.")
+    grouped: dict[str, list[str]] = {}
     for failure in run.failures():
+        if failure["reason"] == run.sign_in_error:
+            continue
         scope = "" if failure["scope"] == "all" else f" ({failure['scope']})"
-        print(f"  not observed: {failure['check']}{scope}: {printable(failure['reason'])}")
+        grouped.setdefault(failure["reason"], []).append(failure["check"] + scope)
+    for reason, checks in grouped.items():
+        print(f"  not observed: {', '.join(checks)}: {printable(reason)}")
 
 
 def cmd_cloud_run(args: argparse.Namespace) -> int:
@@ -100,16 +137,17 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
         print("rampart-collector: error: invalid cloud policy:\n" + issues, file=sys.stderr)
         return EXIT_USAGE
     progress = _progress()
+    waits = _waits(on_terminal=progress is not None)
     stored: StoredRun | None = None
     if args.no_store:
-        run = run_cloud_checks(config, policies=policies, on_page=progress)
+        run = run_cloud_checks(config, policies=policies, on_page=progress, on_wait=waits)
     else:
         from collector.cloud.job import run_and_store
         from collector.commands import base
 
         engine = base.engine_of(base.config_of(args))  # base.Failed (exit 1) when there is no schema
         try:
-            run, stored = run_and_store(engine, config, base.now(), policies=policies, on_page=progress)
+            run, stored = run_and_store(engine, config, base.now(), policies=policies, on_page=progress, on_wait=waits)
         finally:
             engine.dispose()
     if progress is not None:
@@ -146,7 +184,7 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
                 r.severity.value,
                 r.check_id,
                 (r.subject.name or r.subject.id) if r.subject else "",
-                r.title if r.status is Status.PASS else (r.reason or r.title),
+                r.title if r.status is Status.PASS else _detail(run, r.reason or r.title),
             )
             for r in run.results
         ]
@@ -164,6 +202,15 @@ def cmd_cloud_run(args: argparse.Namespace) -> int:
             print(printable(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires}"))
         _print_run_state(run, stored, record)
     if run.sign_in_error:
-        print(f"rampart-collector: {printable(run.sign_in_error)}", file=sys.stderr)
+        if args.format == "json":
+            print(f"rampart-collector: {printable(run.sign_in_error)}", file=sys.stderr)
+        else:  # said once, under "Run failed" above
+            code = re.search(r"AADSTS\d+", run.sign_in_error)
+            print(
+                "rampart-collector: the app could not sign in"
+                + (f" ({code.group(0)})" if code else "")
+                + "; what to fix is under Run failed above",
+                file=sys.stderr,
+            )
         return EXIT_FAILED
     return EXIT_OK

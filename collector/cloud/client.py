@@ -15,8 +15,7 @@
 from __future__ import annotations
 
 import copy
-import email.utils
-import random
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from checks.backoff import Backoff, parse_retry_after
+from checks.probes.cloud.conditional_access import POLICIES_PATH, SECURITY_DEFAULTS_PATH
 from checks.probes.cloud.context import (
     CloudError,
     LicenceMissing,
@@ -36,7 +37,7 @@ from checks.probes.cloud.context import (
 from collector.cloud.auth import TokenSource
 from collector.cloud.config import CloudConfig
 from collector.cloud.endpoints import Endpoints, resolve
-from collector.cloud.http import PinnedSession
+from collector.cloud.http import PinnedSession, describe_failure
 
 RETRYABLE = {429, 502, 503, 504}
 LICENCE_CODE = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
@@ -45,6 +46,30 @@ BACKOFF_CAP_S = 60.0
 
 # (api, path, pages read so far in this collection, items in this page)
 PageHook = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A wait before a retry, told before it starts: Graph may ask for minutes, which must not look like a hang."""
+
+    api: str
+    path: str
+    status: int | None  # the HTTP status that asked for it; None for a connection error
+    seconds: float
+    asked: bool  # the service asked for it (Retry-After); otherwise our own back-off
+    retry: int  # which retry this wait comes before (1-based)
+    of: int  # cloud.max_retries
+
+    def describe(self) -> str:
+        why = f"HTTP {self.status}" if self.status else "no answer"
+        how = "as its Retry-After asks" if self.asked else "backing off"
+        return f"{self.api} {self.path}: {why}; waiting {self.seconds:.0f}s {how} (retry {self.retry} of {self.of})"
+
+
+WaitHook = Callable[[Wait], None]
+
+# Documents more than one probe reads (conditional access drives three checks): fetched once per run.
+SHARED_GRAPH_PATHS = frozenset({POLICIES_PATH, SECURITY_DEFAULTS_PATH})
 
 
 @dataclass
@@ -67,18 +92,11 @@ class RetryBudget:
 
 
 def retry_after(response: requests.Response) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable.
+
+    Not capped here: a wait longer than what is left of the run's budget fails the request instead.
+    """
+    return parse_retry_after(response.headers.get("Retry-After"), time.time(), math.inf)
 
 
 def error_details(response: requests.Response) -> tuple[str, str, str]:
@@ -105,6 +123,7 @@ class MicrosoftCloud:
         *,
         platform: str = "microsoft365",
         on_page: PageHook | None = None,
+        on_wait: WaitHook | None = None,
         backoff_base_s: float = 1.0,
     ) -> None:
         self.config = config
@@ -114,7 +133,10 @@ class MicrosoftCloud:
         self.budget = RetryBudget(config.retry_budget_s)
         self.stats = Stats()
         self.on_page = on_page
-        self.backoff_base_s = backoff_base_s
+        self.on_wait = on_wait
+        # Shared by every platform view of the run (copy.copy keeps the same dict).
+        self._shared: dict[str, list[Page] | dict[str, Any] | CloudError] = {}
+        self.backoff = Backoff(initial_s=backoff_base_s, cap_s=BACKOFF_CAP_S)
         self._platform = platform
         self._subscriptions: list[str] | None = None
 
@@ -140,11 +162,31 @@ class MicrosoftCloud:
 
     def graph_pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[Page]:
         url = self.endpoints.graph + path + _query(params)
+        if path in SHARED_GRAPH_PATHS and not params:
+            return iter(self._once(path, lambda: list(self._graph_pages(url))))
+        return self._graph_pages(url)
+
+    def _graph_pages(self, url: str) -> Iterator[Page]:
         return self._pages("Graph", url, self.endpoints.graph, self.endpoints.graph_scope, "@odata.nextLink")
 
     def graph_get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         url = self.endpoints.graph + path + _query(params)
+        if path in SHARED_GRAPH_PATHS and not params:
+            document: dict[str, Any] = self._once(path, lambda: self._get("Graph", url, self.endpoints.graph_scope))
+            return document
         return self._get("Graph", url, self.endpoints.graph_scope)
+
+    def _once(self, key: str, read: Callable[[], Any]) -> Any:
+        """The answer (or the failure) of a small document read once per run; each caller gets a copy."""
+        if key not in self._shared:
+            try:
+                self._shared[key] = read()
+            except CloudError as exc:
+                self._shared[key] = exc
+        answer = self._shared[key]
+        if isinstance(answer, CloudError):
+            raise answer
+        return copy.deepcopy(answer)
 
     def arm_pages(self, path: str, api_version: str) -> Iterator[Page]:
         url = self.endpoints.arm + path + _query({"api-version": api_version}, path)
@@ -208,8 +250,13 @@ class MicrosoftCloud:
                     url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
                 )
             except requests.RequestException as exc:
-                failure = RequestFailed(f"{api} GET {path}: {type(exc).__name__}: {exc}", url=path)
+                failure = RequestFailed(
+                    f"{api} GET {path}: {describe_failure(exc, url, self.config.ca_bundle)}", url=path
+                )
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise failure from None  # an untrusted certificate is no better on the next attempt
                 wait = self._backoff(attempt)
+                asked = False
             else:
                 if response.status_code < 300:
                     return self._json(api, path, response)
@@ -218,6 +265,7 @@ class MicrosoftCloud:
                 failure = self._failure(api, path, response)
                 after = retry_after(response)
                 wait = after if after is not None else self._backoff(attempt)
+                asked = after is not None
             if attempt == self.config.max_retries:
                 break
             if wait > self.budget.remaining_s:
@@ -231,6 +279,8 @@ class MicrosoftCloud:
             self.budget.spent_s += wait
             self.stats.retries += 1
             self.stats.waited_s += wait
+            if self.on_wait is not None:
+                self.on_wait(Wait(api, path, failure.status, wait, asked, attempt + 1, self.config.max_retries))
             time.sleep(wait)
         assert failure is not None
         raise type(failure)(
@@ -241,8 +291,7 @@ class MicrosoftCloud:
         )
 
     def _backoff(self, attempt: int) -> float:
-        base: float = min(BACKOFF_CAP_S, self.backoff_base_s * 2**attempt)
-        return base * (0.5 + random.random() / 2)  # jitter so that replicas do not retry in step
+        return self.backoff.delay(attempt)  # jitter so that replicas do not retry in step
 
     def _json(self, api: str, path: str, response: requests.Response) -> dict[str, Any]:
         try:

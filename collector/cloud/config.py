@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from checks.config import ConfigError, load_section
-from checks.policy.model import parse_duration
+from checks.durations import parse_duration
 
 CLOUDS = ("public", "usgov", "usgov_dod", "china")
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from checks.config import ConfigError
 from checks.policy.model import Policy
 from checks.results import Status
-from collector.cloud.client import PageHook
+from collector.cloud.client import PageHook, WaitHook
 from collector.cloud.config import CloudConfig, load_cloud_config
 from collector.cloud.run import CloudRun, run_cloud_checks
 from collector.cloud.store import StoredRun, store_cloud_run
@@ -29,11 +29,12 @@ def run_and_store(
     *,
     policies: list[Policy] | None = None,
     on_page: PageHook | None = None,
+    on_wait: WaitHook | None = None,
 ) -> tuple[CloudRun, StoredRun]:
     """Judge the cloud policies with the collector's waivers and store the results (and the run's record)."""
     with read_tx(engine) as connection:
         in_force = waivers.in_force(connection, now.date())
-    run = run_cloud_checks(config, policies=policies, waivers=in_force, on_page=on_page)
+    run = run_cloud_checks(config, policies=policies, waivers=in_force, on_page=on_page, on_wait=on_wait)
     cache = waivers.WaiverCache()
     stored = run_write(engine, lambda c: store_cloud_run(c, run, now=now, waivers=cache.current))
     return run, stored

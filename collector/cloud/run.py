@@ -24,7 +24,7 @@ from checks.probes import registry
 from checks.probes.host import ProbeError
 from checks.probes.registry import CLOUD_PLATFORMS, ResourceFacts
 from checks.results import Result, Status, Subject, SubjectKind
-from collector.cloud.client import MicrosoftCloud, PageHook, Stats
+from collector.cloud.client import MicrosoftCloud, PageHook, Stats, WaitHook
 from collector.cloud.config import CloudConfig
 from policies import shipped_path
 
@@ -192,6 +192,7 @@ def run_cloud_checks(
     policies: list[Policy] | None = None,
     waivers: list[Waiver] | None = None,
     on_page: PageHook | None = None,
+    on_wait: WaitHook | None = None,
     today: dt.date | None = None,
     backoff_base_s: float = 1.0,
 ) -> CloudRun:
@@ -205,7 +206,7 @@ def run_cloud_checks(
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     tenant = Subject(SubjectKind.TENANT, config.tenant_id, config.tenant_name or config.tenant_id)
-    cloud = MicrosoftCloud(config, on_page=on_page, backoff_base_s=backoff_base_s)
+    cloud = MicrosoftCloud(config, on_page=on_page, on_wait=on_wait, backoff_base_s=backoff_base_s)
     results: list[Result] = []
     expired: dict[str, Waiver] = {}
     coverage: dict[tuple[str, str], Coverage] = {}

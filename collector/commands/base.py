@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from checks.durations import parse_duration
 from checks.output import format_table, print_json
-from checks.policy.model import parse_duration
 from checks.safetext import printable
 from collector.config import CollectorConfig, load_collector_config
 

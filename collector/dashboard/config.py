@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from checks.config import ConfigError
-from checks.policy.model import parse_duration
+from checks.durations import parse_duration
 
 ROLES = ("admin", "analyst", "auditor")
 

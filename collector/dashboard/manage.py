@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
-from checks.policy.model import parse_duration
+from checks.durations import parse_duration
 from collector.api.state import AppState
 from collector.dashboard import data
 from collector.dashboard.downloads import csv_response, wants_csv

@@ -181,3 +181,24 @@ def test_policy_probes_lists_every_probe() -> None:
     listing = json.loads(run_cli("rampart-agent", "policy", "probes", "--format", "json").stdout)
     names = {p["name"] for p in listing}
     assert {"file", "command", "sysctl", "service", "package", "process", "os"} <= names
+
+
+def test_bad_waivers_are_said_in_words_with_file_and_line(write: Write) -> None:
+    waivers = write(
+        "w.yaml",
+        """
+        waivers:
+          - id: legacy-ssh
+            check: ssh-root-login-disabled
+            scope: {hosts: [web*]}
+            justification: ''
+            requested_by: alice
+            approved_by: bob
+            expires: 31/12/2026
+        """,
+    )
+    done = run_cli("rampart-agent", "check", "--waivers", str(waivers))
+    assert done.returncode == 2
+    assert f"{waivers}:5: waiver legacy-ssh: justification is empty" in done.stderr
+    assert f"{waivers}:8: waiver legacy-ssh: expires '31/12/2026' is not a date; use YYYY-MM-DD" in done.stderr
+    assert "should be non-empty" not in done.stderr and "[0-9]" not in done.stderr and "waivers[0]" not in done.stderr

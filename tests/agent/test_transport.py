@@ -8,9 +8,9 @@ import random
 import pytest
 import requests
 
-from agent.backoff import Backoff
 from agent.transport import RetryPolicy, Transport, Unreachable
 from checks import wire
+from checks.backoff import Backoff
 from tests.agent.test_worker import closed_port_url
 
 

@@ -30,7 +30,7 @@ from checks.probes.patches import (
     parse_windows_update,
     parse_zypper_xml,
 )
-from tests.conftest import DATA
+from tests.conftest import DATA, run_cli
 
 FIXTURES = DATA / "probes" / "patches"
 HOSTS = DATA / "hosts"
@@ -273,8 +273,10 @@ def test_live_apt_keeps_its_package_cache_in_the_agents_directory_and_the_facts_
     second = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
     assert cache.stat().st_mtime_ns == built  # reused, not rebuilt: the lists and dpkg status did not change
     # The same facts, but for the note on how the age of a pending security update is bounded: with the
-    # agent's directory there is a record of when updates appeared (apt_release_record).
-    assert {**plain, "notes": []} == {**first, "notes": []} == {**second, "notes": []}
+    # agent's directory there is a record of when updates appeared (apt_release_record), and so for the words
+    # on what is known of that age (unknown_because).
+    same = {"notes": [], "unknown_because": {}}
+    assert {**plain, **same} == {**first, **same} == {**second, **same}
     assert first["notes"] == second["notes"]
     if first["security_updates"]:
         assert (cache_dir / "apt-security-updates.json").stat().st_mode & 0o777 == 0o600
@@ -344,3 +346,65 @@ def test_the_agents_record_bounds_the_age_of_updates_that_arrived_while_it_watch
     assert facts["oldest_security_update_max_age_days"] is None
     assert facts["oldest_security_update_min_age_days"] == (now - dt.datetime(2026, 10, 1, 6, 12, tzinfo=dt.UTC)).days
     assert json.loads(record_file.read_text())["format"] == 1
+
+
+def fresh_debian(directory: Path, minutes_ago: int = 10) -> Path:
+    """The Debian recording as on a machine whose index was refreshed `minutes_ago`: its 70 security updates
+    are listed by an index of today, so their age is known only to be at least 0 days."""
+    original = HOSTS / "debian12-laptop-lvm-luks"
+    copy = directory / "debian-fresh"
+    shutil.copytree(original, copy)
+    spec = json.loads((copy / "host.json").read_text())
+
+    def anchor(node: Any) -> None:  # the recording names shared fixtures relative to where it lives
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("_file") and isinstance(value, str):
+                    node[key] = str((original / value).resolve())
+                else:
+                    anchor(value)
+        elif isinstance(node, list):
+            for item in node:
+                anchor(item)
+
+    anchor(spec)
+    refreshed = dt.datetime.now(dt.UTC).timestamp() - minutes_ago * 60
+    for path, entry in spec["files"].items():
+        if path.startswith(("/var/lib/apt/lists", "/var/lib/apt/periodic")):
+            entry["mtime"] = refreshed
+    (copy / "host.json").write_text(json.dumps(spec))
+    return copy
+
+
+def test_a_14_day_check_that_cannot_be_decided_yet_says_what_is_known_and_when_it_will_be(tmp_path: Path) -> None:
+    done = run_cli(
+        "rampart-agent", "check", "--replay", str(fresh_debian(tmp_path)),
+        "--only", "security-updates-within-14-days", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    reason = result["reason"]
+    assert result["status"] == "error"
+    assert "could not determine" not in reason
+    assert "70 security updates pending; the package index was refreshed 10 minutes ago" in reason
+    assert "known only to be at least 0 days old" in reason
+    decided = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10) + dt.timedelta(days=15)).date().isoformat()
+    assert f"Decided once they are installed (a pass), or, if they are still pending, on {decided}" in reason
+    assert reason.count("70 security updates pending") == 1  # what is known is said once, not per unknown fact
+    assert reason.endswith(
+        "fact oldest_security_update_age_days is unknown: apt does not record when an update was released"
+    )
+
+
+def test_with_the_agents_record_the_reason_says_when_the_updates_were_first_seen(tmp_path: Path) -> None:
+    host = ReplayHost(fresh_debian(tmp_path), cache_dir=tmp_path / "state")
+    (tmp_path / "state").mkdir()
+    facts = collect_patch_level_linux(host, {})
+    reason = facts["unknown_because"]["oldest_security_update_max_age_days"]
+    assert re.match(r"70 security updates pending, first seen today at \d\d:\d\d UTC; the package index was", reason)
+    assert "they were already pending when the agent began watching" in reason
+    assert set(facts["unknown_because"]) == {"oldest_security_update_age_days", "oldest_security_update_max_age_days"}
+    # a second observation keeps when the record began
+    began = json.loads((tmp_path / "state" / "apt-security-updates.json").read_text())["began"]
+    collect_patch_level_linux(host, {})
+    assert json.loads((tmp_path / "state" / "apt-security-updates.json").read_text())["began"] == began

@@ -353,13 +353,24 @@ def test_waiver_does_not_hide_a_pass(write: Write) -> None:
             ("approved_by: bob@example.gov.uk", "approved_by: Alice@Example.gov.uk"),
             "w.yaml:7: waiver W-1: the approver must not be the requester",
         ),
-        (("    expires: 2026-12-31\n", ""), "w.yaml:2: waivers[0]: missing required field 'expires'"),
+        (("    expires: 2026-12-31\n", ""), "w.yaml:2: waiver W-1: missing required field 'expires'"),
         (
             ("expires: 2026-12-31", "expires: next year"),
-            "w.yaml:9: waivers[0].expires: 'next year' does not have the expected form (^[0-9]{4}-[0-9]{2}-[0-9]{2}$)",
+            "w.yaml:9: waiver W-1: expires 'next year' is not a date; use YYYY-MM-DD",
         ),
-        (("expires: 2026-12-31", "expires: 2026-02-30"), "w.yaml:9: waiver W-1: '2026-02-30' is not a date"),
-        (("scope: {hosts: [web*]}", "scope: {}"), "w.yaml:4: waivers[0].scope: {} should be non-empty"),
+        (
+            ("expires: 2026-12-31", "expires: 2026-02-30"),
+            "w.yaml:9: waiver W-1: expires '2026-02-30' is not a date; use YYYY-MM-DD",
+        ),
+        (
+            ("scope: {hosts: [web*]}", "scope: {}"),
+            "w.yaml:4: waiver W-1: scope is empty; give at least one of all, groups, hosts, resources, tenants",
+        ),
+        (
+            ("justification: Legacy application pinned until migration", "justification: ''"),
+            "w.yaml:5: waiver W-1: justification is empty",
+        ),
+        (("id: W-1", "id: ''"), "w.yaml:2: waiver 1: id is empty"),
         (("id: W-2", "id: W-1"), "w.yaml:10: duplicate waiver id 'W-1'"),
     ],
 )

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.backoff import Backoff
 from agent.transport import RetryPolicy, Throttled, Transport
 from checks import wire
+from checks.backoff import Backoff
 from tests.support.agents import make_results
 from tests.support.live import LiveCollector, live_collector
 

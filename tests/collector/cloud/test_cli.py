@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
+import trustme
 import yaml
 
 from tests.collector.cloud.conftest import SUB_A
-from tests.conftest import run_cli
+from tests.conftest import BIN, run_cli
 from tests.fakes.microsoft import CLIENT_SECRET, FakeMicrosoft, Fault
 
 
@@ -63,3 +66,46 @@ def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_help_explains_the_command() -> None:
     done = run_cli("rampart-collector", "cloud", "run", "--help")
     assert done.returncode == 0 and "Exit codes" in done.stdout and "--format" in done.stdout
+
+
+def test_a_refused_sign_in_is_said_once_with_what_to_fix(fake: FakeMicrosoft, tmp_path: Path) -> None:
+    config = write_config(fake, tmp_path, client_secret="not-the-secret-xyz")
+    done = run_cli("rampart-collector", "--config", str(config), "cloud", "run", "--no-store")
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert output.count("Invalid client secret provided") == 1, output  # not once per check (16)
+    assert output.count("cloud.client_secret (or client_secret_file): it must be the secret's Value, not") == 1
+    assert "the app could not sign in (AADSTS7000215)" in done.stderr
+    assert done.stdout.count("not observed: sign-in failed (see Run failed below)") == 16
+    assert "16 error" in done.stdout
+
+
+def test_an_untrusted_certificate_is_one_line_naming_ca_bundle(fake: FakeMicrosoft, tmp_path: Path) -> None:
+    """An inspecting proxy: the fake's certificate is from a CA that cloud.ca_bundle does not name."""
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    config = write_config(fake, tmp_path, ca_bundle=str(other_ca))
+    done = run_cli("rampart-collector", "--config", str(config), "cloud", "run", "--no-store")
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "Max retries exceeded" not in output and "SSLCertVerificationError" not in output
+    (line,) = [line for line in output.splitlines() if "not trusted" in line]
+    verify = "CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate"
+    assert f"https://127.0.0.1:{fake.port} was not trusted ({verify})" in line
+    assert "set cloud.ca_bundle" in line and str(other_ca) in line
+
+
+def test_a_retry_after_wait_is_announced_with_its_length(fake: FakeMicrosoft, tmp_path: Path) -> None:
+    fake.scenario.faults = [
+        Fault("/v1.0/reports/authenticationMethods", 429, "TooManyRequests", "Too many requests.", "1", times=1)
+    ]
+    config = write_config(fake, tmp_path)
+    command = [str(BIN / "rampart-collector"), "--config", str(config), "cloud", "run", "--no-store"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPART_")}
+    with subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as process:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # said before the wait starts: the event, not a sleep
+        out, rest = process.communicate(timeout=60)
+    assert "HTTP 429; waiting 1s as its Retry-After asks (retry 1 of 3), until " in first, first + rest
+    assert first.startswith("rampart-collector: Graph /graph/v1.0/reports/authenticationMethods/")
+    assert process.returncode == 0 and "16 pass" in out

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 
 import pytest
 
+from checks.probes.cloud.conditional_access import POLICIES_PATH, SECURITY_DEFAULTS_PATH
 from checks.probes.cloud.context import LicenceMissing, PermissionMissing, RequestFailed, Throttled
 from checks.results import Status
 from collector.cloud.client import MicrosoftCloud
+from collector.cloud.run import run_cloud_checks
 from tests.collector.cloud.conftest import SUB_A, cloud_config, result_of, run_checks
 from tests.fakes.microsoft import FakeMicrosoft, Fault, user
 
@@ -154,3 +157,29 @@ def test_an_empty_page_with_a_next_link_is_not_the_end(fake: FakeMicrosoft) -> N
     pages = list(client(fake).graph_pages(REPORT))
     assert [len(page) for page in pages] == [0, 30]
     assert result_of(run_checks(fake), "mfa-coverage").observed["members"] == 30
+
+
+def test_conditional_access_is_fetched_once_per_run_and_counted_once(fake: FakeMicrosoft) -> None:
+    """Three checks (mfa-enforced, legacy-auth-blocked, admin-roles-require-mfa) read the policies."""
+    pages: list[str] = []
+    run = run_cloud_checks(cloud_config(fake), on_page=lambda api, path, n, items: pages.append(path))
+    assert {r.status for r in run.results} == {Status.PASS}
+    assert fake.paths(f"/graph{POLICIES_PATH}") == [f"/graph{POLICIES_PATH}"]
+    assert len(fake.paths(f"/graph{SECURITY_DEFAULTS_PATH}")) == 1
+    assert pages.count(f"/graph{POLICIES_PATH}") == 1  # the progress line counts them once
+
+
+def test_a_failed_shared_read_fails_every_check_that_reads_it_without_asking_again(fake: FakeMicrosoft) -> None:
+    fake.scenario.faults = [Fault(POLICIES_PATH, 403, "Authorization_RequestDenied", "Insufficient privileges.")]
+    run = run_checks(fake)
+    for check in ("mfa-enforced", "legacy-auth-blocked", "admin-roles-require-mfa"):
+        assert "Policy.Read.All" in result_of(run, check).reason
+    assert len(fake.paths(f"/graph{POLICIES_PATH}")) == 1
+
+
+def test_a_retry_after_as_an_http_date_is_honoured(fake: FakeMicrosoft) -> None:
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1 to 2 s from now
+    fake.scenario.faults = [Fault(REPORT, 503, "ServiceUnavailable", retry_after=when, times=1)]
+    cloud = client(fake)
+    assert sum(len(p) for p in cloud.graph_pages(REPORT)) == 20
+    assert cloud.stats.retries == 1 and 0.5 < cloud.stats.waited_s <= 2.0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import email.utils
 import random
+import subprocess
+import sys
 
-from agent.backoff import Backoff, parse_retry_after
+from checks.backoff import Backoff, parse_retry_after
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
@@ -38,3 +41,24 @@ def test_retry_after_is_capped_and_nonsense_is_ignored() -> None:
     assert parse_retry_after("86400", now, 3600) == 3600
     for nonsense in (None, "", "soon", "-5", "1.5e3", "Mon, 99 Foo 2020"):
         assert parse_retry_after(nonsense, now, 3600) is None
+
+
+def test_one_backoff_for_the_agent_and_the_cloud_client_with_standard_library_imports_only() -> None:
+    """The agent's daemon imports this module: it must not bring the collector's libraries with it, and the
+    cloud client must wait by the same schedule rather than a copy of it."""
+    code = (
+        "import sys; before = set(sys.modules); import checks.backoff, agent.transport, collector.cloud.client; "
+        "import checks.backoff as b; from collector.cloud.client import MicrosoftCloud, parse_retry_after; "
+        "assert parse_retry_after is b.parse_retry_after; "
+        "import inspect; source = inspect.getsource(sys.modules['collector.cloud.client']); "
+        "print('email.utils' in source, 'random' in source)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    lean = subprocess.run(
+        [sys.executable, "-c", "import sys, checks.backoff; print(sorted(m.split('.')[0] for m in sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert not {"requests", "urllib3", "cryptography", "yaml", "sqlalchemy"} & set(ast.literal_eval(lean.stdout))

@@ -1,7 +1,8 @@
-"""Waiting between attempts: exponential backoff with jitter, and the collector's Retry-After.
+"""Waiting between attempts: exponential backoff with jitter, and a service's Retry-After.
 
-Pure functions over an injected random source and clock, so the schedule is tested exactly. The daemon
-imports this module too, so it uses the standard library only.
+One piece for the agent (towards the collector) and the collector's cloud client (towards Graph and
+Resource Manager). Pure functions over an injected random source and clock, so the schedule is tested
+exactly. The agent's daemon imports this module, so it uses the standard library only.
 """
 
 from __future__ import annotations
