@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.commands import CommandError, add_commands
 from checks import __version__
-from checks.output import format_table, print_json
+from checks.output import format_table, print_json, remediation_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -146,7 +146,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 },
                 "subject": subject.to_dict(),
                 "platform": host.platform,
-                "results": [r.to_dict() for r in evaluation.results],
+                # The whole remediation text of each failure and error (what to do about it); None otherwise.
+                "results": [
+                    {**r.to_dict(), "remediation": _remediation(policy, r.check_id, r.status.value)}
+                    for r in evaluation.results
+                ],
                 "expired_waivers": [w.to_dict() for w in evaluation.expired_waivers],
                 "score": {
                     "ratio": summary.ratio,
@@ -172,6 +176,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     where = f"{subject.name or subject.id} [{host.platform}]"
     print(f"{policy.title} ({policy.id} {policy.version}, sha256 {policy.sha256[:12]}) on {where}")
     print(format_table(("STATUS", "SEVERITY", "CHECK", "DETAIL"), rows, coloured=(0, 1)))
+    fixes = remediation_rows(
+        [(r.check_id, r.status.value, _remediation(policy, r.check_id, r.status.value)) for r in evaluation.results]
+    )
+    if fixes:
+        print("\nTo fix (the whole text: --format json):")
+        print(format_table(("CHECK", "REMEDIATION"), fixes))
     counts = {
         status: sum(1 for r in evaluation.results if r.status.value == status)
         for status in ("pass", "fail", "error", "not_applicable", "waived")
@@ -187,6 +197,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         origin = f"{waiver.source}:{waiver.line}"
         print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires} ({origin})")
     return EXIT_OK
+
+
+def _remediation(policy: Any, check_id: str, status: str) -> str | None:
+    """The check's `remediation:` text for a failure or an error (what to do next); None for the rest."""
+    check = policy.check(check_id)
+    if status not in ("fail", "error") or check is None:
+        return None
+    return str(check.remediation) or None
 
 
 def _hostname(host: Any) -> str:

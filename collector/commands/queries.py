@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from checks.output import format_table, print_json
+from checks.output import format_table, print_json, remediation_rows
 from checks.safetext import printable
 from collector.commands.base import (
     EXIT_OK,
@@ -304,6 +304,11 @@ def cmd_host(args: argparse.Namespace) -> int:
             coloured=(0, 1),
         )
     )
+    fixes = remediation_rows([(r["check"], r["status"], r.get("remediation")) for r in data["results"]])
+    if fixes:
+        print()
+        print("To fix (the whole text: --format json, or `rampart-collector check ID`):")
+        print(format_table(("CHECK", "REMEDIATION"), fixes))
     return EXIT_OK
 
 
@@ -336,6 +341,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     frameworks = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in sorted(data["frameworks"].items()))
     if frameworks:
         show(f"frameworks: {frameworks}")
+    if data.get("remediation"):
+        # The whole text, one shown line per line written (each escaped: a policy is text from people).
+        print("remediation:")
+        for line in str(data["remediation"]).strip().splitlines():
+            show(f"  {line}")
     print()
     print(f"subjects with status {data['status']}:")
     print(

@@ -1,0 +1,83 @@
+"""The first hour of an administrator (issue 15), on the collector's command line run as a process: what
+to do about a failure, what to do next on an empty collector, and errors in words instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from checks.policy.loader import load_policy_document
+from collector.storage.engine import run_write
+from tests.conftest import run_cli
+from tests.support.agents import make_result
+from tests.support.live import LiveCollector
+from tests.support.policies import check_entry, store_policy
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+# Written by people, shown to people: the first line is what a table shows, the escape must stay visible.
+REMEDIATION = "Turn the firewall on\x1b[2J (ufw enable).\nThen check the default inbound policy is deny."
+
+
+@pytest.fixture
+def cli(live: LiveCollector, tmp_path: Path) -> Cli:
+    config = tmp_path / "cli.yaml"
+    section = {"data_dir": live.config.data_dir, "database_url": live.config.database_url}
+    config.write_text(yaml.safe_dump({"collector": section}), encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("rampart-collector", "--config", str(config), *args)
+
+    return run
+
+
+def _store_fixable_policy(live: LiveCollector) -> str:
+    entries = [check_entry("fw"), check_entry("ok"), check_entry("unknown")]
+    entries[0]["remediation"] = REMEDIATION
+    entries[1]["remediation"] = "Nothing to do."
+    entries[2]["remediation"] = "Install the probe's tool."
+    policy = load_policy_document(
+        {"id": "fixable", "version": "1", "title": "Fixable", "checks": entries}, source="test"
+    )
+    run_write(live.engine, lambda connection: store_policy(connection, policy, "fixers"))
+    return policy.sha256
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_host_and_check_show_the_remediation_of_failures_and_errors(live: LiveCollector, cli: Cli) -> None:
+    digest = _store_fixable_policy(live)
+    agent = live.enrolled_agent(group="fixers", hostname="pc-1")
+    judged = {"policy_id": "fixable", "policy_hash": digest, "policy_version": "1"}
+    results = [make_result("fw", "fail", **judged), make_result("ok", "pass", **judged)]
+    results.append(make_result("unknown", "error", **judged))
+    assert agent.report(results).status_code == 200
+
+    table = cli("host", "pc-1")
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout
+    fixes = table.stdout.split("To fix")[1].splitlines()
+    assert any(line.startswith("fw") and "Turn the firewall on\\x1b[2J (ufw enable). …" in line for line in fixes)
+    assert any(line.startswith("unknown") and "Install the probe's tool." in line for line in fixes)
+    assert "Nothing to do." not in table.stdout  # a pass needs no fixing
+
+    shown = json.loads(cli("host", "pc-1", "--format", "json").stdout)
+    by_check = {r["check"]: r for r in shown["results"]}
+    assert by_check["fw"]["remediation"] == REMEDIATION  # the whole text
+    assert by_check["unknown"]["remediation"] == "Install the probe's tool."
+    assert by_check["ok"]["remediation"] is None
+
+    check = cli("check", "fw")
+    assert check.returncode == 0, check.stderr
+    assert "remediation:\n  Turn the firewall on\\x1b[2J (ufw enable).\n  Then check the default" in check.stdout
+    assert json.loads(cli("check", "fw", "--format", "json").stdout)["remediation"] == REMEDIATION
+
+    # The API answers with the same whole text.
+    admin = live.admin()
+    assert admin.get(live.url + "/api/v1/checks/fw").json()["remediation"] == REMEDIATION
+    api_results = {r["check"]: r for r in admin.get(live.url + "/api/v1/hosts/pc-1").json()["results"]}
+    assert api_results["fw"]["remediation"] == REMEDIATION
