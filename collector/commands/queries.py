@@ -159,6 +159,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     show(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
     for cloud in data.get("cloud") or []:
         show(_cloud_line(cloud))
+    if not (args.group or args.policy or args.as_of or data.get("cloud")):
+        for line in _next_steps(config_of(args), hosts["total"], sum(totals[s] for s in STATUS_CHOICES)):
+            show(line)
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -190,6 +193,35 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def _next_steps(config: Any, host_count: int, result_count: int) -> list[str]:
+    """What to do next on a collector with nothing to show yet (a first run): enrol, then run the agent."""
+    if result_count:
+        return []
+    _cert, _key, ca = config.tls_paths()
+    scheme = "https" if config.tls else "http"
+    # The address agents reach: listening on every address (or loopback only) says nothing of the host's name.
+    shown_host = "COLLECTOR-HOST" if config.listen_host in ("0.0.0.0", "::", "") else config.listen_host
+    url = f"{scheme}://{shown_host}:{config.listen_port}"
+    if host_count:
+        return [
+            "",
+            f"No results yet from the {host_count} enrolled agent(s). On each machine:",
+            "  rampart-agent run --once      check in, run the assigned policy's checks, deliver the results",
+            "  rampart-agent status          the last run, delivery and spool, when nothing arrives",
+        ]
+    return [
+        "",
+        "No agents yet. Next steps:",
+        "  1. rampart-collector serve    (or its service; `rampart-collector init` first on a new collector)",
+        f"  2. rampart-collector enroll-token create [--group GROUP]    a one-time token (default group: "
+        f"{config.default_group})",
+        f"  3. on each machine: rampart-agent enroll --collector {url} --token-file FILE --ca-cert {ca}",
+        "     (copy the CA certificate there), then `rampart-agent run` (or its service)",
+        "  The results show here after the agent's first delivery; `rampart-collector policy list` shows "
+        "what each group is checked against.",
+    ]
 
 
 def _cloud_line(cloud: dict[str, Any]) -> str:

@@ -81,3 +81,28 @@ def test_host_and_check_show_the_remediation_of_failures_and_errors(live: LiveCo
     assert admin.get(live.url + "/api/v1/checks/fw").json()["remediation"] == REMEDIATION
     api_results = {r["check"]: r for r in admin.get(live.url + "/api/v1/hosts/pc-1").json()["results"]}
     assert api_results["fw"]["remediation"] == REMEDIATION
+
+
+def test_summary_of_an_empty_collector_says_what_to_do_next(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n  listen_port: 9443\n", encoding="utf-8")
+    assert run_cli("rampart-collector", "--config", str(config), "init").returncode == 0
+    summary = run_cli("rampart-collector", "--config", str(config), "summary")
+    assert summary.returncode == 0, summary.stderr
+    assert "Compliance: n/a" in summary.stdout
+    assert "No agents yet. Next steps:" in summary.stdout
+    assert "rampart-collector enroll-token create" in summary.stdout
+    ca = tmp_path / "data" / "tls" / "ca.pem"
+    assert f"rampart-agent enroll --collector https://127.0.0.1:9443 --token-file FILE --ca-cert {ca}" in summary.stdout
+    # The machine form stays what it was: the figures only.
+    assert "next" not in run_cli("rampart-collector", "--config", str(config), "summary", "--format", "json").stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_summary_with_agents_but_no_results_says_how_to_get_them(live: LiveCollector, cli: Cli) -> None:
+    live.enrolled_agent(hostname="quiet")
+    summary = cli("summary")
+    assert summary.returncode == 0, summary.stderr
+    assert "No results yet from the 1 enrolled agent(s)" in summary.stdout
+    assert "rampart-agent run --once" in summary.stdout and "rampart-agent status" in summary.stdout
+    assert "No agents yet" not in summary.stdout
