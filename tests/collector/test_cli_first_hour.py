@@ -4,6 +4,7 @@ to do about a failure, what to do next on an empty collector, and errors in word
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -106,3 +107,56 @@ def test_summary_with_agents_but_no_results_says_how_to_get_them(live: LiveColle
     assert "No results yet from the 1 enrolled agent(s)" in summary.stdout
     assert "rampart-agent run --once" in summary.stdout and "rampart-agent status" in summary.stdout
     assert "No agents yet" not in summary.stdout
+
+
+def test_no_database_says_which_one_was_tried_and_to_run_init(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'never'}\n", encoding="utf-8")
+    for args in (("hosts",), ("summary",), ("db", "upgrade")):
+        result = run_cli("rampart-collector", "--config", str(config), *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert f"the SQLite database {tmp_path / 'never' / 'collector.db'}" in result.stderr, result.stderr
+        assert f"(config {config})" in result.stderr
+        assert "run `rampart-collector init`" in result.stderr
+        assert "Traceback" not in result.stderr
+    # No config at all: the default data directory, under the working directory, and where a config is looked for.
+    bare = run_cli("rampart-collector", "hosts", cwd=tmp_path)
+    assert bare.returncode == 1
+    assert f"the SQLite database {tmp_path / 'rampart-data' / 'collector.db'}" in bare.stderr, bare.stderr
+    assert "no config file" in bare.stderr and "run `rampart-collector init`" in bare.stderr
+
+
+def test_a_database_server_that_refuses_is_named_without_its_password(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("collector:\n  database_url: postgresql://rampart:s3cret@127.0.0.1:1/rampart\n", encoding="utf-8")
+    result = run_cli("rampart-collector", "--config", str(config), "hosts")
+    assert result.returncode == 1
+    assert "the database postgresql+psycopg://rampart:***@127.0.0.1:1/rampart" in result.stderr, result.stderr
+    assert "s3cret" not in result.stderr and "Is the database server running" in result.stderr
+
+
+def test_a_port_in_use_is_one_plain_line_naming_the_address(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert run_cli("rampart-collector", "--config", str(config), "init").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("rampart-collector", "--config", str(config), "serve", "--port", str(port), timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"rampart-collector: cannot listen on 127.0.0.1:{port}: the address is already in use "
+        "(another collector or program listens there; choose another with --port or listen_port)"
+    ]
+
+
+def test_db_upgrade_to_an_unknown_revision_names_it_and_the_known_ones(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = run_cli("rampart-collector", "--config", str(config), "db", "upgrade", "--revision", "bogus")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "no schema revision 'bogus': the revisions are 0001, 0002" in result.stderr
+    assert "(or head)" in result.stderr
