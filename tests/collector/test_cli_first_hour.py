@@ -4,6 +4,7 @@ to do about a failure, what to do next on an empty collector, and errors in word
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import yaml
 
 from checks.policy.loader import load_policy_document
 from collector.storage.engine import run_write
-from tests.conftest import run_cli
+from tests.conftest import BIN, run_cli
 from tests.support.agents import make_result
 from tests.support.live import LiveCollector
 from tests.support.policies import check_entry, store_policy
@@ -160,3 +161,25 @@ def test_db_upgrade_to_an_unknown_revision_names_it_and_the_known_ones(tmp_path:
     assert "Traceback" not in result.stderr
     assert "no schema revision 'bogus': the revisions are 0001, 0002" in result.stderr
     assert "(or head)" in result.stderr
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
+    """`rampart-collector summary | head -3`: the reader gone before the output is written (here at once,
+    so that the write always finds the pipe closed) ends the command quietly."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert run_cli("rampart-collector", "--config", str(config), "init").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPART_")}
+    for args in (("summary",), ("summary", "--format", "json"), ("policy", "list")):
+        process = subprocess.Popen(
+            [str(BIN / "rampart-collector"), "--config", str(config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        with process.stderr:
+            stderr = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 0, stderr
+        assert stderr == "", stderr
