@@ -183,3 +183,41 @@ def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
             stderr = process.stderr.read().decode()
         assert process.wait(timeout=60) == 0, stderr
         assert stderr == "", stderr
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = run_cli("rampart-collector", "--config", str(config), "serve", "--port", "99999")
+    assert result.returncode == 2
+    assert "argument --port: 99999 is not between 1 and 65535" in result.stderr
+    assert "serving" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("listen_port: 99999", "collector.listen_port must be from 1 to 65535, got 99999"),
+        ("stale_after_hours: -5", "collector.stale_after_hours must be at least 1, got -5"),
+        ("workers: 0", "collector.workers must be from 1 to 256, got 0"),
+        ("retention_days: 0", "collector.retention_days must be at least 1, got 0"),
+        ("briefing:\n    rag:\n      green_at_percent: 150", "collector.briefing.rag.green_at_percent must be from 0"),
+    ],
+)
+def test_config_values_out_of_range_are_refused_with_the_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"collector:\n  data_dir: {tmp_path / 'data'}\n  {line}\n", encoding="utf-8")
+    for command in (("serve",), ("summary",)):
+        result = run_cli("rampart-collector", "--config", str(config), *command, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert f"rampart-collector: error: {config}:{2 + line.count(chr(10)) + 1}: {message}" in result.stderr
+        assert "serving" not in result.stderr
+
+
+def test_an_environment_value_out_of_range_names_the_variable(tmp_path: Path) -> None:
+    result = run_cli("rampart-collector", "summary", cwd=tmp_path, env={"RAMPART_COLLECTOR__LISTEN_PORT": "0"})
+    assert result.returncode == 2
+    assert (
+        "environment variable RAMPART_COLLECTOR__LISTEN_PORT: collector.listen_port must be from 1 to 65535, got 0"
+        in (result.stderr)
+    )
