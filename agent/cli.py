@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agent.commands import CommandError, add_commands
+from agent.commands import FORMAT_HELP, CommandError, add_commands
 from checks import __version__
 from checks.output import format_table, print_json, remediation_rows
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="judge a recorded machine (a directory with host.json) instead of this one",
     )
-    check.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    check.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     check.set_defaults(handler=cmd_check)
 
     policy = commands.add_parser("policy", help="validate, test and describe policies")
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check policy and waiver files (told apart by their top-level key). Every problem is "
         "printed as file:line: message. Exit 1 when any file is invalid.",
     )
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--format", choices=("table", "json"), default="table")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy or waiver files (YAML)")
+    validate.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     validate.set_defaults(handler=cmd_policy_validate)
 
     test = policy_commands.add_parser(
@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the `tests:` section of policies: each test gives recorded probe facts (or a probe "
         "error) and the status the check must reach. Nothing on this machine is read. Exit 1 when a test fails.",
     )
-    test.add_argument("files", nargs="+", metavar="FILE")
-    test.add_argument("--format", choices=("table", "json"), default="table")
+    test.add_argument("files", nargs="+", metavar="FILE", help="policy files with a tests: section")
+    test.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     test.set_defaults(handler=cmd_policy_test)
 
     schema = policy_commands.add_parser("schema", help="print the JSON Schema of policy files (for editors)")
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=cmd_policy_schema)
 
     probes = policy_commands.add_parser("probes", help="list the probes policies can use, with parameters and facts")
-    probes.add_argument("--format", choices=("table", "json"), default="table")
+    probes.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     probes.set_defaults(handler=cmd_policy_probes)
     add_commands(commands)  # enroll, run, status
     return parser

@@ -14,6 +14,7 @@ from typing import Any
 from checks.output import format_table, print_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FORMAT_HELP = "output format (default: table)"
 
 
 class CommandError(Exception):
@@ -37,7 +38,7 @@ def add_commands(commands: Any) -> None:
     token.add_argument("--token-file", metavar="FILE", help="read the enrolment token from FILE ('-': stdin)")
     enroll.add_argument("--ca-cert", metavar="FILE", help="CA certificate (PEM) of the collector's TLS certificate")
     enroll.add_argument("--force", action="store_true", help="enrol again, replacing this machine's identity")
-    enroll.add_argument("--format", choices=("table", "json"), default="table")
+    enroll.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     enroll.set_defaults(handler=cmd_enroll)
 
     run = commands.add_parser(
@@ -57,7 +58,7 @@ def add_commands(commands: Any) -> None:
         description="Show this agent's enrolment, the policy in force, the last run and delivery, the spool "
         "depth and how many results were dropped. Exit 0 when enrolled and accepted, 1 otherwise.",
     )
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     status.set_defaults(handler=cmd_status)
 
     for command in (enroll, run, status):

@@ -82,11 +82,16 @@ def register(commands: Any) -> None:
     check.set_defaults(handler=cmd_check)
 
     trends = commands.add_parser("trends", help="compliance at the end of each day, week or month")
-    trends.add_argument("--period", choices=("day", "week", "month"), default="day")
+    trends.add_argument(
+        "--period",
+        choices=("day", "week", "month"),
+        default="day",
+        help="one point per day, week or month (default: day)",
+    )
     trends.add_argument("--from", dest="start", type=day, metavar="DATE", help="first day (default: a span back)")
     trends.add_argument("--to", dest="end", type=day, metavar="DATE", help="last day (default: today)")
-    trends.add_argument("--group")
-    trends.add_argument("--policy")
+    trends.add_argument("--group", help="only hosts in this group")
+    trends.add_argument("--policy", help="only this policy")
     trends.add_argument("--check", help="only this check id")
     add_format(trends)
     trends.set_defaults(handler=cmd_trends)
