@@ -84,7 +84,7 @@ def database_named(config: CollectorConfig) -> str:
     except sa.exc.ArgumentError:
         return "the database (database_url is not a database URL)"
     if url.get_backend_name() == "sqlite":
-        return f"the SQLite database {url.database}"
+        return f"the database {url.database} (SQLite)"
     return f"the database {url.render_as_string(hide_password=True)}"
 
 
@@ -102,14 +102,14 @@ def config_named() -> str:
 
 
 def database_failure(doing: str, config: CollectorConfig, exc: Exception) -> Failed:
-    """`cannot open the SQLite database /path: unable to open database file`, which config named it, and
+    """`cannot open the database /path (SQLite): unable to open database file`, which config named it, and
     what to do: run `init` when there is no database yet."""
     first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     named = database_named(config)
     hint = (
         "A new collector: run `rampart-collector init` first. An existing one: point data_dir (or database_url) "
         "in the config at its database."
-        if named.startswith("the SQLite")
+        if named.endswith("(SQLite)")
         else "Is the database server running and reachable, and is database_url in the config right? "
         "Then run `rampart-collector init` once to create the schema."
     )

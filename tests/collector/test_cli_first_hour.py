@@ -116,14 +116,14 @@ def test_no_database_says_which_one_was_tried_and_to_run_init(tmp_path: Path) ->
     for args in (("hosts",), ("summary",), ("db", "upgrade")):
         result = run_cli("rampart-collector", "--config", str(config), *args)
         assert result.returncode == 1, (args, result.stderr)
-        assert f"the SQLite database {tmp_path / 'never' / 'collector.db'}" in result.stderr, result.stderr
+        assert f"the database {tmp_path / 'never' / 'collector.db'} (SQLite)" in result.stderr, result.stderr
         assert f"(config {config})" in result.stderr
         assert "run `rampart-collector init`" in result.stderr
         assert "Traceback" not in result.stderr
     # No config at all: the default data directory, under the working directory, and where a config is looked for.
     bare = run_cli("rampart-collector", "hosts", cwd=tmp_path)
     assert bare.returncode == 1
-    assert f"the SQLite database {tmp_path / 'rampart-data' / 'collector.db'}" in bare.stderr, bare.stderr
+    assert f"the database {tmp_path / 'rampart-data' / 'collector.db'} (SQLite)" in bare.stderr, bare.stderr
     assert "no config file" in bare.stderr and "run `rampart-collector init`" in bare.stderr
 
 
