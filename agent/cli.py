@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from agent.commands import CommandError, add_commands
+from agent.commands import FORMAT_HELP, CommandError, add_commands
 from checks import __version__
-from checks.output import format_table, print_json
+from checks.output import format_table, print_json, remediation_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="judge a recorded machine (a directory with host.json) instead of this one",
     )
-    check.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    check.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     check.set_defaults(handler=cmd_check)
 
     policy = commands.add_parser("policy", help="validate, test and describe policies")
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check policy and waiver files (told apart by their top-level key). Every problem is "
         "printed as file:line: message. Exit 1 when any file is invalid.",
     )
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--format", choices=("table", "json"), default="table")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy or waiver files (YAML)")
+    validate.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     validate.set_defaults(handler=cmd_policy_validate)
 
     test = policy_commands.add_parser(
@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the `tests:` section of policies: each test gives recorded probe facts (or a probe "
         "error) and the status the check must reach. Nothing on this machine is read. Exit 1 when a test fails.",
     )
-    test.add_argument("files", nargs="+", metavar="FILE")
-    test.add_argument("--format", choices=("table", "json"), default="table")
+    test.add_argument("files", nargs="+", metavar="FILE", help="policy files with a tests: section")
+    test.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     test.set_defaults(handler=cmd_policy_test)
 
     schema = policy_commands.add_parser("schema", help="print the JSON Schema of policy files (for editors)")
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=cmd_policy_schema)
 
     probes = policy_commands.add_parser("probes", help="list the probes policies can use, with parameters and facts")
-    probes.add_argument("--format", choices=("table", "json"), default="table")
+    probes.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     probes.set_defaults(handler=cmd_policy_probes)
     add_commands(commands)  # enroll, run, status
     return parser
@@ -146,7 +146,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 },
                 "subject": subject.to_dict(),
                 "platform": host.platform,
-                "results": [r.to_dict() for r in evaluation.results],
+                # The whole remediation text of each failure and error (what to do about it); None otherwise.
+                "results": [
+                    {**r.to_dict(), "remediation": _remediation(policy, r.check_id, r.status.value)}
+                    for r in evaluation.results
+                ],
                 "expired_waivers": [w.to_dict() for w in evaluation.expired_waivers],
                 "score": {
                     "ratio": summary.ratio,
@@ -172,6 +176,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     where = f"{subject.name or subject.id} [{host.platform}]"
     print(f"{policy.title} ({policy.id} {policy.version}, sha256 {policy.sha256[:12]}) on {where}")
     print(format_table(("STATUS", "SEVERITY", "CHECK", "DETAIL"), rows, coloured=(0, 1)))
+    fixes = remediation_rows(
+        [(r.check_id, r.status.value, _remediation(policy, r.check_id, r.status.value)) for r in evaluation.results]
+    )
+    if fixes:
+        print("\nTo fix (the whole text: --format json):")
+        print(format_table(("CHECK", "REMEDIATION"), fixes))
     counts = {
         status: sum(1 for r in evaluation.results if r.status.value == status)
         for status in ("pass", "fail", "error", "not_applicable", "waived")
@@ -187,6 +197,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         origin = f"{waiver.source}:{waiver.line}"
         print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires} ({origin})")
     return EXIT_OK
+
+
+def _remediation(policy: Any, check_id: str, status: str) -> str | None:
+    """The check's `remediation:` text for a failure or an error (what to do next); None for the rest."""
+    check = policy.check(check_id)
+    if status not in ("fail", "error") or check is None:
+        return None
+    return str(check.remediation) or None
 
 
 def _hostname(host: Any) -> str:

@@ -12,8 +12,10 @@ import time
 from typing import Any
 
 from checks.output import format_table, print_json
+from checks.safetext import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FORMAT_HELP = "output format (default: table)"
 
 
 class CommandError(Exception):
@@ -37,7 +39,7 @@ def add_commands(commands: Any) -> None:
     token.add_argument("--token-file", metavar="FILE", help="read the enrolment token from FILE ('-': stdin)")
     enroll.add_argument("--ca-cert", metavar="FILE", help="CA certificate (PEM) of the collector's TLS certificate")
     enroll.add_argument("--force", action="store_true", help="enrol again, replacing this machine's identity")
-    enroll.add_argument("--format", choices=("table", "json"), default="table")
+    enroll.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     enroll.set_defaults(handler=cmd_enroll)
 
     run = commands.add_parser(
@@ -55,9 +57,13 @@ def add_commands(commands: Any) -> None:
         "status",
         help="enrolment, policy, last run, last delivery, spool depth",
         description="Show this agent's enrolment, the policy in force, the last run and delivery, the spool "
-        "depth and how many results were dropped. Exit 0 when enrolled and accepted, 1 otherwise.",
+        "depth and how many results were dropped.",
+        epilog="Exit codes: 0 enrolled, accepted and delivering; 1 a problem (printed on standard error, and "
+        "under `problems` in --format json): not enrolled, refused by the collector, or reports waiting in the "
+        "spool after the last delivery failed (the collector unreachable or refusing them); 2 bad usage or "
+        "config. Monitoring can run it and alert on a non-zero exit.",
     )
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     status.set_defaults(handler=cmd_status)
 
     for command in (enroll, run, status):
@@ -242,10 +248,28 @@ def gather_status(config: Any) -> dict[str, Any]:
     return status
 
 
+def status_problems(status: dict[str, Any]) -> list[str]:
+    """What makes `status` exit 1, in words: this agent's results are not reaching the collector."""
+    problems = []
+    if not status["enrolled"]:
+        problems.append("not enrolled: run `rampart-agent enroll`")
+    if status["refused_by_collector"]:
+        problems.append(f"the collector no longer accepts this agent ({status['refused_by_collector']})")
+    delivery, spool = status["last_delivery"], status["spool"]
+    if spool["reports"] and delivery["error"]:
+        problems.append(
+            f"{spool['reports']} report(s) wait in the spool and the last delivery failed "
+            f"({delivery['failures_in_a_row']} in a row): {delivery['error']}"
+        )
+    return problems
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     status = gather_status(config)
-    healthy = bool(status["enrolled"]) and not status["refused_by_collector"]
+    problems = status_problems(status)
+    status["problems"] = problems
+    healthy = not problems
     if args.format == "json":
         print_json(status)
         return EXIT_OK if healthy else EXIT_FAILED
@@ -295,4 +319,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if status["policy_error"]:
         rows.append(("policy error", status["policy_error"]))
     print(format_table(("ITEM", "VALUE"), rows))
+    for problem in problems:
+        print(f"rampart-agent: {printable(problem)}", file=sys.stderr)
     return EXIT_OK if healthy else EXIT_FAILED

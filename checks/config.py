@@ -169,6 +169,27 @@ def _coerce(value: Any, hint: Any, keys: tuple[str | int, ...], source: ConfigSo
     return value
 
 
+def bounded(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """A dataclass field whose value must lie in [low, high] (either may be open): a port, a count of
+    workers, a number of hours; `build` refuses what is outside with the file and line."""
+    return dataclasses.field(default=default, metadata={"range": (low, high)})
+
+
+def _check_range(value: Any, field: dataclasses.Field[Any], name: str, where: str) -> None:
+    low, high = field.metadata.get("range", (None, None))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if (low is None or value >= low) and (high is None or value <= high):
+        return
+    if low is not None and high is not None:
+        wanted = f"from {low:g} to {high:g}"
+    elif low is not None:
+        wanted = f"at least {low:g}"
+    else:
+        wanted = f"at most {high:g}"
+    raise ConfigError(f"{where}: {name} must be {wanted}, got {value:g}")
+
+
 def build(
     cls: type[T],
     data: dict[str, Any],
@@ -201,4 +222,10 @@ def build(
             where = source.where(keys + (key,)) if key not in from_env else "environment"
             raise ConfigError(f"{where}: unknown key {'.'.join(map(str, keys + (key,)))}{suggestion}")
         values[key] = _coerce(value, hints[key], keys + (key,), source, key in from_env)
+        where = (
+            "environment variable " + ENV_PREFIX + "__".join(str(k).upper() for k in keys + (key,))
+            if key in from_env
+            else source.where(keys + (key,))
+        )
+        _check_range(values[key], fields[key], ".".join(str(k) for k in keys + (key,)), where)
     return cls(**values)

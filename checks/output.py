@@ -71,6 +71,21 @@ def format_table(
     return "\n".join(lines)
 
 
+def first_line(text: str, limit: int = 100) -> str:
+    """A table's short form of a longer text (a check's remediation): its first line, cut to `limit`
+    characters with an ellipsis when longer, or when more lines follow."""
+    lines = text.strip().splitlines()
+    line = lines[0].strip() if lines else ""
+    if len(line) > limit:
+        return line[: limit - 1] + "…"
+    return line + (" …" if len(lines) > 1 else "")
+
+
+def remediation_rows(results: Sequence[tuple[str, str, str | None]]) -> list[tuple[str, str]]:
+    """(check, short remediation) for each (check, status, remediation) that failed or could not be judged."""
+    return [(check, first_line(text)) for check, status, text in results if status in ("fail", "error") and text]
+
+
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=False, default=str)

@@ -10,6 +10,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -54,7 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, not at exit: a reader gone by then is handled below too
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) went away: not an error of ours (as the agent does). Point stdout at
+        # /dev/null so that Python's own flush at exit does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return base.EXIT_OK
     except base.UsageError as exc:
         print(f"rampart-collector: error: {exc.shown()}", file=sys.stderr)
         return base.EXIT_USAGE

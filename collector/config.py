@@ -1,6 +1,8 @@
 """The `collector:` section of the config file (documented key by key in config.example.yaml).
 
 Paths left empty are derived from `data_dir`, so a fresh `rampart-collector init` needs no config at all.
+Numbers with a range (`bounded`) are refused outside it with the file and line: a port, a count of workers,
+a number of hours.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks.config import find_config_path, load_section
+from checks.config import bounded, find_config_path, load_section
 from collector.dashboard.config import DashboardConfig
 
 
@@ -20,18 +22,18 @@ class RagThresholds:
 
     # Share of an area's judged results (pass / (pass + fail)) at or above which it is green, and at or
     # above which it is amber; below that it is red.
-    green_at_percent: float = 95.0
-    amber_at_percent: float = 85.0
+    green_at_percent: float = bounded(95.0, 0, 100)
+    amber_at_percent: float = bounded(85.0, 0, 100)
     # A failing check of critical severity (e.g. an administrator without MFA) makes its area red.
     critical_failure_is_red: bool = True
     # More than this share of an area's results in error (the check could not tell): at best amber.
-    error_amber_percent: float = 5.0
+    error_amber_percent: float = bounded(5.0, 0, 100)
     # Devices: the share of enrolled hosts that reported within stale_after_hours.
-    devices_green_at_percent: float = 95.0
-    devices_amber_at_percent: float = 85.0
+    devices_green_at_percent: float = bounded(95.0, 0, 100)
+    devices_amber_at_percent: float = bounded(85.0, 0, 100)
     # Accepted risks: the share of all results that are waived above which the area is amber, and red.
-    waived_amber_percent: float = 2.0
-    waived_red_percent: float = 10.0
+    waived_amber_percent: float = bounded(2.0, 0, 100)
+    waived_red_percent: float = bounded(10.0, 0, 100)
     # Accepted risks: amber when a waiver in force expires within the next period (renew it or fix it).
     expiring_is_amber: bool = True
 
@@ -41,7 +43,7 @@ class BriefingConfig:
     # The month the financial year starts (a name or 1-12); quarters count from it (UK councils: April).
     year_starts: str = "april"
     # How many of the most failing checks the briefing lists.
-    top_failing: int = 10
+    top_failing: int = bounded(10, 1)
     # The areas and framework names (YAML); empty: the shipped policies/mappings/areas.yaml.
     areas_file: str = ""
     rag: RagThresholds = field(default_factory=RagThresholds)
@@ -54,9 +56,9 @@ class CollectorConfig:
     # SQLAlchemy URL; empty means SQLite at <data_dir>/collector.db. PostgreSQL: postgresql://user@host/db
     database_url: str = ""
     # Connections each collector process keeps to the database (PostgreSQL; SQLite uses one per thread).
-    db_pool_size: int = 8
+    db_pool_size: int = bounded(8, 1)
     listen_host: str = "127.0.0.1"
-    listen_port: int = 8443
+    listen_port: int = bounded(8443, 1, 65535)
     # Plain HTTP is only for running behind a TLS-terminating proxy.
     tls: bool = True
     # Certificate files; empty means the ones `init` created under <data_dir>/tls.
@@ -69,34 +71,34 @@ class CollectorConfig:
     # The collector's Ed25519 key (signs policy bundles and evidence); empty means <data_dir>/signing-key.pem.
     signing_key_file: str = ""
     # uvicorn worker processes for `serve`.
-    workers: int = 1
+    workers: int = bounded(1, 1, 256)
     # Largest request body accepted (413 above it).
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = bounded(4 * 1024 * 1024, 1)
     # Seconds a connection may stay open with no request in progress (since it was opened, or since its
     # last response).
-    idle_timeout_s: int = 5
+    idle_timeout_s: int = bounded(5, 1)
     # Seconds from a request's first byte to the end of its headers (408 after), and their largest size
     # (431 above it).
-    header_timeout_s: int = 10
-    max_header_bytes: int = 32 * 1024
+    header_timeout_s: int = bounded(10, 1)
+    max_header_bytes: int = bounded(32 * 1024, 1)
     # Seconds to receive a request's body (408 after).
-    body_timeout_s: int = 60
+    body_timeout_s: int = bounded(60, 1)
     # Connections and requests each process serves at once; beyond it, requests get 503.
-    max_connections: int = 1000
+    max_connections: int = bounded(1000, 1)
     # Largest difference between an agent's timestamp and the collector's clock.
-    max_clock_skew_s: int = 300
+    max_clock_skew_s: int = bounded(300, 1)
     # Reports stored at once by each process; more wait, up to max_pending_ingest, then 503.
-    max_concurrent_ingest: int = 4
-    max_pending_ingest: int = 64
+    max_concurrent_ingest: int = bounded(4, 1)
+    max_pending_ingest: int = bounded(64, 0)
     # Reports of one agent admitted at once by each process (after their body is read and verified).
-    max_pending_ingest_per_agent: int = 2
+    max_pending_ingest_per_agent: int = bounded(2, 1)
     # Seconds an agent is told to wait (Retry-After) when the collector is overloaded.
-    retry_after_s: int = 5
+    retry_after_s: int = bounded(5, 0)
     # Enrolment attempts each client address may make per minute (each process); 429 beyond.
-    enroll_attempts_per_minute: int = 60
+    enroll_attempts_per_minute: int = bounded(60, 1)
     # API calls with an unknown, revoked or expired token each client address may make per minute (each
     # process); beyond it, every API call from that address gets 429 until the minute has passed.
-    api_auth_failures_per_minute: int = 30
+    api_auth_failures_per_minute: int = bounded(30, 1)
     # Proxies (addresses or networks) whose X-Forwarded-For header names the client; empty: none is
     # believed, the client is the connection's peer.
     trusted_proxies: list[str] = field(default_factory=list)
@@ -106,16 +108,16 @@ class CollectorConfig:
     # Group given to agents enrolled with a token that names none, and whose policies apply by default.
     default_group: str = "default"
     # A host that has not been heard from for this long is flagged stale.
-    stale_after_hours: int = 48
+    stale_after_hours: int = bounded(48, 1)
     # A result judged against a policy version that a newer one replaced still counts when it was
     # evaluated less than this long after the replacement (agents pick up a new version at check-in).
-    policy_change_grace_hours: int = 24
+    policy_change_grace_hours: int = bounded(24, 0)
     # History (status intervals, daily changes) and raw reports older than this are deleted.
-    retention_days: int = 400
+    retention_days: int = bounded(400, 1)
     # How often the retention job runs (once across all collector processes).
-    retention_interval_s: int = 3600
+    retention_interval_s: int = bounded(3600, 1)
     # How often each process looks for scheduled jobs that are due.
-    job_poll_s: int = 30
+    job_poll_s: int = bounded(30, 1)
     # debug, info, warning or error; logs are JSON lines on standard error.
     log_level: str = "info"
     # The web dashboard at / (collector/dashboard, docs/dashboard.md).

@@ -44,7 +44,7 @@ def register(commands: Any) -> None:
     add_format(listing)
     listing.set_defaults(handler=cmd_token_list)
     revoke = token_commands.add_parser("revoke", help="revoke a token so that no agent can enrol with it")
-    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    revoke.add_argument("token_id", metavar="TOKEN_ID", help="the token's id, as `enroll-token list` shows it")
     revoke.set_defaults(handler=cmd_token_revoke)
 
     agents = commands.add_parser("agents", help="list and revoke enrolled agents")
@@ -56,7 +56,7 @@ def register(commands: Any) -> None:
     agent_revoke = agent_commands.add_parser(
         "revoke", help="revoke an agent: its requests are refused from now on, its history is kept"
     )
-    agent_revoke.add_argument("agent_id", metavar="AGENT_ID")
+    agent_revoke.add_argument("agent_id", metavar="AGENT_ID", help="the agent's id, as `agents list` shows it")
     agent_revoke.set_defaults(handler=cmd_agents_revoke)
 
 

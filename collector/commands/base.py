@@ -59,15 +59,61 @@ def engine_of(config: CollectorConfig, *, require_schema: bool = True) -> Engine
         try:
             current = migrate.current_revision(engine)
         except sa.exc.SQLAlchemyError as exc:
-            raise Failed(f"cannot open the database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+            raise database_failure("cannot open", config, exc) from None
         if current is None:
-            raise Failed("the database has no schema: run `rampart-collector init` (or `db upgrade`)")
+            raise Failed(
+                f"{database_named(config)} has no schema: run `rampart-collector init` (or `db upgrade`)",
+                f"({config_named()})",
+            )
         if current != migrate.head_revision():
             raise Failed(
                 f"the database schema is {current}, this collector needs {migrate.head_revision()}: "
                 "run `rampart-collector db upgrade`"
             )
     return engine
+
+
+def database_named(config: CollectorConfig) -> str:
+    """The database a command tried, for its messages: SQLite's file, or the URL without its password."""
+    import sqlalchemy as sa
+
+    from collector.storage.engine import normalise_url
+
+    try:
+        url = sa.engine.make_url(normalise_url(config.resolved_database_url()))
+    except sa.exc.ArgumentError:
+        return "the database (database_url is not a database URL)"
+    if url.get_backend_name() == "sqlite":
+        return f"the database {url.database} (SQLite)"
+    return f"the database {url.render_as_string(hide_password=True)}"
+
+
+def config_named() -> str:
+    """Which config file named the database (config_of has put --config in $RAMPART_CONFIG)."""
+    from checks.config import DEFAULT_CONFIG_PATHS, find_config_path
+
+    path = find_config_path(None)
+    if path:
+        return f"config {Path(path).absolute()}"
+    return (
+        f"no config file: none given with --config or $RAMPART_CONFIG, none at {', '.join(DEFAULT_CONFIG_PATHS)}; "
+        "data_dir defaults to ./rampart-data"
+    )
+
+
+def database_failure(doing: str, config: CollectorConfig, exc: Exception) -> Failed:
+    """`cannot open the database /path (SQLite): unable to open database file`, which config named it, and
+    what to do: run `init` when there is no database yet."""
+    first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    named = database_named(config)
+    hint = (
+        "A new collector: run `rampart-collector init` first. An existing one: point data_dir (or database_url) "
+        "in the config at its database."
+        if named.endswith("(SQLite)")
+        else "Is the database server running and reachable, and is database_url in the config right? "
+        "Then run `rampart-collector init` once to create the schema."
+    )
+    return Failed(f"{doing} {named}: {first}", f"({config_named()})", hint)
 
 
 def read(args: argparse.Namespace, work: Callable[[Connection], T]) -> T:

@@ -33,19 +33,19 @@ def register(commands: Any) -> None:
     add = policy_commands.add_parser(
         "add", help="validate and store a policy file (a new version of a policy id replaces the old for agents)"
     )
-    add.add_argument("file")
+    add.add_argument("file", metavar="FILE", help="policy file (YAML), checked as `rampart-agent policy validate` does")
     add.add_argument("--group", action="append", default=[], help="also assign it to this group (repeatable)")
     add.set_defaults(handler=cmd_policy_add)
     listing = policy_commands.add_parser("list", help="stored policies and their groups")
     add_format(listing)
     listing.set_defaults(handler=cmd_policy_list)
     assign = policy_commands.add_parser("assign", help="agents in GROUP get POLICY")
-    assign.add_argument("policy", metavar="POLICY")
-    assign.add_argument("group", metavar="GROUP")
+    assign.add_argument("policy", metavar="POLICY", help="a stored policy's id (`policy list`)")
+    assign.add_argument("group", metavar="GROUP", help="the group of agents")
     assign.set_defaults(handler=cmd_policy_assign)
     unassign = policy_commands.add_parser("unassign", help="agents in GROUP no longer get POLICY")
-    unassign.add_argument("policy", metavar="POLICY")
-    unassign.add_argument("group", metavar="GROUP")
+    unassign.add_argument("policy", metavar="POLICY", help="a stored policy's id (`policy list`)")
+    unassign.add_argument("group", metavar="GROUP", help="the group of agents")
     unassign.set_defaults(handler=cmd_policy_unassign)
 
     waivers = commands.add_parser(
@@ -59,20 +59,26 @@ def register(commands: Any) -> None:
     )
     waiver_commands = waivers.add_subparsers(dest="waivers_command", metavar="ACTION", required=True)
     waiver_list = waiver_commands.add_parser("list", help="waivers and their state")
-    waiver_list.add_argument("--state", choices=("requested", "approved", "rejected", "revoked", "expired"))
+    waiver_list.add_argument(
+        "--state",
+        choices=("requested", "approved", "rejected", "revoked", "expired"),
+        help="only waivers in this state",
+    )
     add_format(waiver_list)
     waiver_list.set_defaults(handler=cmd_waivers_list)
     request = waiver_commands.add_parser("request", help="request a waiver")
-    request.add_argument("--check", required=True)
+    request.add_argument("--check", required=True, metavar="CHECK_ID", help="the check to waive")
     request.add_argument("--policy", help="the policy id, when check ids could clash")
     request.add_argument("--host", action="append", default=[], help="agent id or host name pattern (repeatable)")
     request.add_argument("--group", action="append", default=[], help="group (repeatable)")
     request.add_argument("--tenant", action="append", default=[], help="tenant (repeatable)")
     request.add_argument("--resource", action="append", default=[], help="cloud resource pattern (repeatable)")
     request.add_argument("--all", action="store_true", help="every subject")
-    request.add_argument("--justification", required=True)
+    request.add_argument(
+        "--justification", required=True, help="why the risk is accepted (shown to approvers and auditors)"
+    )
     request.add_argument("--expires", type=day, required=True, metavar="DATE", help="last day it applies")
-    request.add_argument("--ticket", default="")
+    request.add_argument("--ticket", default="", help="a change or risk ticket reference")
     request.add_argument("--id", help="waiver id (default: generated)")
     request.add_argument("--as", dest="as_user", metavar="USER", help="the requesting user (default: your login)")
     add_format(request)
@@ -83,7 +89,7 @@ def register(commands: Any) -> None:
         ("revoke", "revoke an approved waiver: its results return to their own status"),
     ):
         sub = waiver_commands.add_parser(action, help=text)
-        sub.add_argument("waiver_id", metavar="WAIVER_ID")
+        sub.add_argument("waiver_id", metavar="WAIVER_ID", help="the waiver's id (`waivers list`)")
         sub.add_argument("--as", dest="as_user", metavar="USER", help="the user acting (default: your login)")
         add_format(sub)
         sub.set_defaults(handler=cmd_waivers_decide, action=action)
@@ -98,7 +104,9 @@ def register(commands: Any) -> None:
     add_format(run)
     run.set_defaults(handler=cmd_jobs_run)
     runs = job_commands.add_parser("list", help="recent runs, newest first")
-    runs.add_argument("--limit", type=whole_number(1, 1000), default=20)
+    runs.add_argument(
+        "--limit", type=whole_number(1, 1000), default=20, help="at most this many runs (1-1000, default 20)"
+    )
     add_format(runs)
     runs.set_defaults(handler=cmd_jobs_list)
 

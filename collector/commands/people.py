@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
 from checks.output import print_json
@@ -21,6 +22,7 @@ from collector.commands.base import (
     whole_number,
     write,
 )
+from collector.commands.queries import MAX_OFFSET
 
 
 def register(commands: Any) -> None:
@@ -32,8 +34,8 @@ def register(commands: Any) -> None:
         description="Roles: admin (everything), analyst (read, request and approve waivers), auditor (read, "
         "export, the audit log). Give the user an API token with `api-token create --user NAME`.",
     )
-    add.add_argument("name")
-    add.add_argument("--role", choices=("admin", "analyst", "auditor"), required=True)
+    add.add_argument("name", help="the user's name (they sign in with it)")
+    add.add_argument("--role", choices=("admin", "analyst", "auditor"), required=True, help="what the user may do")
     add_format(add)
     add.set_defaults(handler=cmd_users_add)
     listing = user_commands.add_parser("list", help="users and their roles")
@@ -42,7 +44,7 @@ def register(commands: Any) -> None:
     disable = user_commands.add_parser(
         "disable", help="disable a user: their API tokens stop working (not the last enabled admin)"
     )
-    disable.add_argument("name")
+    disable.add_argument("name", help="the user's name")
     disable.set_defaults(handler=cmd_users_disable)
     set_password = user_commands.add_parser(
         "set-password",
@@ -50,33 +52,41 @@ def register(commands: Any) -> None:
         description="Asked twice on a terminal; or read from --password-file (- for standard input). At least "
         "12 characters; stored as an argon2id hash only.",
     )
-    set_password.add_argument("name")
+    set_password.add_argument("name", help="the user's name")
     set_password.add_argument("--password-file", metavar="PATH", help="read the password from PATH (- : stdin)")
     set_password.set_defaults(handler=cmd_users_set_password)
     enable = user_commands.add_parser("enable", help="enable a disabled user again")
-    enable.add_argument("name")
+    enable.add_argument("name", help="the user's name")
     enable.set_defaults(handler=cmd_users_enable)
 
     tokens = commands.add_parser("api-token", help="create, list and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="api_token_command", metavar="ACTION", required=True)
     create = token_commands.add_parser("create", help="create a token for a user (printed once)")
-    create.add_argument("--user", required=True)
+    create.add_argument("--user", required=True, help="the user the token acts as")
     create.add_argument("--label", default="", help="what the token is for")
     create.add_argument("--expires", help="valid for, e.g. 90d (default: until revoked)")
     add_format(create)
     create.set_defaults(handler=cmd_token_create)
     token_list = token_commands.add_parser("list", help="tokens (never their secrets)")
-    token_list.add_argument("--user")
+    token_list.add_argument("--user", help="only this user's tokens")
     add_format(token_list)
     token_list.set_defaults(handler=cmd_token_list)
     revoke = token_commands.add_parser("revoke", help="revoke a token")
-    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    revoke.add_argument("token_id", metavar="TOKEN_ID", help="the token's id, as `api-token list` shows it")
     revoke.set_defaults(handler=cmd_token_revoke)
 
     audit = commands.add_parser("audit", help="the audit log: who changed or exported what, and when")
     audit.add_argument("--actor", help="only this actor, e.g. user:alice or cli:root")
     audit.add_argument("--action", help="only this action, e.g. waiver.approve")
+    audit.add_argument(
+        "--since",
+        type=moment,
+        metavar="WHEN",
+        help="only entries at or after this moment, ISO 8601 (2026-12-01, 2026-12-01T09:30, with an offset or Z; "
+        "UTC when it has none), as the API's `since`",
+    )
     audit.add_argument("--limit", type=whole_number(1, 1000), default=50, help="newest first, at most this many")
+    audit.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many (newest first)")
     add_format(audit)
     audit.set_defaults(handler=cmd_audit)
 
@@ -208,7 +218,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from collector.storage import audit
 
-    entries = read(args, lambda c: audit.entries(c, actor=args.actor, action=args.action, limit=args.limit))
+    entries = read(
+        args,
+        lambda c: audit.entries(
+            c, since=args.since, actor=args.actor, action=args.action, limit=args.limit, offset=args.offset
+        ),
+    )
     output(
         args,
         entries,
@@ -216,6 +231,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
         [(e["at"], e["actor"], e["action"], e["target"], _details(e["details"])) for e in entries],
     )
     return EXIT_OK
+
+
+def moment(text: str) -> dt.datetime:
+    """An argparse type: an ISO 8601 date or date and time, in UTC (without a zone: taken as UTC, as the API
+    takes its `since`), naive as the audit log stores it."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:60]!r} is not an ISO 8601 date or time (e.g. 2026-12-01 or 2026-12-01T09:30Z)"
+        ) from None
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00-05:00: after the last instant in UTC
+            raise argparse.ArgumentTypeError(f"{text[:60]!r} is out of range in UTC") from None
+    return value
 
 
 def _details(details: dict[str, Any]) -> str:

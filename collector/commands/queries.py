@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from checks.output import format_table, print_json
+from checks.output import format_table, print_json, remediation_rows
 from checks.safetext import printable
 from collector.commands.base import (
     EXIT_OK,
@@ -82,11 +82,16 @@ def register(commands: Any) -> None:
     check.set_defaults(handler=cmd_check)
 
     trends = commands.add_parser("trends", help="compliance at the end of each day, week or month")
-    trends.add_argument("--period", choices=("day", "week", "month"), default="day")
+    trends.add_argument(
+        "--period",
+        choices=("day", "week", "month"),
+        default="day",
+        help="one point per day, week or month (default: day)",
+    )
     trends.add_argument("--from", dest="start", type=day, metavar="DATE", help="first day (default: a span back)")
     trends.add_argument("--to", dest="end", type=day, metavar="DATE", help="last day (default: today)")
-    trends.add_argument("--group")
-    trends.add_argument("--policy")
+    trends.add_argument("--group", help="only hosts in this group")
+    trends.add_argument("--policy", help="only this policy")
     trends.add_argument("--check", help="only this check id")
     add_format(trends)
     trends.set_defaults(handler=cmd_trends)
@@ -159,6 +164,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     show(f"Hosts: {hosts['total']}, {stale}" + (f"; filtered to group {args.group}" if args.group else ""))
     for cloud in data.get("cloud") or []:
         show(_cloud_line(cloud))
+    if not (args.group or args.policy or args.as_of or data.get("cloud")):
+        for line in _next_steps(config_of(args), hosts["total"], sum(totals[s] for s in STATUS_CHOICES)):
+            show(line)
     wanted = args.by or ["policy", "group", "top"]
     if "policy" in wanted and data["by_policy"]:
         print()
@@ -190,6 +198,35 @@ def cmd_summary(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def _next_steps(config: Any, host_count: int, result_count: int) -> list[str]:
+    """What to do next on a collector with nothing to show yet (a first run): enrol, then run the agent."""
+    if result_count:
+        return []
+    _cert, _key, ca = config.tls_paths()
+    scheme = "https" if config.tls else "http"
+    # The address agents reach: listening on every address (or loopback only) says nothing of the host's name.
+    shown_host = "COLLECTOR-HOST" if config.listen_host in ("0.0.0.0", "::", "") else config.listen_host
+    url = f"{scheme}://{shown_host}:{config.listen_port}"
+    if host_count:
+        return [
+            "",
+            f"No results yet from the {host_count} enrolled agent(s). On each machine:",
+            "  rampart-agent run --once      check in, run the assigned policy's checks, deliver the results",
+            "  rampart-agent status          the last run, delivery and spool, when nothing arrives",
+        ]
+    return [
+        "",
+        "No agents yet. Next steps:",
+        "  1. rampart-collector serve    (or its service; `rampart-collector init` first on a new collector)",
+        f"  2. rampart-collector enroll-token create [--group GROUP]    a one-time token (default group: "
+        f"{config.default_group})",
+        f"  3. on each machine: rampart-agent enroll --collector {url} --token-file FILE --ca-cert {ca}",
+        "     (copy the CA certificate there), then `rampart-agent run` (or its service)",
+        "  The results show here after the agent's first delivery; `rampart-collector policy list` shows "
+        "what each group is checked against.",
+    ]
 
 
 def _cloud_line(cloud: dict[str, Any]) -> str:
@@ -304,6 +341,11 @@ def cmd_host(args: argparse.Namespace) -> int:
             coloured=(0, 1),
         )
     )
+    fixes = remediation_rows([(r["check"], r["status"], r.get("remediation")) for r in data["results"]])
+    if fixes:
+        print()
+        print("To fix (the whole text: --format json, or `rampart-collector check ID`):")
+        print(format_table(("CHECK", "REMEDIATION"), fixes))
     return EXIT_OK
 
 
@@ -336,6 +378,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     frameworks = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in sorted(data["frameworks"].items()))
     if frameworks:
         show(f"frameworks: {frameworks}")
+    if data.get("remediation"):
+        # The whole text, one shown line per line written (each escaped: a policy is text from people).
+        print("remediation:")
+        for line in str(data["remediation"]).strip().splitlines():
+            show(f"  {line}")
     print()
     print(f"subjects with status {data['status']}:")
     print(

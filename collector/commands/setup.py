@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from checks.output import print_json
-from collector.commands.base import EXIT_OK, Failed, add_format, config_of, engine_of, show, whole_number
+from collector.commands.base import (
+    EXIT_OK,
+    Failed,
+    UsageError,
+    add_format,
+    config_of,
+    database_failure,
+    engine_of,
+    show,
+    whole_number,
+)
 
 
 def register(commands: Any) -> None:
@@ -45,7 +55,9 @@ def register(commands: Any) -> None:
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_commands.add_parser("upgrade", help="bring the schema up to date (safe to run on every start)")
-    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.add_argument(
+        "--revision", default="head", metavar="REVISION", help="target revision id, e.g. 0008 (default: head)"
+    )
     upgrade.set_defaults(handler=cmd_db_upgrade)
     current = db_commands.add_parser("current", help="show the schema revision")
     add_format(current)
@@ -64,7 +76,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except InitError as exc:
         raise Failed(str(exc)) from None
     except sa.exc.SQLAlchemyError as exc:
-        raise Failed(f"cannot prepare the database: {str(exc).splitlines()[0]}") from None
+        raise database_failure("cannot prepare", config, exc) from None
     finally:
         engine.dispose()
     if args.format == "json":
@@ -124,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         plain_http=plain,
         factory=True,
     )
+    check_can_listen(host, port)
     server.raise_open_file_limit(config.max_connections)
     show(
         f"rampart-collector serving {'http' if plain else 'https'}://{host}:{port}",
@@ -131,10 +144,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     with shared_metrics_dir(workers):
-        started = server.run(settings)
+        try:
+            started = server.run(settings)
+        except SystemExit as exc:  # uvicorn exits when it cannot bind (taken since the check above)
+            if exc.code in (0, None):
+                raise
+            started = False
     if not started:
         raise Failed("the server did not start (see the log above)")
     return EXIT_OK
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind the address once before serving, so that a port in use (or not ours to take) is one plain line
+    on standard error, not only a JSON log line from uvicorn after the application has started."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        raise Failed(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    probe = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn binds: a port left in TIME_WAIT by a collector that just stopped is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    except OSError as exc:
+        why = {
+            errno.EADDRINUSE: "the address is already in use (another collector or program listens there; "
+            "choose another with --port or listen_port)",
+            errno.EACCES: "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise Failed(f"cannot listen on {host}:{port}: {why}") from None
+    finally:
+        probe.close()
 
 
 @contextmanager
@@ -161,11 +206,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from collector.storage import migrate
 
     config = config_of(args)
+    known = migrate.known_revisions()
+    if args.revision not in ("head", *known):
+        # Alembic's own answer is a traceback; name what was asked and what there is.
+        raise UsageError(f"no schema revision {args.revision!r}: the revisions are {', '.join(known)} (or head)")
     engine = engine_of(config, require_schema=False)
     try:
         before, after = migrate.upgrade(engine, args.revision)
     except sa.exc.SQLAlchemyError as exc:
-        raise Failed(f"migration failed: {str(exc).splitlines()[0]}") from None
+        raise database_failure("cannot upgrade", config, exc) from None
     finally:
         engine.dispose()
     print(f"schema {before or '(empty)'} -> {after}" if before != after else f"schema {after} is current")

@@ -41,6 +41,15 @@ def alembic_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revisions() -> list[str]:
+    """Every migration's revision id, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    return [
+        script.revision for script in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
+    ]
+
+
 def revision_of(connection: Connection) -> str | None:
     """The schema revision, or None for an empty database."""
     if not sa.inspect(connection).has_table("alembic_version"):

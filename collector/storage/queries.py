@@ -33,6 +33,7 @@ from collector.storage.models import (
     status_counts,
     subjects,
 )
+from collector.storage.remediation import remediation_of, remediations
 
 STATUSES = ("pass", "fail", "error", "not_applicable", "waived")
 
@@ -540,9 +541,17 @@ def host(
                 }
             )
     counts = _counts()
+    texts: dict[tuple[str, str | None], dict[str, str]] = {}  # one look-up per policy version, not per result
     for result in results:
         if result["status"] in counts:  # not `retired`: a revoked host's results no longer count
             counts[result["status"]] += 1
+        # What to do about it, for what needs doing: a failure, or a check that could not be judged.
+        result["remediation"] = None
+        if result["status"] in ("fail", "error"):
+            version = (result["policy"], result["policy_hash"])
+            if version not in texts:
+                texts[version] = remediations(connection, *version)
+            result["remediation"] = texts[version].get(result["check"]) or None
     return {
         "as_of": as_of.isoformat() if as_of else None,
         "host": {
@@ -664,6 +673,9 @@ def check(
         "title": entry.title if entry is not None else "",
         "severity": entry.severity if entry is not None else "",
         "frameworks": entry.frameworks if entry is not None else {},
+        "remediation": remediation_of(
+            connection, policy_id, entry.policy_hash if entry is not None else None, check_id
+        ),
         "policy_version": entry.policy_version if entry is not None else None,
         "policy_hash": entry.policy_hash if entry is not None else None,
         "score": _score(counts),

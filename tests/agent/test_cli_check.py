@@ -202,3 +202,57 @@ def test_bad_waivers_are_said_in_words_with_file_and_line(write: Write) -> None:
     assert f"{waivers}:5: waiver legacy-ssh: justification is empty" in done.stderr
     assert f"{waivers}:8: waiver legacy-ssh: expires '31/12/2026' is not a date; use YYYY-MM-DD" in done.stderr
     assert "should be non-empty" not in done.stderr and "[0-9]" not in done.stderr and "waivers[0]" not in done.stderr
+
+
+def test_check_says_how_to_fix_each_failure_and_error(write: Write) -> None:
+    policy = write(
+        "fix.yaml",
+        r"""
+        id: fixable
+        version: "1"
+        title: Fixable
+        checks:
+          - id: pid-max-tiny
+            title: pid_max tiny
+            description: d
+            rationale: r
+            remediation: "Lower kernel.pid_max\e[2J in /etc/sysctl.d/.\nThen reboot."
+            severity: low
+            probe: {name: sysctl, params: {name: kernel.pid_max}}
+            expect: {fact: int_value, lte: 1}
+          - id: no-such-sysctl
+            title: an unknown setting
+            description: d
+            rationale: r
+            remediation: Install the module that provides it.
+            severity: low
+            probe: {name: sysctl, params: {name: kernel.no_such_setting_here}}
+            expect: {fact: int_value, lte: 1}
+          - id: pid-max-any
+            title: pid_max set
+            description: d
+            rationale: r
+            remediation: Nothing to fix.
+            severity: low
+            probe: {name: sysctl, params: {name: kernel.pid_max}}
+            expect: {fact: int_value, gte: 1}
+        """,
+    )
+    table = run_cli("rampart-agent", "check", "--policy", str(policy))
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout
+    fixes = table.stdout.split("To fix")[1].splitlines()
+    # One short line per failure: the first line of the text, escaped, with a mark that more follows.
+    assert any(
+        line.startswith("pid-max-tiny") and "Lower kernel.pid_max\\x1b[2J in /etc/sysctl.d/. …" in line
+        for line in fixes
+    )
+    assert "Nothing to fix." not in table.stdout
+    report = json.loads(run_cli("rampart-agent", "check", "--policy", str(policy), "--format", "json").stdout)
+    results = {r["check_id"]: r for r in report["results"]}
+    assert results["pid-max-tiny"]["remediation"] == "Lower kernel.pid_max\x1b[2J in /etc/sysctl.d/.\nThen reboot."
+    assert results["pid-max-any"]["remediation"] is None
+    unknown = results["no-such-sysctl"]  # a fact the probe could not read: an error, with what to do too
+    assert unknown["status"] == "error", unknown
+    assert unknown["remediation"] == "Install the module that provides it."
+    assert any(line.startswith("no-such-sysctl") and "Install the module" in line for line in fixes)

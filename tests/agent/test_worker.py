@@ -78,7 +78,8 @@ def test_results_are_spooled_while_the_collector_is_away(tmp_path: Path) -> None
     assert "delivery_skipped" in again.summary  # within the backoff window no request is even tried
     status = run_cli("rampart-agent", "--config", str(config), "status", "--format", "json")
     shown = json.loads(status.stdout)
-    assert status.returncode == 0
+    assert status.returncode == 1  # results stuck: reports wait and the last delivery failed
+    assert any("2 report(s) wait in the spool" in problem for problem in shown["problems"])
     assert shown["spool"]["reports"] == 2 and shown["spool"]["results"] == 3
     assert shown["last_run"]["results"] == 1 and shown["last_delivery"]["failures_in_a_row"] == 1
     assert "Connection refused" in shown["last_delivery"]["error"]
