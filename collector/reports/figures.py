@@ -68,7 +68,9 @@ class Moment:
     @classmethod
     def of(cls, day: dt.date, now: dt.datetime) -> Moment:
         if day >= now.date():
-            return cls(now.date(), now, True)
+            # Stored times are whole seconds and figures take what happened before `at`: what happened in
+            # this very second (an agent enrolled, a waiver approved just now) belongs to "now" too.
+            return cls(now.date(), now.replace(microsecond=0) + dt.timedelta(seconds=1), True)
         return cls(day, queries.end_of(day), False)
 
 

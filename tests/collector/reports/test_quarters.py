@@ -329,3 +329,16 @@ def test_every_tenant_keeps_its_mfa_rollout_as_at_a_past_date(engine: Engine) ->
     q2 = briefing(engine, "2026-Q2", NOW)  # read back from the history: a past quarter
     assert {t["tenant_id"]: t["curve"][-3:] for t in q2["mfa"]} == {
         "t1": [50.0, 70.0, 90.0], "t2": [20.0, 40.0, 60.0]}  # fmt: skip
+
+
+def test_what_happened_in_the_briefings_own_second_is_in_its_figures(engine: Engine) -> None:
+    """Stored times are whole seconds: a device enrolled, reporting and waived in the very second the
+    briefing is made is counted (it was left out when `now` was the exclusive end)."""
+    fleet = Fleet(engine, NOW)
+    host = fleet.enrol("same-second", NOW)
+    fleet.report(host, {U: "fail", D: "pass"}, NOW)
+    fleet.waive(U, {"hosts": ["same-second"]}, dt.date(2026, 12, 31), NOW)
+    data = briefing(engine, "2026-Q3", NOW)
+    devices = area(data, "devices")
+    assert devices["now"]["enrolled"] == 1 and devices["now"]["reporting"] == 1, devices
+    assert data["totals"]["waived"] == 1 and data["totals"]["pass"] == 1, data["totals"]
