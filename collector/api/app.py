@@ -34,6 +34,7 @@ from collector.api import admin, agents, query, reports
 from collector.api.errors import (
     ApiError,
     error_response,
+    error_responses,
     handle_api_error,
     handle_http_exception,
     handle_validation_error,
@@ -267,7 +268,12 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable and its schema current")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database is reachable and its schema current",
+        responses=error_responses(503),
+    )
     async def readyz() -> JSONResponse:
         try:
             current = await state.read(migrate.revision_of)
@@ -286,10 +292,17 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
             )
         return JSONResponse({"status": "ready", "schema": current})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this collector (all its workers)")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this collector (all its workers)",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
+    _without_unused_422(app)
     from collector.dashboard import web as dashboard
 
     dashboard.install(app, state)
@@ -300,6 +313,24 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     )
     app.add_middleware(Observe, state=state, reports_route=reports_route)
     return app
+
+
+def _without_unused_422(app: FastAPI) -> None:
+    """The document without the 422 FastAPI adds to every route with parameters: this API answers a request
+    that fails validation with 400 bad_request (collector/api/errors.py), which the routers declare."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # built once, then cached by FastAPI: the edits below are kept with it
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
