@@ -75,7 +75,13 @@ def route_table(live: LiveCollector) -> dict[tuple[str, str], Permission | str]:
     app = create_app(live.config, live.engine, run_jobs=False)
     declared: dict[tuple[str, str], Permission | str] = {}
     # the app's own routes, and those of the routers it includes (FastAPI wraps included routers)
-    for route in [*app.routes, *agent_routes.router.routes, *query.router.routes, *admin.router.routes, *reports.router.routes]:
+    for route in [
+        *app.routes,
+        *agent_routes.router.routes,
+        *query.router.routes,
+        *admin.router.routes,
+        *reports.router.routes,
+    ]:
         if not isinstance(route, APIRoute):
             continue
         for method in route.methods or ():
