@@ -4,15 +4,25 @@ Each process polls every `job_poll_s`. A run is claimed by moving the job's `nex
 conditional UPDATE (`... WHERE next_run_at <= now`): on PostgreSQL the second of two concurrent claims
 re-reads the row after the first commits and no longer matches, so exactly one process runs each slot.
 Every run is recorded in `job_runs` (who, when, outcome). Other modules add jobs with `register`.
+
+A run whose process dies (SIGKILL, a crash, a host lost) cannot record its own end, so every process, at
+each poll, records such runs as `interrupted` (a run that did not finish could not observe: a failed run,
+never a `running` one for ever). A run is known dead when its holder (`host:pid:nonce`) is a process of
+this host that no longer exists, which a restarted collector sees at its first poll; or, for a holder on
+another host, when its heartbeat (`detail.heartbeat_at`, written every HEARTBEAT_S while it runs) is older
+than LEASE_S. The heartbeat lives in `detail` because a finished run replaces `detail` with its outcome.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +46,8 @@ from collector.storage.models import (
 
 log = logging.getLogger("rampart.collector.jobs")
 BATCH = 5000
+HEARTBEAT_S = 30.0
+LEASE_S = 180.0  # six heartbeats missed: the process is gone (or cut off from the database, so not observing)
 
 
 def _always(_config: CollectorConfig) -> bool:
@@ -75,6 +87,7 @@ def run_due(
 ) -> list[dict[str, Any]]:
     """Run every registered job whose slot this process wins; returns what ran."""
     ran = []
+    interrupt_abandoned(engine, now or utcnow())
     for job in list(JOBS.values()):
         if only is not None and job.name not in only:
             continue
@@ -86,11 +99,18 @@ def run_due(
                 continue
             run_id = connection.execute(
                 job_runs.insert()
-                .values(name=job.name, holder=holder[:100], started_at=started, status="running", detail={})
+                .values(
+                    name=job.name,
+                    holder=holder[:100],
+                    started_at=started,
+                    status="running",
+                    detail={"heartbeat_at": _stamp(utcnow())},
+                )
                 .returning(job_runs.c.id)
             ).scalar_one()
         try:
-            detail = job.run(engine, config, started)
+            with heartbeat(engine, run_id):
+                detail = job.run(engine, config, started)
             status = "ok"
         except Exception as exc:  # a failing job is recorded and retried next slot; the server goes on
             log.exception("job failed", extra={"job": job.name})
@@ -104,6 +124,90 @@ def run_due(
         log.info("job ran", extra={"job": job.name, "status": status, **detail})
         ran.append({"job": job.name, "status": status, "detail": detail})
     return ran
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.isoformat()
+
+
+@contextmanager
+def heartbeat(engine: Engine, run_id: int, every: float = HEARTBEAT_S) -> Iterator[None]:
+    """Write the run's heartbeat every `every` seconds from a thread of its own while the block runs."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                with write_tx(engine) as connection:
+                    connection.execute(
+                        job_runs.update()
+                        .where(job_runs.c.id == run_id, job_runs.c.status == "running")
+                        .values(detail={"heartbeat_at": _stamp(utcnow())})
+                    )
+            except sa.exc.SQLAlchemyError:  # the next beat tries again; a lease is several beats long
+                log.warning("could not record a job's heartbeat", exc_info=True)
+
+    thread = threading.Thread(target=beat, name="rampart-job-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=30)
+
+
+def _process_gone(holder: str) -> bool:
+    """Whether `holder` names a process of this host that no longer exists (never guessed for another host)."""
+    parts = holder.rsplit(":", 2)  # host:pid:nonce, as collector/api/app.py writes it
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, as another user's process
+        return False
+    return False
+
+
+def _heartbeat_of(row: Any) -> dt.datetime:
+    """The run's last heartbeat; its start for a run that has none (written before heartbeats were)."""
+    stamp = row.detail.get("heartbeat_at") if isinstance(row.detail, dict) else None
+    if isinstance(stamp, str):
+        try:
+            return dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            pass
+    started: dt.datetime = row.started_at
+    return started
+
+
+def interrupt_abandoned(engine: Engine, now: dt.datetime) -> int:
+    """Record as `interrupted` every `running` run whose process is gone; returns how many."""
+    with engine.connect() as connection:
+        running = connection.execute(
+            sa.select(job_runs.c.id, job_runs.c.holder, job_runs.c.started_at, job_runs.c.detail).where(
+                job_runs.c.status == "running"
+            )
+        ).all()
+    lease = dt.timedelta(seconds=LEASE_S)
+    interrupted = 0
+    for row in running:
+        if _process_gone(row.holder):
+            why = f"interrupted: its collector process ({row.holder}) ended before the run finished"
+        elif now - _heartbeat_of(row) > lease:
+            why = f"interrupted: no heartbeat from {row.holder} for over {LEASE_S:g}s"
+        else:
+            continue
+        with write_tx(engine) as connection:
+            # Only if still running: its process may have finished it meanwhile, or another process swept it.
+            interrupted += connection.execute(
+                job_runs.update()
+                .where(job_runs.c.id == row.id, job_runs.c.status == "running")
+                .values(status="interrupted", finished_at=now, detail={"error": why})
+            ).rowcount
+        log.warning("job run interrupted", extra={"run_id": row.id, "holder": row.holder, "reason": why})
+    return interrupted
 
 
 class JobRunner(threading.Thread):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +218,11 @@ def load_policy_document(data: Any, source: str = "<policy>") -> Policy:
 def _load_policy(data: Any, ctx: _Context) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError([Issue(ctx.source, 1, "a policy file is a mapping with id, version, title and checks")])
+    # Before the schema, which accepts .inf wherever it accepts a number: the policy's hash and the bundle
+    # sent to agents are canonical JSON, which has no form for an infinite number or NaN.
+    non_finite = _non_finite_problems(data, ())
+    if non_finite:
+        raise PolicyError(ctx.issues(non_finite))
     substituted = _with_input_defaults(data)
     schema_problems = _schema_problems(_policy_validator(), substituted)
     if schema_problems:
@@ -225,6 +231,21 @@ def _load_policy(data: Any, ctx: _Context) -> Policy:
     if ctx.problems:
         raise PolicyError(ctx.issues())
     return policy
+
+
+def _non_finite_problems(node: Any, path: PathT) -> list[Problem]:
+    """A problem for every infinite or NaN number (YAML `.inf`, `-.inf`, `.nan`) anywhere in the document."""
+    if isinstance(node, float) and not math.isfinite(node):
+        written = ".nan" if math.isnan(node) else (".inf" if node > 0 else "-.inf")
+        return [Problem(path, f"{render_path(path)}: {written} is not allowed: use a finite number")]
+    problems: list[Problem] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            problems += _non_finite_problems(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            problems += _non_finite_problems(value, (*path, index))
+    return problems
 
 
 def _with_input_defaults(data: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from checks.probes.host import AccessDenied, CommandResult, Host, ProbeError
 
@@ -76,3 +77,18 @@ def raise_for_failure(result: CommandResult, what: str, ok_codes: tuple[int, ...
     if any(marker in text for marker in DENIED_MARKERS):
         raise AccessDenied(f"permission denied: {what} needs more privileges ({result.describe_failure()})")
     raise ProbeError(result.describe_failure())
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages (never the value: it may be hostile text)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

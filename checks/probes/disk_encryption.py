@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.probes.common import raise_for_failure, read_optional
+from checks.probes.common import json_type, raise_for_failure, read_optional
 from checks.probes.host import Host, ProbeError
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import as_list, powershell_json
+from checks.probes.windows import as_objects, powershell_json
 
 VOLUME_FIELDS = (
     Field("mount", "string", "Mount point, drive letter or swap device"),
@@ -123,6 +123,14 @@ class BlockDevice:
     parent_paths: list[list[BlockDevice]] = field(default_factory=list)  # each path: nearest parent first
 
 
+def _json_list(value: Any, key: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProbeError(f"lsblk output: {key!r} is not an array but {json_type(value)}")
+    return value
+
+
 def parse_lsblk(text: str) -> dict[str, BlockDevice]:
     """Index lsblk's device tree by kernel name, recording every path from each device down to its disks.
 
@@ -133,9 +141,13 @@ def parse_lsblk(text: str) -> dict[str, BlockDevice]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProbeError(f"lsblk output is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProbeError(f"lsblk output is not a JSON object but {json_type(data)}")
     devices: dict[str, BlockDevice] = {}
 
-    def visit(node: dict[str, Any], ancestors: list[BlockDevice]) -> None:
+    def visit(node: Any, ancestors: list[BlockDevice]) -> None:
+        if not isinstance(node, dict):
+            raise ProbeError(f"lsblk listed a device that is not a JSON object but {json_type(node)}")
         kname = str(node.get("kname") or node.get("name"))
         device = devices.get(kname)
         if device is None:
@@ -150,10 +162,10 @@ def parse_lsblk(text: str) -> dict[str, BlockDevice]:
             )
             devices[kname] = device
         device.parent_paths.append(list(reversed(ancestors)))
-        for child in node.get("children") or []:
+        for child in _json_list(node.get("children"), "children"):
             visit(child, [*ancestors, device])
 
-    for root in data.get("blockdevices") or []:
+    for root in _json_list(data.get("blockdevices"), "blockdevices"):
         visit(root, [])
     return devices
 
@@ -331,8 +343,8 @@ def parse_bitlocker(data: Any) -> Facts:
     system_drive = str(data.get("SystemDrive") or "C:").upper()
     notes: list[str] = []
     volumes: list[dict[str, Any]] = []
-    for item in as_list(data.get("Volumes")):
-        letter = (item.get("DriveLetter") or "").upper()
+    for item in as_objects(data.get("Volumes"), "Win32_EncryptableVolume"):
+        letter = str(item.get("DriveLetter") or "").upper()
         device = str(item.get("DeviceID") or letter)
         volume_type = item.get("VolumeType")
         if volume_type in (2, 3):  # portable or virtual data volume

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from checks.probes.common import raise_for_failure, read_optional
+from checks.probes.common import json_type, raise_for_failure, read_optional
 from checks.probes.host import AccessDenied, Host, ProbeError
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import as_list, powershell_json
+from checks.probes.windows import as_list, as_objects, powershell_json
 
 FIREWALL = register(
     ProbeSpec(
@@ -84,11 +84,11 @@ _FAMILY_COVERS = {"ip": ("ipv4",), "ip6": ("ipv6",), "inet": ("ipv4", "ipv6")}
 _NEUTRAL_EXPRS = ("counter", "log", "limit")
 
 
-def _unconditional_verdict(expr: list[dict[str, Any]]) -> str | None:
+def _unconditional_verdict(expr: list[Any]) -> str | None:
     """`drop` / `reject` when a rule is nothing but (counter/log and) that verdict."""
     verdict = None
     for statement in expr:
-        key = next(iter(statement)) if len(statement) == 1 else None
+        key = next(iter(statement)) if isinstance(statement, dict) and len(statement) == 1 else None
         if key in _NEUTRAL_EXPRS:
             continue
         if key in ("drop", "reject"):
@@ -98,27 +98,50 @@ def _unconditional_verdict(expr: list[dict[str, Any]]) -> str | None:
     return verdict
 
 
+def _nft_object(value: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProbeError(f"nft output: a {kind} is not an object but {json_type(value)}")
+    return value
+
+
+def _nft_key(entry: dict[str, Any], chain_field: str) -> tuple[str, str, str]:
+    """(family, table, chain name) of a chain (its `name`) or of a rule (its `chain`)."""
+    parts = (entry.get("family"), entry.get("table"), entry.get(chain_field))
+    if not all(isinstance(part, str) for part in parts):
+        raise ProbeError(f"nft output: a chain or rule lacks a text family, table or {chain_field}")
+    return (str(parts[0]), str(parts[1]), str(parts[2]))
+
+
 def parse_nft_ruleset(text: str) -> dict[str, bool]:
     """Address family -> inbound blocked by default, from `nft -j list ruleset`."""
     try:
         data = json.loads(text) if text.strip() else {"nftables": []}
     except json.JSONDecodeError as exc:
         raise ProbeError(f"nft output is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProbeError(f"nft output is not a JSON object but {json_type(data)}")
     items = data.get("nftables") or []
+    if not isinstance(items, list):
+        raise ProbeError(f"nft output: 'nftables' is not an array but {json_type(items)}")
     chains: dict[tuple[str, str, str], dict[str, Any]] = {}
-    rules: dict[tuple[str, str, str], list[list[dict[str, Any]]]] = {}
+    rules: dict[tuple[str, str, str], list[list[Any]]] = {}
     for item in items:
+        if not isinstance(item, dict):
+            raise ProbeError(f"nft output: an entry of 'nftables' is not an object but {json_type(item)}")
         if "chain" in item:
-            chain = item["chain"]
-            chains[(chain["family"], chain["table"], chain["name"])] = chain
+            chain = _nft_object(item["chain"], "chain")
+            chains[_nft_key(chain, "name")] = chain
         elif "rule" in item:
-            rule = item["rule"]
-            rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule.get("expr") or [])
+            rule = _nft_object(item["rule"], "rule")
+            expr = rule.get("expr") or []
+            if not isinstance(expr, list):
+                raise ProbeError(f"nft output: a rule's 'expr' is not an array but {json_type(expr)}")
+            rules.setdefault(_nft_key(rule, "chain"), []).append(expr)
     blocked = {"ipv4": False, "ipv6": False}
     for key, chain in chains.items():
         if chain.get("hook") != "input" or chain.get("type", "filter") != "filter":
             continue
-        covers = _FAMILY_COVERS.get(chain["family"], ())
+        covers = _FAMILY_COVERS.get(key[0], ())
         chain_rules = rules.get(key, [])
         drops = chain.get("policy") == "drop" or (
             bool(chain_rules) and _unconditional_verdict(chain_rules[-1]) is not None
@@ -270,7 +293,7 @@ def parse_windows_firewall(data: Any) -> Facts:
     if not running:
         notes.append(f"the firewall service (MpsSvc) is {service or 'not reported'}: no profile is enforced")
     profiles = []
-    for item in as_list(data.get("Profiles")):
+    for item in as_objects(data.get("Profiles"), "Get-NetFirewallProfile"):
         enabled_raw = item.get("Enabled")
         inbound_raw = item.get("DefaultInboundAction")
         enabled_text = (

@@ -12,7 +12,7 @@ from checks.probes import grammar
 from checks.probes.grammar import checker, require
 from checks.probes.host import CommandMissing, Host, ProbeError
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import READ_PARAMS, as_list, powershell_json
+from checks.probes.windows import READ_PARAMS, as_list, as_objects, powershell_json
 
 
 def _path_field() -> Field:
@@ -463,7 +463,7 @@ WINDOWS_SERVICE_SCRIPT = (
 
 
 def parse_windows_service(data: Any) -> Facts:
-    items = as_list(data)
+    items = as_objects(data, "Get-Service")
     if not items:
         return {"exists": False, "active": False, "enabled": False, "state": "not-found"}
     service = items[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from checks.probes.common import json_type
 from checks.probes.host import PARAMS_ENV, Host, ProbeError
 
 READ_PARAMS = f"$p = $env:{PARAMS_ENV} | ConvertFrom-Json; "
@@ -65,3 +66,16 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def as_objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """`as_list`, for a list whose every item must be a JSON object (one per volume, profile, service...).
+
+    An item of another type means the script's output is not what it prints on any Windows we know: the
+    probe says so instead of guessing, since leaving the item out could turn a failing machine into a pass.
+    """
+    items = as_list(value)
+    for item in items:
+        if not isinstance(item, dict):
+            raise ProbeError(f"{what}: expected an object for each item, got {json_type(item)}")
+    return items

@@ -17,7 +17,7 @@ from checks.policy.loader import PolicyError, load_policy_document, load_policy_
 from checks.policy.model import parse_duration
 from collector.api import bodies
 from collector.api.auth import admin_access, read_access, waive_access
-from collector.api.errors import ApiError
+from collector.api.errors import API_ERRORS, ApiError, error_responses
 from collector.api.state import AppState
 from collector.storage import policies as policy_store
 from collector.storage import registry, users
@@ -26,7 +26,7 @@ from collector.storage.engine import read_tx, run_write
 from collector.storage.users import Caller, UserError
 from collector.storage.waivers import WaiverError
 
-router = APIRouter(prefix="/api/v1", tags=["administration"])
+router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["administration"])
 T = TypeVar("T")
 
 
@@ -105,7 +105,7 @@ def list_enroll_tokens(request: Request, _caller: Annotated[Caller, Depends(admi
     return listing(request, lambda c: registry.list_tokens(c, state_of(request).now()))
 
 
-@router.delete("/enroll-tokens/{token_id}", summary="Revoke an enrolment token")
+@router.delete("/enroll-tokens/{token_id}", responses=error_responses(404), summary="Revoke an enrolment token")
 def revoke_enroll_token(
     request: Request, token_id: str, caller: Annotated[Caller, Depends(admin_access)]
 ) -> dict[str, Any]:
@@ -121,7 +121,11 @@ def list_agents(
     return listing(request, lambda c: registry.list_agents(c, include_revoked=include_revoked))
 
 
-@router.post("/agents/{agent_id}/revoke", summary="Revoke an agent: its requests are refused from now on")
+@router.post(
+    "/agents/{agent_id}/revoke",
+    responses=error_responses(404),
+    summary="Revoke an agent: its requests are refused from now on",
+)
 def revoke_agent(request: Request, agent_id: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
     if not changing(request, lambda c, now: registry.revoke_agent(c, agent_id, by=actor(caller), now=now)):
         raise ApiError(404, "not_found", f"no active agent {agent_id!r}")
@@ -142,13 +146,14 @@ def list_users(request: Request, _caller: Annotated[Caller, Depends(admin_access
     return listing(request, users.list_users)
 
 
-@router.post("/users", status_code=201, summary="Add a user")
+@router.post("/users", responses=error_responses(409), status_code=201, summary="Add a user")
 def add_user(request: Request, body: UserRequest, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
     return changing(request, lambda c, now: users.add_user(c, body.name, body.role, by=actor(caller), now=now))
 
 
 @router.post(
     "/users/{name}/disable",
+    responses=error_responses(404, 409),
     summary="Disable a user: their API tokens stop working (not yourself, nor the last enabled admin)",
 )
 def disable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def disable_user(request: Request, name: str, caller: Annotated[Caller, Depends(
     return {"name": name, "disabled": True, "changed": changed}
 
 
-@router.post("/users/{name}/enable", summary="Enable a disabled user again")
+@router.post("/users/{name}/enable", responses=error_responses(404, 409), summary="Enable a disabled user again")
 def enable_user(request: Request, name: str, caller: Annotated[Caller, Depends(admin_access)]) -> dict[str, Any]:
     changed = changing(request, lambda c, now: users.enable_user(c, name, by=actor(caller), now=now))
     return {"name": name, "disabled": False, "changed": changed}
@@ -168,7 +173,12 @@ class ApiTokenRequest(BaseModel):
     expires_in: str | None = Field(default=None, description="e.g. 90d; none: until revoked")
 
 
-@router.post("/api-tokens", status_code=201, summary="Create an API token for a user (the secret is shown once)")
+@router.post(
+    "/api-tokens",
+    responses=error_responses(404),
+    status_code=201,
+    summary="Create an API token for a user (the secret is shown once)",
+)
 def create_api_token(
     request: Request, body: ApiTokenRequest, caller: Annotated[Caller, Depends(admin_access)]
 ) -> dict[str, Any]:
@@ -189,7 +199,7 @@ def list_api_tokens(
     return listing(request, lambda c: users.list_tokens(c, user))
 
 
-@router.delete("/api-tokens/{token_id}", summary="Revoke an API token")
+@router.delete("/api-tokens/{token_id}", responses=error_responses(404), summary="Revoke an API token")
 def revoke_api_token(
     request: Request, token_id: str, caller: Annotated[Caller, Depends(admin_access)]
 ) -> dict[str, Any]:
@@ -228,7 +238,9 @@ def add_policy(
     return changing(request, lambda c, now: policy_store.add(c, policy, by=actor(caller), now=now))
 
 
-@router.put("/policies/{policy_id}/groups/{group}", summary="Assign a policy to a group")
+@router.put(
+    "/policies/{policy_id}/groups/{group}", responses=error_responses(404), summary="Assign a policy to a group"
+)
 def assign_policy(
     request: Request, policy_id: str, group: str, caller: Annotated[Caller, Depends(admin_access)]
 ) -> dict[str, Any]:
@@ -239,7 +251,9 @@ def assign_policy(
     return {"policy": policy_id, "group": group, "assigned": True, "changed": added}
 
 
-@router.delete("/policies/{policy_id}/groups/{group}", summary="Stop assigning a policy to a group")
+@router.delete(
+    "/policies/{policy_id}/groups/{group}", responses=error_responses(404), summary="Stop assigning a policy to a group"
+)
 def unassign_policy(
     request: Request, policy_id: str, group: str, caller: Annotated[Caller, Depends(admin_access)]
 ) -> dict[str, Any]:
@@ -279,7 +293,12 @@ def list_waivers(
     return listing(request, lambda c: waiver_store.list_waivers(c, state))
 
 
-@router.post("/waivers", status_code=201, summary="Request a waiver (someone else must approve it)")
+@router.post(
+    "/waivers",
+    responses=error_responses(409),
+    status_code=201,
+    summary="Request a waiver (someone else must approve it)",
+)
 def request_waiver(
     request: Request, body: WaiverRequest, caller: Annotated[Caller, Depends(waive_access)]
 ) -> dict[str, Any]:
@@ -303,7 +322,11 @@ def request_waiver(
     )
 
 
-@router.post("/waivers/{waiver_id}/approve", summary="Approve a waiver requested by someone else")
+@router.post(
+    "/waivers/{waiver_id}/approve",
+    responses=error_responses(404, 409),
+    summary="Approve a waiver requested by someone else",
+)
 def approve_waiver(
     request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]
 ) -> dict[str, Any]:
@@ -312,7 +335,7 @@ def approve_waiver(
     )
 
 
-@router.post("/waivers/{waiver_id}/reject", summary="Reject a waiver request")
+@router.post("/waivers/{waiver_id}/reject", responses=error_responses(404, 409), summary="Reject a waiver request")
 def reject_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
     return changing(
         request,
@@ -320,7 +343,11 @@ def reject_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, De
     )
 
 
-@router.post("/waivers/{waiver_id}/revoke", summary="Revoke an approved waiver (its results return to their status)")
+@router.post(
+    "/waivers/{waiver_id}/revoke",
+    responses=error_responses(404, 409),
+    summary="Revoke an approved waiver (its results return to their status)",
+)
 def revoke_waiver(request: Request, waiver_id: str, caller: Annotated[Caller, Depends(waive_access)]) -> dict[str, Any]:
     return changing(
         request,

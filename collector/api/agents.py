@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from checks import wire
 from collector.api import bodies
-from collector.api.errors import ApiError
+from collector.api.errors import ApiError, error_responses
 from collector.api.ratelimit import client_key, retry_after
 from collector.api.state import AppState
 from collector.storage import policies as policy_store
@@ -28,7 +28,9 @@ from collector.storage.registry import AgentAuth, AgentRevoked, BadHostFacts, Ba
 from collector.storage.report_codec import decode_report, encode
 
 log = logging.getLogger("rampart.collector.agents")
-router = APIRouter(prefix="/api/v1", tags=["agents"])
+# What any agent route can answer: a malformed or badly signed request, an unknown or revoked agent, a
+# body too large or too slow, and 503 when the collector is overloaded or cannot reach its database.
+router = APIRouter(prefix="/api/v1", tags=["agents"], responses=error_responses(400, 401, 403, 408, 413, 503))
 REPORTS_PATH = "/api/v1/reports"
 AGENT_PATHS = ("/api/v1/enroll", "/api/v1/checkin", "/api/v1/policy", REPORTS_PATH)
 
@@ -141,7 +143,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-@router.post("/enroll", status_code=201, summary="Enrol an agent (signed by its new key)")
+@router.post(
+    "/enroll", status_code=201, summary="Enrol an agent (signed by its new key)", responses=error_responses(429)
+)
 async def enroll(request: Request) -> JSONResponse:
     state = state_of(request)
     if state.enroll_attempts is not None:
@@ -250,7 +254,11 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-@router.get("/policy", summary="The agent's policy bundle, signed by the collector key")
+@router.get(
+    "/policy",
+    summary="The agent's policy bundle, signed by the collector key",
+    responses={304: {"description": "The bundle is still the one named in If-None-Match"}},
+)
 async def policy(request: Request) -> Response:
     state = state_of(request)
     auth, _body = await _authenticated(state, request)

@@ -18,6 +18,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import psycopg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +34,7 @@ from collector.api import admin, agents, query, reports
 from collector.api.errors import (
     ApiError,
     error_response,
+    error_responses,
     handle_api_error,
     handle_http_exception,
     handle_validation_error,
@@ -44,8 +47,11 @@ from collector.jobs import JobRunner
 from collector.logs import setup_logging
 from collector.storage import migrate
 from collector.storage.engine import make_engine
+from collector.storage.unavailable import DatabaseUnavailable, is_connection_failure
 
 log = logging.getLogger("rampart.collector.http")
+# Errors that may mean the database cannot be reached (is_connection_failure decides): 503, else 500.
+DATABASE_ERRORS = (DatabaseUnavailable, psycopg.OperationalError, sa.exc.DBAPIError)
 
 
 class BodyTimeout(ApiError):
@@ -142,6 +148,8 @@ class Observe:
             response = await agents.reports(request)
         except ApiError as exc:
             response = await handle_api_error(request, exc)
+        except DATABASE_ERRORS as exc:
+            response = await _database_unavailable(request, exc)  # or raised again, for the 500 handler
         await response(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -248,6 +256,8 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     app.add_exception_handler(ApiError, handle_api_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(agents.router)
     app.include_router(query.router)
@@ -258,7 +268,12 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable and its schema current")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database is reachable and its schema current",
+        responses=error_responses(503),
+    )
     async def readyz() -> JSONResponse:
         try:
             current = await state.read(migrate.revision_of)
@@ -277,10 +292,17 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
             )
         return JSONResponse({"status": "ready", "schema": current})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this collector (all its workers)")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this collector (all its workers)",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
+    _without_unused_422(app)
     from collector.dashboard import web as dashboard
 
     dashboard.install(app, state)
@@ -291,6 +313,42 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
     )
     app.add_middleware(Observe, state=state, reports_route=reports_route)
     return app
+
+
+def _without_unused_422(app: FastAPI) -> None:
+    """The document without the 422 FastAPI adds to every route with parameters: this API answers a request
+    that fails validation with 400 bad_request (collector/api/errors.py), which the routers declare."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # built once, then cached by FastAPI: the edits below are kept with it
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After when the database cannot be reached (restarting, failing over): the caller
+    comes back, an agent with the report it still holds. Any other database error goes on to be a 500."""
+    if not is_connection_failure(exc):
+        raise exc
+    state: AppState = request.app.state.rampart
+    seconds = state.config.retry_after_s
+    error = type(getattr(exc, "orig", None) or exc).__name__  # the type only: a message may name the server
+    log.warning("database unavailable", extra={"path": request.url.path, "error": error})
+    return error_response(
+        503,
+        "database_unavailable",
+        f"the collector cannot reach its database; retry in {seconds}s",
+        {"Retry-After": str(seconds)},
+        retry_after_s=seconds,
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

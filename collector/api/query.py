@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from checks import wire
 from checks.safetext import SafeDictWriter
 from collector.api.auth import audit_access, export_access, read_access
-from collector.api.errors import ApiError
+from collector.api.errors import API_ERRORS, ApiError, error_responses
 from collector.api.state import AppState
 from collector.storage import audit, queries
 from collector.storage.engine import read_tx, write_tx
@@ -26,8 +26,9 @@ from collector.storage.models import agents, iso, latest_results, reports, resul
 from collector.storage.queries import Filters, QueryError
 from collector.storage.users import Caller
 
-router = APIRouter(prefix="/api/v1", tags=["compliance"])
+router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["compliance"])
 T = TypeVar("T")
+TEXT: dict[str, Any] = {"schema": {"type": "string"}}  # a media type answered as text, not JSON
 
 AsOf = Annotated[dt.date | None, Query(description="the state at the end of this day (UTC), YYYY-MM-DD")]
 Group = Annotated[str | None, Query(description="only subjects in this group")]
@@ -104,7 +105,7 @@ def hosts(
     )
 
 
-@router.get("/hosts/{host}", summary="One host's results with the observed facts")
+@router.get("/hosts/{host}", responses=error_responses(404, 409), summary="One host's results with the observed facts")
 def host(
     request: Request,
     host: str,
@@ -119,7 +120,11 @@ def host(
     )
 
 
-@router.get("/checks/{check_id}", summary="One check: counts and the subjects in a status (default: failing)")
+@router.get(
+    "/checks/{check_id}",
+    responses=error_responses(404, 409),
+    summary="One check: counts and the subjects in a status (default: failing)",
+)
 def check(
     request: Request,
     check_id: str,
@@ -249,7 +254,12 @@ def _export_rows(
             yield record
 
 
-@router.get("/export/results", summary="Every result (now or as at a date) as CSV or JSON lines; audited")
+@router.get(
+    "/export/results",
+    summary="Every result (now or as at a date) as CSV or JSON lines; audited",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": TEXT, "application/x-ndjson": TEXT}}},
+)
 def export_results(
     request: Request,
     caller: Annotated[Caller, Depends(export_access)],
@@ -299,7 +309,11 @@ def export_results(
     )
 
 
-@router.get("/reports/{report_id}", summary="A report as the agent signed it, with its signature checked again")
+@router.get(
+    "/reports/{report_id}",
+    responses=error_responses(404),
+    summary="A report as the agent signed it, with its signature checked again",
+)
 def report(request: Request, report_id: str, caller: Annotated[Caller, Depends(export_access)]) -> dict[str, Any]:
     state = state_of(request)
     with write_tx(state.engine) as connection:

@@ -10,22 +10,23 @@ import datetime as dt
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from collector.api.auth import export_access
-from collector.api.errors import ApiError
+from collector.api.errors import API_ERRORS, ApiError, error_responses
 from collector.api.query import state_of
 from collector.storage import audit
 from collector.storage.engine import read_tx, write_tx
 from collector.storage.queries import QueryError
 from collector.storage.users import Caller
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["reports"])
 Day = Annotated[dt.date | None, Query(description="YYYY-MM-DD")]
+BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 FrameworkName = Literal["cyber_essentials", "ncsc_caf", "cis_controls_v8"]
 
 
@@ -56,7 +57,11 @@ def _wanted_format(accept: str) -> str:
 @router.get(
     "/briefing",
     summary="The audit-committee briefing for a quarter or a period, as HTML or PDF (Accept); audited",
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}, "application/pdf": BINARY}},
+        **error_responses(406),
+    },
 )
 def briefing_document(
     request: Request,
@@ -106,7 +111,8 @@ def briefing_document(
 @router.get(
     "/evidence",
     summary="The signed evidence pack (zip) for a period or as at a date; audited",
-    responses={200: {"content": {"application/zip": {}}}},
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": BINARY}}},
 )
 def evidence_pack(
     request: Request,

@@ -45,6 +45,7 @@ from collector.storage.ingest import (
 from collector.storage.models import COUNTER_SHARDS
 from collector.storage.registry import AgentRevoked
 from collector.storage.report_codec import encode
+from collector.storage.unavailable import DatabaseUnavailable, is_connection_failure
 from collector.storage.waivers import WaiverCache
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ CALL = (
     "FROM rampart_store_report(" + ", ".join(["%s"] * 20) + ")"
 )
 _RETRYABLE_STATES = {"40001", "40P01"}  # serialization failure, deadlock detected
-# The connection went away (admin shutdown, crash shutdown, cannot connect now; class 08: connection exception).
-_LOST_CONNECTION_STATES = {"57P01", "57P02", "57P03"}
-_ATTEMPTS = 5
+_ATTEMPTS = 5  # calls that fail (a lost connection, a deadlock) before the report is given up on
+# Answers that the collector's caches were stale: each refreshes one cache, so a few suffice, but they do
+# not count against _ATTEMPTS (a call after a reconnect often meets a stale cache: that is not a failure).
+_REFRESHES = 6
 _WAIVED = Status.WAIVED.value
 
 
@@ -119,18 +121,28 @@ class FastReportStore:
         self._base.dispose()
 
     def store(self, parsed: ParsedReport, body: bytes, evidence: SignedEvidence, now: dt.datetime) -> StoreOutcome:
-        """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report."""
+        """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report,
+        DatabaseUnavailable when the database could not be reached in _ATTEMPTS tries (the API answers 503
+        with Retry-After: the agent keeps the report and sends it again)."""
         compressed = zlib.compress(body, 1)
         today = now.date()
         expected = self._subjects.get(parsed.agent_id)
         waivers = self.waivers.cached(today)
         assigned = None if expected is None else self.assignments.cached(expected.group)
         refused: dict[str, int] = {}
-        for attempt in range(1, _ATTEMPTS + 1):
-            if waivers is None:
-                waivers = self._reload_waivers(today)
-            if expected is not None and assigned is None:
-                assigned = self._reload_assigned(expected.group)
+        failures = refreshes = 0
+        while True:
+            try:
+                if waivers is None:
+                    waivers = self._reload_waivers(today)
+                if expected is not None and assigned is None:
+                    assigned = self._reload_assigned(expected.group)
+            except sa.exc.DBAPIError as exc:
+                if not is_connection_failure(exc):
+                    raise
+                failures += 1
+                self._after_failure(parsed, failures, exc)
+                continue
             version, index = waivers
             if expected is None or assigned is None:  # the call answers stale_subject before it reads rows
                 policy_version, rows = -1, "[]"
@@ -160,10 +172,10 @@ class FastReportStore:
             try:
                 answer = self._call(params)
             except psycopg.Error as exc:
-                if attempt == _ATTEMPTS or not _retryable(exc):
+                if not (is_connection_failure(exc) or exc.sqlstate in _RETRYABLE_STATES):
                     raise
-                log.warning("report store retried", extra={"attempt": attempt, "error": type(exc).__name__})
-                time.sleep(0.01 * attempt)
+                failures += 1
+                self._after_failure(parsed, failures, exc)
                 continue
             outcome = answer[0]
             if outcome == "stored":
@@ -188,7 +200,20 @@ class FastReportStore:
                 assigned = None
             else:
                 raise RuntimeError(f"rampart_store_report answered {outcome!r}")
-        raise RuntimeError(f"report {parsed.report_id} could not be stored after {_ATTEMPTS} attempts")
+            refreshes += 1
+            if refreshes > _REFRESHES:  # the caches never settle: a defect, not the database's state
+                raise RuntimeError(f"report {parsed.report_id}: caches still stale after {_REFRESHES} refreshes")
+
+    def _after_failure(self, parsed: ParsedReport, failures: int, exc: Exception) -> None:
+        """Wait a little before the next try, or give up: DatabaseUnavailable for a connection that cannot
+        be had (the caller answers 503), the error itself for a deadlock that keeps coming back."""
+        error = type(getattr(exc, "orig", None) or exc).__name__
+        if failures >= _ATTEMPTS:
+            if is_connection_failure(exc):
+                raise DatabaseUnavailable(f"report {parsed.report_id}: the database is unreachable ({error})") from exc
+            raise exc
+        log.warning("report store retried", extra={"attempt": failures, "error": error})
+        time.sleep(0.01 * failures)
 
     def _reload_waivers(self, today: dt.date) -> tuple[int, WaiverIndex]:
         with self._base.connect() as connection, connection.begin():
@@ -203,15 +228,6 @@ class FastReportStore:
             row = connection.execute(CALL, params, prepare=True).fetchone()
             assert row is not None
             return tuple(row)
-
-
-def _retryable(exc: psycopg.Error) -> bool:
-    state = exc.sqlstate
-    if isinstance(exc, psycopg.OperationalError) and (
-        state is None or state in _LOST_CONNECTION_STATES or state.startswith("08")
-    ):
-        return True  # the connection was lost; the report id makes a second call safe
-    return state in _RETRYABLE_STATES
 
 
 def _subject_params(expected: ExpectedSubject | None) -> tuple[str | None, ...]:

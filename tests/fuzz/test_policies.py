@@ -131,15 +131,21 @@ def test_any_accepted_expectation_judges_any_facts(
     figures.add(f"judged_{result.status.value}")
 
 
-@pytest.mark.xfail(
-    reason="defect: an infinite number in a policy (YAML .inf) makes the loader raise ValueError from the "
-    "policy hash's canonical JSON instead of a PolicyError naming the line (checks/policy/loader.py, "
-    "model.policy_hash); `policy validate` ends with a traceback",
-    raises=ValueError,
-    strict=True,
-)
-def test_an_infinite_number_in_a_policy_is_an_issue_not_a_crash() -> None:
-    text = yaml.safe_dump(small_policy(), sort_keys=False).replace("eq: true", "eq: .inf", 1)
-    assert ".inf" in text
-    with pytest.raises(PolicyError):
+@pytest.mark.parametrize("written", [".inf", "-.inf", ".nan", ".NaN"])
+def test_an_infinite_number_in_a_policy_is_an_issue_not_a_crash(written: str) -> None:
+    """YAML's infinities and NaN have no canonical JSON (the policy's hash): refused at their line."""
+    text = yaml.safe_dump(small_policy(), sort_keys=False).replace("eq: true", f"eq: {written}", 1)
+    line = next(number for number, content in enumerate(text.splitlines(), 1) if written in content)
+    with pytest.raises(PolicyError) as caught:
         load_policy_text(text, "inf.yaml")
+    (issue,) = caught.value.issues
+    assert (issue.source, issue.line) == ("inf.yaml", line)
+    assert written.lower() in issue.message and "finite number" in issue.message, issue.message
+
+
+def test_an_infinite_number_in_a_bundle_is_an_issue_not_a_crash() -> None:
+    """The same from parsed data (Python's json reads Infinity and NaN), where there are no lines."""
+    document = small_policy()
+    document["checks"][0]["expect"] = {"fact": "exists", "eq": float("inf")}
+    with pytest.raises(PolicyError, match=r"checks\[0\]\.expect\.eq: \.inf is not allowed"):
+        load_policy_document(document, "bundle")
