@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.commands import FORMAT_HELP, CommandError, add_commands
 from checks import __version__
+from checks.cliargs import add_config_everywhere
 from checks.output import error_notes, format_table, note_rows, print_json, remediation_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -28,9 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input. Run `rampart-agent COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="version", version=f"rampart-agent {__version__}")
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $RAMPART_CONFIG, /etc/rampart/config.yaml)"
-    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser(
@@ -86,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     probes.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     probes.set_defaults(handler=cmd_policy_probes)
     add_commands(commands)  # enroll, run, status
+    add_config_everywhere(parser)  # before the command and after it, on every command
     return parser
 
 

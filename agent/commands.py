@@ -66,12 +66,6 @@ def add_commands(commands: Any) -> None:
     status.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     status.set_defaults(handler=cmd_status)
 
-    for command in (enroll, run, status):
-        # `rampart-agent run --config X` as well as `rampart-agent --config X run`
-        command.add_argument(
-            "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (as before the command)"
-        )
-
 
 def _config(args: argparse.Namespace) -> Any:
     from agent.config import load_agent_config
