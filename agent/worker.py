@@ -325,6 +325,10 @@ class Worker:
         return EXIT_OK if self.deliver().ok else EXIT_FAILED
 
     def task_once(self) -> int:
+        # Said before each step: a collector that is down or out of reach makes each one wait (attempts,
+        # back-off, connect timeouts), and someone at a terminal must see what for.
+        attempts = self.config.request_attempts
+        log.info("checking in with %s (up to %d attempts)", self.transport.base_url, attempts)
         try:
             bundle = self.checkin()
         except AgentRefused as exc:
@@ -335,6 +339,7 @@ class Worker:
             self.summary["checkin_error"] = exc.message
             bundle = self.current_bundle()
         self.run_checks(bundle, None)
+        log.info("delivering to %s (up to %d attempts)", self.transport.base_url, attempts)
         outcome = self.deliver(force=True)
         if outcome.pending:
             log.error("%d report(s) not delivered; they stay in the spool", outcome.pending)
