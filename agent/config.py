@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from checks.config import ENV_PREFIX, ConfigError, find_config_path, load_section, read_config
 from checks.durations import parse_seconds as parse_seconds  # the one parser (checks/durations.py)
+from checks.logformat import LOG_FORMATS
 
 # Files whose content policies from the collector may read (file_content, key_value_file, file with hash):
 # configuration that posture checks judge, nothing that holds secrets. Globs: `*` within one path
@@ -163,6 +164,9 @@ class AgentConfig:
     delivery_budget: str = "10m"
     # debug, info, warning or error.
     log_level: str = "info"
+    # text or json (one object a line, as the collector writes), for the daemon and its workers alike;
+    # every line has a UTC timestamp. `rampart-agent run --log-format` overrides it.
+    log_format: str = "text"
 
     # --- derived values (validated by load_agent_config) ---
 
@@ -241,6 +245,8 @@ def load_agent_config(config_path: str | None = None, environ: Mapping[str, str]
         raise fail(("agent", "spool_max_mb"), "the spool must hold at least one report (report_max_kb)")
     if config.log_level.lower() not in LOG_LEVELS:
         raise fail(("agent", "log_level"), f"must be one of {', '.join(LOG_LEVELS)}")
+    if config.log_format not in LOG_FORMATS:
+        raise fail(("agent", "log_format"), f"must be one of {', '.join(LOG_FORMATS)}")
     if not config.state_dir:
         raise fail(("agent", "state_dir"), "must not be empty")
     for key in ("pushed_read_paths", "pushed_read_exclude"):
