@@ -18,7 +18,9 @@ from tests.agent.helpers import clean_env, make_state, small_policy, write_confi
 from tests.conftest import BIN, run_cli
 from tests.support.collector import collector_process, init_collector
 
-TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+\[\d+\]: ")
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+\[\d+\]: "
+)
 
 
 def _closed_port_url() -> str:
