@@ -13,6 +13,7 @@ from typing import Any
 from agent.commands import FORMAT_HELP, CommandError, add_commands
 from checks import __version__
 from checks.cliargs import add_config_everywhere
+from checks.completion import add_completion_command
 from checks.output import error_notes, format_table, note_rows, print_json, remediation_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     probes.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     probes.set_defaults(handler=cmd_policy_probes)
     add_commands(commands)  # enroll, run, status
+    add_completion_command(commands, build_parser, "rampart-agent")
     add_config_everywhere(parser)  # before the command and after it, on every command
     return parser
 

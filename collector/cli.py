@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from checks import __version__
 from checks.cliargs import add_config_everywhere
+from checks.completion import add_completion_command
 from checks.config import ConfigError
 from checks.safetext import printable
 from collector.cloud import cli as cloud_cli
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     people.register(commands)
     reports.register(commands)
     cloud_cli.register(commands)
+    add_completion_command(commands, build_parser, "rampart-collector")
     add_config_everywhere(parser)  # before the command and after it, on every command
     return parser
 
