@@ -256,3 +256,21 @@ def test_check_says_how_to_fix_each_failure_and_error(write: Write) -> None:
     assert unknown["status"] == "error", unknown
     assert unknown["remediation"] == "Install the module that provides it."
     assert any(line.startswith("no-such-sysctl") and "Install the module" in line for line in fixes)
+
+
+def test_errors_show_the_probes_notes() -> None:
+    # The recorded Mac has no plutil: the last install date cannot be read, and the probe's notes say so.
+    mac = str(DATA / "hosts" / "macos-laptop")
+    table = run_cli("rampart-agent", "check", "--replay", mac)
+    assert table.returncode == 0, table.stderr
+    notes = table.stdout.split("Why it could not be judged")[1].split("\n\n")[0].splitlines()
+    assert notes[1].split() == ["CHECK", "NOTE"]
+    mine = [line for line in notes if line.startswith("updates-installed-recently")]
+    assert any("last install unknown: /Library/Receipts/InstallHistory.plist" in line for line in mine)
+    assert mine[-1].endswith("… 1 more (--format json)") and len(mine) == 4  # short: three notes, then a count
+    report = json.loads(run_cli("rampart-agent", "check", "--replay", mac, "--format", "json").stdout)
+    results = {r["check_id"]: r for r in report["results"]}
+    recent = results["updates-installed-recently"]
+    assert recent["status"] == "error" and len(recent["notes"]) == 4  # whole in JSON
+    assert any(note.startswith("last install unknown:") for note in recent["notes"])
+    assert all(r["notes"] == [] for r in report["results"] if r["status"] != "error")
