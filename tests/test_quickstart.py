@@ -36,8 +36,15 @@ def test_blocks_and_substitutions_are_found() -> None:
     text = QUICKSTART.read_text(encoding="utf-8")
     script = script_of(text, 65000)
     assert FREE_PORT.search(text) and "8443" not in script and "65000" in script
-    for command in ("rampart-collector init", "enroll-token create", "rampart-agent enroll", "run --once",
-                    "rampart-collector summary", "rampart-collector host ", "briefing --out"):
+    for command in (
+        "rampart-collector init",
+        "enroll-token create",
+        "rampart-agent enroll",
+        "run --once",
+        "rampart-collector summary",
+        "rampart-collector host ",
+        "briefing --out",
+    ):
         assert command in script, command
     assert "pip install" not in script  # installing is shown, not run
 

@@ -235,6 +235,8 @@ def _int(value: str | None) -> int | None:
 PWQUALITY_DEFAULT_MINLEN = 8
 PAM_UNIX_DEFAULT_MINLEN = 6
 FAILLOCK_DEFAULT_DENY = 3
+# pam_pwquality's credits: above 0, each such character counts as one more towards minlen.
+CREDITS = ("dcredit", "ucredit", "lcredit", "ocredit")
 
 
 def _min_length(
@@ -255,16 +257,20 @@ def _min_length(
     quality = [p for p in password_stack if p.kind == "password" and p.module in ("pam_pwquality", "pam_cracklib")]
     for line in quality:
         # Module arguments override pwquality.conf, which overrides the built-in default.
-        lengths.append(_first_int(line.args.get("minlen"), pwquality.get("minlen")) or PWQUALITY_DEFAULT_MINLEN)
-        credits = [
-            k for k in ("dcredit", "ucredit", "lcredit", "ocredit") if (_first_int(line.args.get(k), pwquality.get(k)) or 0) > 0
-        ]
+        value = _first_int(line.args.get("minlen"), pwquality.get("minlen"))
+        lengths.append(PWQUALITY_DEFAULT_MINLEN if value is None else value)
+        credits = [k for k in CREDITS if (_first_int(line.args.get(k), pwquality.get(k)) or 0) > 0]
         if credits:
-            notes.append(f"{line.module} gives credits ({', '.join(credits)}): passwords with those characters may be shorter")
+            notes.append(
+                f"{line.module} gives credits ({', '.join(credits)}): passwords with those characters may be shorter"
+            )
     for line in (p for p in password_stack if p.kind == "password" and p.module == "pam_unix"):
-        lengths.append(_first_int(line.args.get("minlen")) or PAM_UNIX_DEFAULT_MINLEN)
+        value = _first_int(line.args.get("minlen"))
+        lengths.append(PAM_UNIX_DEFAULT_MINLEN if value is None else value)
     if not quality:
-        notes.append("pam_pwquality is not in the password stack: only pam_unix's minimum applies (6 unless minlen= is given)")
+        notes.append(
+            "pam_pwquality is not in the password stack: only pam_unix's minimum applies (6 unless minlen= is given)"
+        )
     if not lengths:
         notes.append("neither pam_pwquality nor pam_unix is in the password stack: the minimum length is unknown")
         return None
@@ -329,7 +335,9 @@ def _first_existing(host: Host, paths: tuple[str, ...]) -> str | None:
 @PASSWORD_POLICY.collector("linux")
 def collect_password_policy_linux(host: Host, params: Params) -> Facts:
     snippets = [
-        host.read_text(f"{PWQUALITY_DIR}/{name}") for name in sorted(host.list_dir(PWQUALITY_DIR)) if name.endswith(".conf")
+        host.read_text(f"{PWQUALITY_DIR}/{name}")
+        for name in sorted(host.list_dir(PWQUALITY_DIR))
+        if name.endswith(".conf")
     ]
     main = read_optional(host, "/etc/security/pwquality.conf")
     return parse_linux_password_policy(
@@ -500,6 +508,8 @@ def collect_screen_lock_linux(host: Host, params: Params) -> Facts:
         raise_for_failure(result, f"gsettings get {schema} {key}")
         if "memory" in result.stderr and "backend" in result.stderr:
             # Without dconf's backend gsettings answers GNOME's defaults, not the machine's settings.
-            raise ProbeError("gsettings has no dconf backend (package dconf-gsettings-backend): the settings cannot be read")
+            raise ProbeError(
+                "gsettings has no dconf backend (package dconf-gsettings-backend): the settings cannot be read"
+            )
         values[key] = parse_gsettings_value(result.stdout)
     return gnome_screen_lock(values)

@@ -210,7 +210,10 @@ LINUX_PARITY = (
     ("host", "expected"),
     [
         # Debian's defaults: pam_unix's 6 characters, no pam_faillock; no anti-malware, no desktop.
-        ("debian12-laptop-lvm-luks", ("not_applicable", "not_applicable", "not_applicable", "fail", "fail", "not_applicable")),
+        (
+            "debian12-laptop-lvm-luks",
+            ("not_applicable", "not_applicable", "not_applicable", "fail", "fail", "not_applicable"),
+        ),
         # ClamAV just installed (no signatures yet, no daemon), pwquality minlen 14, faillock deny=5, GNOME defaults.
         ("debian12-desktop-gnome-clamav", ("fail", "error", "fail", "pass", "pass", "pass")),
         # Defender for Endpoint healthy; Debian's PAM defaults; no desktop.
