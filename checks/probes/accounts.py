@@ -13,7 +13,7 @@ from typing import Any
 from checks.probes.common import raise_for_failure, read_optional
 from checks.probes.generic import parse_key_values
 from checks.probes.host import Host, ProbeError
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
+from checks.probes.registry import UNKNOWN_BECAUSE, Facts, Field, Params, ProbeSpec, register
 from checks.probes.windows import as_list, powershell_json
 
 # --- local administrators ------------------------------------------------------------------------------
@@ -168,6 +168,7 @@ PASSWORD_POLICY = register(
             Field("max_age_days", "integer", "Days before a password must change (null: never)", nullable=True),
             Field("lockout_threshold", "integer", "Failed logons before lockout (0: never locks)", nullable=True),
             Field("notes", "array", "Where each value came from; what is not configured", items="string"),
+            Field(UNKNOWN_BECAUSE, "object", "For each fact that is null: why, in words (an error result shows it)"),
         ),
         example="""\
 - id: password-length
@@ -315,7 +316,22 @@ def parse_linux_password_policy(
     auth = None if auth_stack is None else parse_pam_stack(auth_stack)
     min_length = _min_length(defs, quality, password, notes)
     lockout = _lockout(parse_key_values(faillock or "", "="), auth, notes)
-    return {"min_length": min_length, "max_age_days": max_days, "lockout_threshold": lockout, "notes": notes}
+    unknown: dict[str, str] = {}
+    if min_length is None:
+        unknown["min_length"] = notes_about(notes, "minimum length") or "no minimum length is configured"
+    if lockout is None:
+        unknown["lockout_threshold"] = notes_about(notes, "lockout") or "no lockout is configured"
+    return {
+        "min_length": min_length,
+        "max_age_days": max_days,
+        "lockout_threshold": lockout,
+        "notes": notes,
+        UNKNOWN_BECAUSE: unknown,
+    }
+
+
+def notes_about(notes: list[str], topic: str) -> str | None:
+    return next((n for n in notes if topic in n), None)
 
 
 PWQUALITY_DIR = "/etc/security/pwquality.conf.d"
@@ -377,6 +393,7 @@ def parse_windows_password_policy(data: Any) -> Facts:
         "max_age_days": max_days,
         "lockout_threshold": lockout if isinstance(lockout, int) else None,
         "notes": notes,
+        UNKNOWN_BECAUSE: {},
     }
 
 

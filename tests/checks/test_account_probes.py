@@ -237,6 +237,11 @@ def test_pwquality_order_and_defaults() -> None:
     assert (facts["min_length"], facts["lockout_threshold"]) == (16, 4)
     facts = parse_linux_password_policy(None, [], None, stack, faillock_auth)
     assert facts["lockout_threshold"] == 3  # pam_faillock(8)'s default
+    # Nothing to go on: null, with the reason an error result shows.
+    facts = parse_linux_password_policy(None, [], None)
+    assert facts["min_length"] is None and facts["lockout_threshold"] is None
+    assert "no minimum length is configured" in facts["unknown_because"]["min_length"]
+    assert "lockout threshold unknown" in facts["unknown_because"]["lockout_threshold"]
 
 
 def test_gnome_screen_lock_from_recorded_gsettings() -> None:
