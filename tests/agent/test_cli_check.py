@@ -29,7 +29,7 @@ def test_check_prints_a_table_of_the_baseline() -> None:
     result = run_cli("rampart-agent", "check")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Endpoint security baseline (baseline 1.2.0, sha256 ")
+    assert lines[0].startswith("Endpoint security baseline (baseline 1.3.0, sha256 ")
     assert lines[1].split() == ["STATUS", "SEVERITY", "CHECK", "DETAIL"]
     assert any(line.startswith("not_applicable") and "windows-defender-service" in line for line in lines)
     assert "score" in lines[-1]
@@ -42,7 +42,7 @@ def test_check_json_carries_everything_a_result_needs() -> None:
     assert report["platform"] == "linux"
     results = {r["check_id"]: r for r in report["results"]}
     shadow = results["shadow-file-permissions"]
-    assert shadow["policy"] == {"id": "baseline", "version": "1.2.0", "hash": report["policy"]["hash"]}
+    assert shadow["policy"] == {"id": "baseline", "version": "1.3.0", "hash": report["policy"]["hash"]}
     assert shadow["observed"]["mode"] == f"{Path('/etc/shadow').stat().st_mode & 0o7777:04o}"
     assert shadow["expectation"]["all"][0] == {"fact": "exists", "eq": True}
     for r in report["results"]:
