@@ -12,7 +12,9 @@ from typing import Any
 
 from agent.commands import FORMAT_HELP, CommandError, add_commands
 from checks import __version__
-from checks.output import format_table, print_json, remediation_rows
+from checks.cliargs import add_config_everywhere
+from checks.completion import add_completion_command
+from checks.output import error_notes, format_table, note_rows, print_json, remediation_rows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -28,9 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input. Run `rampart-agent COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="version", version=f"rampart-agent {__version__}")
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $RAMPART_CONFIG, /etc/rampart/config.yaml)"
-    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser(
@@ -86,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     probes.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     probes.set_defaults(handler=cmd_policy_probes)
     add_commands(commands)  # enroll, run, status
+    add_completion_command(commands, build_parser, "rampart-agent")
+    add_config_everywhere(parser)  # before the command and after it, on every command
     return parser
 
 
@@ -146,9 +147,14 @@ def cmd_check(args: argparse.Namespace) -> int:
                 },
                 "subject": subject.to_dict(),
                 "platform": host.platform,
-                # The whole remediation text of each failure and error (what to do about it); None otherwise.
+                # The whole remediation text of each failure and error (what to do about it), and for an error
+                # the probe's notes (what it could not read, and why); None and [] otherwise.
                 "results": [
-                    {**r.to_dict(), "remediation": _remediation(policy, r.check_id, r.status.value)}
+                    {
+                        **r.to_dict(),
+                        "remediation": _remediation(policy, r.check_id, r.status.value),
+                        "notes": error_notes(r.status.value, r.observed),
+                    }
                     for r in evaluation.results
                 ],
                 "expired_waivers": [w.to_dict() for w in evaluation.expired_waivers],
@@ -182,6 +188,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if fixes:
         print("\nTo fix (the whole text: --format json):")
         print(format_table(("CHECK", "REMEDIATION"), fixes))
+    notes = note_rows([(r.check_id, r.status.value, r.observed) for r in evaluation.results])
+    if notes:
+        print("\nWhy it could not be judged (the probe's notes; all of them: --format json):")
+        print(format_table(("CHECK", "NOTE"), notes))
     counts = {
         status: sum(1 for r in evaluation.results if r.status.value == status)
         for status in ("pass", "fail", "error", "not_applicable", "waived")

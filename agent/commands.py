@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from checks.logformat import LOG_FORMAT_HELP, LOG_FORMATS
 from checks.output import format_table, print_json
 from checks.safetext import printable
 
@@ -51,6 +52,11 @@ def add_commands(commands: Any) -> None:
         "deliver, and exit (1 when results could not all be delivered; they stay in the spool).",
     )
     run.add_argument("--once", action="store_true", help="run every check once, deliver, exit")
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=LOG_FORMAT_HELP + "; the workers' lines too (default: log_format from the config, text)",
+    )
     run.set_defaults(handler=cmd_run)
 
     status = commands.add_parser(
@@ -66,12 +72,6 @@ def add_commands(commands: Any) -> None:
     status.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     status.set_defaults(handler=cmd_status)
 
-    for command in (enroll, run, status):
-        # `rampart-agent run --config X` as well as `rampart-agent --config X run`
-        command.add_argument(
-            "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (as before the command)"
-        )
-
 
 def _config(args: argparse.Namespace) -> Any:
     from agent.config import load_agent_config
@@ -83,14 +83,12 @@ def _config(args: argparse.Namespace) -> Any:
         raise CommandError(str(exc), EXIT_USAGE) from exc
 
 
-def _setup_logging(level: str = "info") -> None:
-    import logging
+def _setup_logging(log_format: str | None) -> None:
+    from checks.logformat import log_to_stderr
 
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Until the first worker reports the config's format (the daemon does not read the config: it would
+    # import YAML), lines are text; the level follows the config's once the plan is read.
+    log_to_stderr("info", log_format or "text")
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -155,10 +153,10 @@ def _first_checkin(config: Any) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from agent import daemon
 
-    _setup_logging()
+    _setup_logging(args.log_format)
     if args.once:
-        return daemon.run_once(args.config)
-    return daemon.Daemon(args.config).run_forever()
+        return daemon.run_once(args.config, args.log_format)
+    return daemon.Daemon(args.config, log_format=args.log_format).run_forever()
 
 
 def _when(value: Any) -> str | None:

@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from checks.config import ENV_PREFIX, ConfigError, find_config_path, load_section, read_config
+from checks.config import ENV_PREFIX, ConfigError, bounded, find_config_path, load_section, read_config
 from checks.durations import parse_seconds as parse_seconds  # the one parser (checks/durations.py)
+from checks.logformat import LOG_FORMATS
 
 # Files whose content policies from the collector may read (file_content, key_value_file, file with hash):
 # configuration that posture checks judge, nothing that holds secrets. Globs: `*` within one path
@@ -143,26 +144,29 @@ class AgentConfig:
     run_timeout: str = "15m"
     # Size bound of the local spool (the JSON of undelivered reports). When full, the oldest reports go
     # first and the number of results dropped is reported to the collector.
-    spool_max_mb: float = 64.0
+    spool_max_mb: float = bounded(64.0, 0.01, 1024 * 1024)
     # A run's results are split into reports of at most this many results and this many kilobytes.
-    report_max_results: int = 200
-    report_max_kb: int = 512
+    report_max_results: int = bounded(200, 1, 100_000)
+    report_max_kb: int = bounded(512, 1, 64 * 1024)
     # HTTP timeouts.
     connect_timeout: str = "10s"
     read_timeout: str = "60s"
     # Attempts per request within one worker before the delivery is left for later.
-    request_attempts: int = 4
+    request_attempts: int = bounded(4, 1, 100)
     # Exponential backoff between attempts (and between failed deliveries), with jitter, up to a cap.
     backoff_initial: str = "2s"
     backoff_max: str = "15m"
     # Longest `Retry-After` honoured; a longer one is cut to this.
     retry_after_max: str = "1h"
     # A backlog drains at most this many reports per second.
-    drain_rate: float = 2.0
+    drain_rate: float = bounded(2.0, 0.01, 10_000)
     # Longest one worker spends delivering; the rest waits for the next attempt.
     delivery_budget: str = "10m"
     # debug, info, warning or error.
     log_level: str = "info"
+    # text or json (one object a line, as the collector writes), for the daemon and its workers alike;
+    # every line has a UTC timestamp. `rampart-agent run --log-format` overrides it.
+    log_format: str = "text"
 
     # --- derived values (validated by load_agent_config) ---
 
@@ -227,20 +231,14 @@ def load_agent_config(config_path: str | None = None, environ: Mapping[str, str]
             parse_seconds(str(text))
         except ValueError as exc:
             raise fail(("agent", "check_intervals", check_id), str(exc)) from None
-    positive = {
-        "spool_max_mb": config.spool_max_mb,
-        "report_max_results": config.report_max_results,
-        "report_max_kb": config.report_max_kb,
-        "request_attempts": config.request_attempts,
-        "drain_rate": config.drain_rate,
-    }
-    for key, number in positive.items():
-        if number <= 0:
-            raise fail(("agent", key), "must be more than zero")
+    # The numbers' ranges (spool_max_mb, report_max_*, request_attempts, drain_rate) are their fields'
+    # bounded(): load_section refuses what is outside with the file and line, or the environment variable.
     if config.spool_max_bytes < config.report_max_bytes:
         raise fail(("agent", "spool_max_mb"), "the spool must hold at least one report (report_max_kb)")
     if config.log_level.lower() not in LOG_LEVELS:
         raise fail(("agent", "log_level"), f"must be one of {', '.join(LOG_LEVELS)}")
+    if config.log_format not in LOG_FORMATS:
+        raise fail(("agent", "log_format"), f"must be one of {', '.join(LOG_FORMATS)}")
     if not config.state_dir:
         raise fail(("agent", "state_dir"), "must not be empty")
     for key in ("pushed_read_paths", "pushed_read_exclude"):

@@ -31,6 +31,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from checks.logformat import LOG_FORMATS, use_format
+
 log = logging.getLogger("rampart.agent")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -39,12 +41,14 @@ PLAN_TIMEOUT_S = 120.0
 UTC = dt.UTC
 
 
-def worker_command(task: str, config_path: str | None, *extra: str) -> list[str]:
+def worker_command(task: str, config_path: str | None, *extra: str, log_format: str | None = None) -> list[str]:
     # -P: never put the working directory on sys.path, so nothing planted there is imported as root.
     # --parent-pipe: the worker stops when its stdin, a pipe only we hold open, closes (we are gone).
     command = [sys.executable, "-P", "-m", "agent.worker", task, "--parent-pipe"]
     if config_path:
         command += ["--config", config_path]
+    if log_format:  # given on our command line: the workers write the same lines as we do
+        command += ["--log-format", log_format]
     return command + list(extra)
 
 
@@ -53,8 +57,17 @@ class WorkerFailed(Exception):
 
 
 class Daemon:
-    def __init__(self, config_path: str | None, rng: random.Random | None = None, *, new_session: bool = True) -> None:
+    def __init__(
+        self,
+        config_path: str | None,
+        rng: random.Random | None = None,
+        *,
+        new_session: bool = True,
+        log_format: str | None = None,
+    ) -> None:
         self.config_path = config_path
+        # --log-format as given; None: the config's, which the first worker reports (we do not read it)
+        self.log_format = log_format
         self.new_session = new_session
         self.rng = rng or random.Random()
         self.wake = threading.Event()
@@ -80,7 +93,7 @@ class Daemon:
             lifeline_read, lifeline_write = os.pipe()
             try:
                 self.child = subprocess.Popen(
-                    worker_command(task, self.config_path, *extra),
+                    worker_command(task, self.config_path, *extra, log_format=self.log_format),
                     stdin=lifeline_read,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -109,6 +122,9 @@ class Daemon:
                 break
             except ValueError:
                 continue
+        if self.log_format is None and summary.get("log_format") in LOG_FORMATS:
+            self.log_format = str(summary["log_format"])  # the config's: ours from now on, and the workers'
+            use_format(self.log_format)
         return child.returncode, summary
 
     def _kill(self, child: subprocess.Popen[str]) -> None:
@@ -279,9 +295,9 @@ class Daemon:
         return EXIT_OK
 
 
-def run_once(config_path: str | None) -> int:
+def run_once(config_path: str | None, log_format: str | None = None) -> int:
     """`run --once`: one worker does check-in, every check and delivery; its exit code is ours."""
-    daemon = Daemon(config_path, new_session=False)
+    daemon = Daemon(config_path, new_session=False, log_format=log_format)
 
     def forward(signum: int, frame: object) -> None:
         child = daemon.child  # no lock: the handler runs in the thread that may hold it

@@ -237,7 +237,18 @@ class Transport:
                 if deadline is not None and retry.monotonic() + wait > deadline:
                     exc.retry_after_s = wait
                     raise
-                log.debug("%s %s: %s; retrying in %.1fs", method, path, exc.message, wait)
+                # Said at warning level: without it `run --once` against a collector that is down sits
+                # silent through every attempt of the check-in and then of the delivery (20 s and more).
+                log.warning(
+                    "waiting for the collector (%s %s%s): %s; attempt %d of %d failed, next try in %.1fs",
+                    method,
+                    self.base_url,
+                    path,
+                    exc.message,
+                    attempt,
+                    retry.attempts,
+                    wait,
+                )
                 retry.sleep(wait)
 
     def close(self) -> None:

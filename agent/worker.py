@@ -41,6 +41,7 @@ from agent.transport import AgentRefused, CollectorError, RetryPolicy, Transport
 from checks import __version__, wire
 from checks.backoff import Backoff
 from checks.config import ConfigError
+from checks.logformat import LOG_FORMATS, log_to_stderr
 
 log = logging.getLogger("rampart.agent.worker")
 
@@ -325,6 +326,10 @@ class Worker:
         return EXIT_OK if self.deliver().ok else EXIT_FAILED
 
     def task_once(self) -> int:
+        # Said before each step: a collector that is down or out of reach makes each one wait (attempts,
+        # back-off, connect timeouts), and someone at a terminal must see what for.
+        attempts = self.config.request_attempts
+        log.info("checking in with %s (up to %d attempts)", self.transport.base_url, attempts)
         try:
             bundle = self.checkin()
         except AgentRefused as exc:
@@ -335,6 +340,7 @@ class Worker:
             self.summary["checkin_error"] = exc.message
             bundle = self.current_bundle()
         self.run_checks(bundle, None)
+        log.info("delivering to %s (up to %d attempts)", self.transport.base_url, attempts)
         outcome = self.deliver(force=True)
         if outcome.pending:
             log.error("%d report(s) not delivered; they stay in the spool", outcome.pending)
@@ -346,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("task", choices=TASKS)
     parser.add_argument("--config", metavar="PATH")
     parser.add_argument("--checks", metavar="KEYS", help="comma-separated policy/check keys (task run)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="json or text (default: log_format from the config)")
     parser.add_argument(
         "--parent-pipe",
         action="store_true",
@@ -414,9 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker: Worker | None = None
     try:
         config = load_agent_config(args.config)
-        logging.basicConfig(
-            level=getattr(logging, config.log_level.upper()), format="%(levelname)s %(name)s: %(message)s"
-        )
+        # The daemon's format (checks/logformat.py), timestamps included; reported so the daemon follows it.
+        summary["log_format"] = args.log_format or config.log_format
+        log_to_stderr(config.log_level, summary["log_format"])
         worker = Worker(config)
         worker.summary = summary
         if args.task == "plan":

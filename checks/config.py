@@ -182,12 +182,17 @@ def _check_range(value: Any, field: dataclasses.Field[Any], name: str, where: st
     if (low is None or value >= low) and (high is None or value <= high):
         return
     if low is not None and high is not None:
-        wanted = f"from {low:g} to {high:g}"
+        wanted = f"from {_shown(low)} to {_shown(high)}"
     elif low is not None:
-        wanted = f"at least {low:g}"
+        wanted = f"at least {_shown(low)}"
     else:
-        wanted = f"at most {high:g}"
-    raise ConfigError(f"{where}: {name} must be {wanted}, got {value:g}")
+        wanted = f"at most {_shown(high)}"
+    raise ConfigError(f"{where}: {name} must be {wanted}, got {_shown(value)}")
+
+
+def _shown(number: float) -> str:
+    """A number as a person wrote it: 99999999 and 1048576, not 1e+08 and 1.04858e+06; 0.01 as is."""
+    return str(int(number)) if float(number).is_integer() else f"{number:.12g}"
 
 
 def build(

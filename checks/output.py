@@ -86,6 +86,30 @@ def remediation_rows(results: Sequence[tuple[str, str, str | None]]) -> list[tup
     return [(check, first_line(text)) for check, status, text in results if status in ("fail", "error") and text]
 
 
+def error_notes(status: str, observed: Any) -> list[str]:
+    """The probe's `notes` for a result that could not be judged: they say what it could not read, and why
+    (a missing tool, a scan never run), which the reason alone does not. Nothing for other statuses."""
+    notes = observed.get("notes") if status == "error" and isinstance(observed, dict) else None
+    if not isinstance(notes, list):
+        return []
+    return [str(note) for note in notes if str(note).strip()]
+
+
+NOTES_SHOWN = 3  # per check in a table; the rest are in --format json
+
+
+def note_rows(results: Sequence[tuple[str, str, Any]]) -> list[tuple[str, str]]:
+    """(check, short note) for each (check, status, observed) that is an error with probe notes: at most
+    NOTES_SHOWN per check, each cut to a line, and a last row saying how many more the JSON holds."""
+    rows: list[tuple[str, str]] = []
+    for check, status, observed in results:
+        notes = error_notes(status, observed)
+        rows.extend((check, first_line(note)) for note in notes[:NOTES_SHOWN])
+        if len(notes) > NOTES_SHOWN:
+            rows.append((check, f"… {len(notes) - NOTES_SHOWN} more (--format json)"))
+    return rows
+
+
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=False, default=str)

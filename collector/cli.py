@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from checks import __version__
+from checks.cliargs import add_config_everywhere
+from checks.completion import add_completion_command
 from checks.config import ConfigError
 from checks.safetext import printable
 from collector.cloud import cli as cloud_cli
@@ -37,9 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failed, 2 bad usage or input. Run `rampart-collector COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="version", version=f"rampart-collector {__version__}")
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $RAMPART_CONFIG, /etc/rampart/config.yaml)"
-    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     setup.register(commands)
     admin.register(commands)
@@ -48,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     people.register(commands)
     reports.register(commands)
     cloud_cli.register(commands)
+    add_completion_command(commands, build_parser, "rampart-collector")
+    add_config_everywhere(parser)  # before the command and after it, on every command
     return parser
 
 

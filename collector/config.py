@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks.config import bounded, find_config_path, load_section
+from checks.config import ENV_PREFIX, ConfigError, bounded, find_config_path, load_section, read_config
+from checks.logformat import LOG_FORMATS
 from collector.dashboard.config import DashboardConfig
 
 
@@ -118,8 +119,11 @@ class CollectorConfig:
     retention_interval_s: int = bounded(3600, 1)
     # How often each process looks for scheduled jobs that are due.
     job_poll_s: int = bounded(30, 1)
-    # debug, info, warning or error; logs are JSON lines on standard error.
+    # debug, info, warning or error; logs go to standard error.
     log_level: str = "info"
+    # json (one object a line, for a log system) or text; every line has a UTC timestamp. `serve
+    # --log-format` overrides it.
+    log_format: str = "json"
     # The web dashboard at / (collector/dashboard, docs/dashboard.md).
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     # The audit-committee briefing (docs/briefing.md).
@@ -149,4 +153,11 @@ class CollectorConfig:
 def load_collector_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> CollectorConfig:
     """The collector section from --config PATH, $RAMPART_CONFIG or /etc/rampart/config.yaml, then env."""
     environ = os.environ if environ is None else environ
-    return load_section(CollectorConfig, "collector", find_config_path(path), environ)
+    found = find_config_path(path)
+    config = load_section(CollectorConfig, "collector", found, environ)
+    if config.log_format not in LOG_FORMATS:
+        keys = ("collector", "log_format")
+        env_name = ENV_PREFIX + "__".join(k.upper() for k in keys)
+        where = f"environment variable {env_name}" if env_name in environ else read_config(found)[1].where(keys)
+        raise ConfigError(f"{where}: collector.log_format: must be one of {', '.join(LOG_FORMATS)}")
+    return config

@@ -72,3 +72,10 @@ def test_audit_since_takes_the_api_form(tmp_path: Path) -> None:
     assert len(audit("--offset", "1")) == len(everything) - 1
     bad = run_cli("rampart-collector", "--config", str(config), "audit", "--since", "yesterday")
     assert bad.returncode == 2 and "'yesterday' is not an ISO 8601 date or time" in bad.stderr
+
+
+def test_expires_help_says_bare_seconds_are_taken() -> None:
+    for command in (("enroll-token", "create"), ("api-token", "create")):
+        shown = run_cli("rampart-collector", *command, "--help")
+        assert shown.returncode == 0
+        assert "bare seconds" in " ".join(shown.stdout.split()), shown.stdout

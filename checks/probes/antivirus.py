@@ -2,24 +2,26 @@
 
 Windows: Microsoft Defender's own status (Get-MpComputerStatus), and other products registered with the
 Security Center when Defender is passive. macOS: XProtect, which is always on; its age is that of its
-bundle. Linux: ClamAV's daemon and signature database, when installed.
+bundle. Linux: Microsoft Defender for Endpoint (`mdatp health`) or ClamAV (its daemons and the age of its
+daily signature database), when one is installed; `installed` is false otherwise.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from checks.probes.common import parse_timestamp, raise_for_failure, whole_days
 from checks.probes.host import Host, ProbeError
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
+from checks.probes.registry import UNKNOWN_BECAUSE, Facts, Field, Params, ProbeSpec, register
 from checks.probes.windows import as_list, powershell_json
 
 ANTIVIRUS = register(
     ProbeSpec(
         name="antivirus",
         description="Anti-malware protection: product, real-time protection, signature age (Microsoft "
-        "Defender and Security Center products, macOS XProtect, ClamAV)",
+        "Defender and Security Center products, macOS XProtect, Linux: Defender for Endpoint and ClamAV)",
         facts=(
             Field("product", "string", "The product protecting the machine", nullable=True),
             Field("installed", "boolean", "An anti-malware product is present"),
@@ -28,7 +30,21 @@ ANTIVIRUS = register(
             Field("signature_version", "string", "Signature (definition) version", nullable=True),
             Field("tamper_protected", "boolean", "Tamper protection is on (Defender)", nullable=True),
             Field("mode", "string", "Defender running mode: Normal, Passive Mode, EDR Block Mode", nullable=True),
+            Field(
+                "service_running",
+                "boolean",
+                "The scanning service runs (Linux: clamd; Defender for Endpoint: `mdatp health` says healthy)",
+                nullable=True,
+            ),
+            Field(
+                "updates_automatic",
+                "boolean",
+                "Signatures update by themselves (Linux: freshclam runs as a daemon; Defender for Endpoint: "
+                "automatic_definition_update_enabled)",
+                nullable=True,
+            ),
             Field("notes", "array", "How the state was read; caveats", items="string"),
+            Field(UNKNOWN_BECAUSE, "object", "For each fact that is null: why, in words (an error result shows it)"),
         ),
         example="""\
 - id: antimalware-current
@@ -57,7 +73,10 @@ def _facts(**values: Any) -> Facts:
         "signature_version": None,
         "tamper_protected": None,
         "mode": None,
+        "service_running": None,
+        "updates_automatic": None,
         "notes": [],
+        UNKNOWN_BECAUSE: {},
     }
     base.update(values)
     return base
@@ -196,29 +215,98 @@ def collect_antivirus_darwin(host: Host, params: Params) -> Facts:
 
 # --- Linux ---------------------------------------------------------------------------------------------
 
+MDATP_PRODUCT = "Microsoft Defender for Endpoint"
+
+
+def parse_mdatp_health(text: str) -> Facts:
+    """`mdatp health`: one `name : value` line per field; strings quoted, values set by the organisation's
+    managed configuration followed by ` [managed]`."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if not sep or not re.fullmatch(r"[a-z_]+", name.strip()):
+            continue
+        value = re.sub(r"\s*\[managed\]$", "", value.strip())
+        fields[name.strip()] = value.strip('"')
+    if "healthy" not in fields:
+        raise ProbeError(f"unrecognised `mdatp health` output: {text.strip()[:200]!r}")
+
+    def flag(name: str) -> bool | None:
+        value = fields.get(name)
+        return None if value not in ("true", "false") else value == "true"
+
+    notes: list[str] = []
+    passive = flag("passive_mode_enabled") is True
+    realtime = flag("real_time_protection_enabled")
+    if passive and realtime:
+        notes.append("Defender is in passive mode: it scans but does not block or remove what it finds")
+        realtime = False
+    issues = fields.get("health_issues", "[]")
+    if issues not in ("[]", ""):
+        notes.append(f"health issues: {issues}")
+    status = fields.get("definitions_status")
+    if status and status != "up_to_date":
+        notes.append(f"definitions_status is {status}")
+    minutes = fields.get("definitions_updated_minutes_ago", "")
+    unknown: dict[str, str] = {}
+    age = int(minutes) // 1440 if minutes.isdigit() else None
+    if age is None:
+        unknown["signature_age_days"] = "mdatp health gave no definitions_updated_minutes_ago"
+    tamper = fields.get("tamper_protection")
+    return _facts(
+        product=MDATP_PRODUCT,
+        installed=True,
+        realtime_enabled=realtime,
+        signature_age_days=age,
+        signature_version=fields.get("definitions_version"),
+        tamper_protected=None if tamper is None else tamper == "block",
+        mode="Passive Mode" if passive else "Normal",
+        service_running=flag("healthy"),
+        updates_automatic=flag("automatic_definition_update_enabled"),
+        notes=notes,
+        **{UNKNOWN_BECAUSE: unknown},
+    )
+
+
+CLAMAV_DIR = "/var/lib/clamav"
+# The daily database changes several times a day; main and bytecode only every few months, so their age
+# says nothing about freshness. freshclam keeps it as daily.cvd (whole) or daily.cld (patched).
 CLAMAV_DATABASES = ("daily.cld", "daily.cvd")
+
+
+def clamav_facts(process_names: set[str], database_mtimes: list[float], now: float) -> Facts:
+    notes = [
+        "on-access scanning needs clamonacc (the clamav-clamonacc service); clamd alone scans on request",
+        "freshclam run from cron instead of as a daemon is not seen",
+    ]
+    unknown: dict[str, str] = {}
+    age = whole_days(max(database_mtimes), now) if database_mtimes else None
+    if age is None:
+        unknown["signature_age_days"] = (
+            f"no daily signature database (daily.cvd or daily.cld) in {CLAMAV_DIR}: freshclam has not yet "
+            "downloaded one"
+        )
+    return _facts(
+        product="ClamAV",
+        installed=True,
+        realtime_enabled="clamonacc" in process_names,
+        signature_age_days=age,
+        service_running="clamd" in process_names,
+        updates_automatic="freshclam" in process_names,
+        notes=notes,
+        **{UNKNOWN_BECAUSE: unknown},
+    )
 
 
 @ANTIVIRUS.collector("linux")
 def collect_antivirus_linux(host: Host, params: Params) -> Facts:
-    now = time.time()
-    if not (host.which("clamd") or host.which("clamscan") or host.which("mdatp")):
-        return _facts(notes=["no anti-malware product found (looked for ClamAV and Microsoft Defender for Endpoint)"])
     if host.which("mdatp"):
-        result = host.run(["mdatp", "health", "--field", "real_time_protection_enabled"], timeout=60)
+        result = host.run(["mdatp", "health"], timeout=60)
         raise_for_failure(result, "mdatp health")
-        realtime = result.stdout.strip().lower().startswith("true")
-        return _facts(product="Microsoft Defender for Endpoint", installed=True, realtime_enabled=realtime)
+        return parse_mdatp_health(result.stdout)
+    if not (host.which("clamd") or host.which("clamscan") or host.which("freshclam")):
+        return _facts(notes=["no anti-malware product found (looked for Microsoft Defender for Endpoint and ClamAV)"])
+    # Process names, not systemd units: the same answer in containers and on hosts without systemd.
     names = {str(p.get("name")) for p in host.processes()}
-    ages = [
-        whole_days(info.mtime, now)
-        for name in CLAMAV_DATABASES
-        if (info := host.stat(f"/var/lib/clamav/{name}")) is not None
-    ]
-    return _facts(
-        product="ClamAV",
-        installed=True,
-        realtime_enabled="clamonacc" in names,
-        signature_age_days=min((a for a in ages if a is not None), default=None),
-        notes=["on-access scanning needs clamonacc; clamd alone scans on request"],
-    )
+    mtimes = [info.mtime for name in CLAMAV_DATABASES if (info := host.stat(f"{CLAMAV_DIR}/{name}")) is not None]
+    return clamav_facts(names, mtimes, time.time())

@@ -359,5 +359,5 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def app_from_env() -> Any:
     """uvicorn's factory: config from $RAMPART_CONFIG (and RAMPART_COLLECTOR__* variables)."""
     config = load_collector_config(os.environ.get("RAMPART_CONFIG") or None)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     return create_app(config)

@@ -36,7 +36,11 @@ def register(commands: Any) -> None:
     create.add_argument(
         "--uses", type=whole_number(1, 1_000_000), default=1, help="how many agents may enrol with it (default: 1)"
     )
-    create.add_argument("--expires", default="24h", help="how long it is valid, e.g. 30m, 24h, 7d (default: 24h)")
+    create.add_argument(
+        "--expires",
+        default="24h",
+        help="how long it is valid: 30m, 24h, 1.5h, 7d or bare seconds (3600) (default: 24h)",
+    )
     create.add_argument("--note", default="", help="a note shown in listings")
     add_format(create)
     create.set_defaults(handler=cmd_token_create)

@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
     create = token_commands.add_parser("create", help="create a token for a user (printed once)")
     create.add_argument("--user", required=True, help="the user the token acts as")
     create.add_argument("--label", default="", help="what the token is for")
-    create.add_argument("--expires", help="valid for, e.g. 90d (default: until revoked)")
+    create.add_argument("--expires", help="valid for: 90d, 12h, 30m or bare seconds (86400) (default: until revoked)")
     add_format(create)
     create.set_defaults(handler=cmd_token_create)
     token_list = token_commands.add_parser("list", help="tokens (never their secrets)")

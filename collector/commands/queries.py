@@ -105,6 +105,14 @@ def _query(args: argparse.Namespace, work: Any, as_of: dt.date | None = None) ->
         check_as_of(as_of, now().date(), config.retention_days, "--as-of")
         return read(args, work)
     except QueryError as exc:
+        if exc.code == "ambiguous" and exc.candidates:
+            # Bad input, as a wrong name is: exit 2, with what to give instead (each agent id).
+            rows = [
+                (c["agent_id"], c["group"], c["last_seen"] or "never", "revoked" if c["revoked_at"] else "active")
+                for c in exc.candidates
+            ]
+            table = format_table(("AGENT ID", "GROUP", "LAST SEEN", "STATE"), rows).splitlines()
+            raise UsageError(exc.message + ":", *table) from None
         if exc.code in ("not_found", "ambiguous"):
             raise Failed(exc.message) from None
         raise UsageError(exc.message) from None

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from checks.logformat import LOG_FORMAT_HELP, LOG_FORMATS
 from checks.output import print_json
 from collector.commands.base import (
     EXIT_OK,
@@ -50,6 +51,9 @@ def register(commands: Any) -> None:
         "--workers", type=whole_number(1, 256), help="worker processes (default: workers from the config)"
     )
     serve.add_argument("--plain-http", action="store_true", help="serve plain HTTP (behind a TLS proxy only)")
+    serve.add_argument(
+        "--log-format", choices=LOG_FORMATS, help=LOG_FORMAT_HELP + " (default: log_format from the config, json)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     db = commands.add_parser("db", help="database schema migrations")
@@ -121,9 +125,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Worker processes build the app from the same config: hand them its path.
     if args.config:
         os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
+    if args.log_format:
+        # The worker processes read the config anew: the environment carries the override to them too.
+        os.environ["RAMPART_COLLECTOR__LOG_FORMAT"] = args.log_format
+        config.log_format = args.log_format
     from collector.logs import setup_logging
 
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     host = args.host or config.listen_host
     port = args.port if args.port is not None else config.listen_port
     workers = args.workers or config.workers

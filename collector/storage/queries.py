@@ -45,10 +45,15 @@ MAX_TREND_POINTS = 1000
 
 
 class QueryError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, candidates: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # For `ambiguous`: what the name could mean, for the caller to list (each has what tells them apart).
+        self.candidates = candidates or []
+
+
+AMBIGUOUS_LISTED = 50  # agents listed when a host name is ambiguous; more are counted, not listed
 
 
 @dataclass(frozen=True)
@@ -436,12 +441,32 @@ def find_host(connection: Connection, key: str) -> Any:
     row = connection.execute(query.where(agents.c.agent_id == key)).first()
     if row is not None:
         return row
-    matches = list(connection.execute(query.where(sa.func.lower(agents.c.hostname) == key.lower()).limit(3)))
+    named = query.where(sa.func.lower(agents.c.hostname) == key.lower())
+    matches = list(
+        connection.execute(named.order_by(subjects.c.last_seen.desc(), agents.c.agent_id).limit(AMBIGUOUS_LISTED + 1))
+    )
     if not matches:
         raise QueryError("not_found", f"no host with agent id or host name {key!r}")
     if len(matches) > 1:
-        ids = ", ".join(m.agent_id for m in matches)
-        raise QueryError("ambiguous", f"several agents have host name {key!r} ({ids}): use the agent id")
+        # Several agents on one machine, or machines named alike: never pick one; say which there are.
+        total = len(matches)
+        if total > AMBIGUOUS_LISTED:
+            total = int(connection.execute(sa.select(sa.func.count()).select_from(named.subquery())).scalar_one())
+        candidates = [
+            {
+                "agent_id": m.agent_id,
+                "hostname": m.hostname,
+                "group": m.group_name,
+                "last_seen": iso(m.last_seen),
+                "revoked_at": iso(m.revoked_at),
+            }
+            for m in matches[:AMBIGUOUS_LISTED]
+        ]
+        raise QueryError(
+            "ambiguous",
+            f"host name {key!r} is ambiguous: {total} agents have it; name one by its agent id",
+            candidates,
+        )
     return matches[0]
 
 

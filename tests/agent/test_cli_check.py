@@ -29,7 +29,7 @@ def test_check_prints_a_table_of_the_baseline() -> None:
     result = run_cli("rampart-agent", "check")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Endpoint security baseline (baseline 1.2.0, sha256 ")
+    assert lines[0].startswith("Endpoint security baseline (baseline 1.3.0, sha256 ")
     assert lines[1].split() == ["STATUS", "SEVERITY", "CHECK", "DETAIL"]
     assert any(line.startswith("not_applicable") and "windows-defender-service" in line for line in lines)
     assert "score" in lines[-1]
@@ -42,7 +42,7 @@ def test_check_json_carries_everything_a_result_needs() -> None:
     assert report["platform"] == "linux"
     results = {r["check_id"]: r for r in report["results"]}
     shadow = results["shadow-file-permissions"]
-    assert shadow["policy"] == {"id": "baseline", "version": "1.2.0", "hash": report["policy"]["hash"]}
+    assert shadow["policy"] == {"id": "baseline", "version": "1.3.0", "hash": report["policy"]["hash"]}
     assert shadow["observed"]["mode"] == f"{Path('/etc/shadow').stat().st_mode & 0o7777:04o}"
     assert shadow["expectation"]["all"][0] == {"fact": "exists", "eq": True}
     for r in report["results"]:
@@ -256,3 +256,21 @@ def test_check_says_how_to_fix_each_failure_and_error(write: Write) -> None:
     assert unknown["status"] == "error", unknown
     assert unknown["remediation"] == "Install the module that provides it."
     assert any(line.startswith("no-such-sysctl") and "Install the module" in line for line in fixes)
+
+
+def test_errors_show_the_probes_notes() -> None:
+    # The recorded Mac has no plutil: the last install date cannot be read, and the probe's notes say so.
+    mac = str(DATA / "hosts" / "macos-laptop")
+    table = run_cli("rampart-agent", "check", "--replay", mac)
+    assert table.returncode == 0, table.stderr
+    notes = table.stdout.split("Why it could not be judged")[1].split("\n\n")[0].splitlines()
+    assert notes[1].split() == ["CHECK", "NOTE"]
+    mine = [line for line in notes if line.startswith("updates-installed-recently")]
+    assert any("last install unknown: /Library/Receipts/InstallHistory.plist" in line for line in mine)
+    assert mine[-1].endswith("… 1 more (--format json)") and len(mine) == 4  # short: three notes, then a count
+    report = json.loads(run_cli("rampart-agent", "check", "--replay", mac, "--format", "json").stdout)
+    results = {r["check_id"]: r for r in report["results"]}
+    recent = results["updates-installed-recently"]
+    assert recent["status"] == "error" and len(recent["notes"]) == 4  # whole in JSON
+    assert any(note.startswith("last install unknown:") for note in recent["notes"])
+    assert all(r["notes"] == [] for r in report["results"] if r["status"] != "error")

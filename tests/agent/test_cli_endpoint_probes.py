@@ -194,3 +194,38 @@ def test_policy_tests_and_probe_listing_cover_the_new_probes() -> None:
     baseline = str(Path(__file__).parents[2] / "policies" / "baseline.yaml")
     result = run_cli("rampart-agent", "policy", "test", baseline)
     assert result.returncode == 0, result.stdout
+
+
+LINUX_PARITY = (
+    "antimalware-realtime",
+    "antimalware-signatures-current",
+    "antimalware-service-running",
+    "password-min-length",
+    "account-lockout",
+    "screen-locks-when-idle",
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        # Debian's defaults: pam_unix's 6 characters, no pam_faillock; no anti-malware, no desktop.
+        (
+            "debian12-laptop-lvm-luks",
+            ("not_applicable", "not_applicable", "not_applicable", "fail", "fail", "not_applicable"),
+        ),
+        # ClamAV just installed (no signatures yet, no daemon), pwquality minlen 14, faillock deny=5, GNOME defaults.
+        ("debian12-desktop-gnome-clamav", ("fail", "error", "fail", "pass", "pass", "pass")),
+        # Defender for Endpoint healthy; Debian's PAM defaults; no desktop.
+        ("debian12-server-mdatp", ("pass", "pass", "pass", "fail", "fail", "not_applicable")),
+    ],
+)
+def test_linux_parity_checks_on_recorded_hosts(host: str, expected: tuple[str, ...]) -> None:
+    report = check("--replay", str(HOSTS / host))
+    got, results = statuses(report), by_id(report)
+    assert tuple(got[c] for c in LINUX_PARITY) == expected
+    for check_id in LINUX_PARITY:
+        if got[check_id] in ("fail", "error"):
+            assert results[check_id]["remediation"], check_id  # plain words on what to do
+    if host == "debian12-desktop-gnome-clamav":
+        assert "freshclam has not yet downloaded one" in results["antimalware-signatures-current"]["reason"]

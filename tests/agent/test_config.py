@@ -76,3 +76,34 @@ def test_cli_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
     result = run_cli("rampart-agent", "--config", str(config), "status")
     assert result.returncode == 2
     assert f"{config}:3: unknown key agent.drain_rat; did you mean 'drain_rate'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("request_attempts: 1000", "agent.request_attempts must be from 1 to 100, got 1000"),
+        ("request_attempts: 0", "agent.request_attempts must be from 1 to 100, got 0"),
+        ("drain_rate: 99999999", "agent.drain_rate must be from 0.01 to 10000, got 99999999"),
+        ("report_max_results: 1000000000", "agent.report_max_results must be from 1 to 100000, got 1000000000"),
+        ("report_max_kb: -1", "agent.report_max_kb must be from 1 to 65536, got -1"),
+        ("spool_max_mb: 0", "agent.spool_max_mb must be from 0.01 to 1048576, got 0"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_with_file_and_line(tmp_path: Path, line: str, error: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"agent:\n  state_dir: {tmp_path}\n  {line}\n", encoding="utf-8")
+    for args in (("status",), ("run", "--once")):
+        result = run_cli("rampart-agent", "--config", str(config), *args)
+        assert result.returncode == 2, result.stderr
+        assert f"{config}:3: {error}" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_number_out_of_range_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"agent:\n  state_dir: {tmp_path}\n", encoding="utf-8")
+    result = run_cli("rampart-agent", "--config", str(config), "status", env={"RAMPART_AGENT__REQUEST_ATTEMPTS": "500"})
+    assert result.returncode == 2
+    assert "environment variable RAMPART_AGENT__REQUEST_ATTEMPTS: agent.request_attempts must be from 1 to 100" in (
+        result.stderr
+    )

@@ -6,6 +6,7 @@ import grp
 import json
 import pwd
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from checks.probes.accounts import (
     collect_local_admins_linux,
     collect_password_policy_linux,
     collect_screen_lock_darwin,
+    collect_screen_lock_linux,
+    gnome_screen_lock,
+    parse_gsettings_value,
     parse_linux_admins,
     parse_linux_password_policy,
     parse_sysadminctl_screenlock,
@@ -26,6 +30,7 @@ from checks.probes.antivirus import (
     collect_antivirus_darwin,
     collect_antivirus_linux,
     decode_product_state,
+    parse_mdatp_health,
     parse_windows_antivirus,
 )
 from checks.probes.common import parse_timestamp
@@ -194,3 +199,113 @@ def test_live_sshd_matches_what_is_installed() -> None:
         assert host.which("sshd") is not None
         return
     assert facts["installed"] is (host.which("sshd") is not None)
+
+
+# --- Linux parity: the PAM stacks, GNOME, ClamAV and Defender for Endpoint through the live collectors ---
+
+DESKTOP = DATA / "hosts" / "debian12-desktop-gnome-clamav"
+LAPTOP = DATA / "hosts" / "debian12-laptop-lvm-luks"
+SERVER = DATA / "hosts" / "debian12-server-mdatp"
+
+
+def test_debian_default_pam_stack_allows_six_characters_and_never_locks() -> None:
+    facts = collect_password_policy_linux(ReplayHost(LAPTOP), {})
+    assert (facts["min_length"], facts["lockout_threshold"]) == (6, 0)
+    assert any("pam_faillock is not in the auth stack" in n for n in facts["notes"])
+    assert any("pam_pwquality is not in the password stack" in n for n in facts["notes"])
+
+
+def test_pwquality_conf_d_and_faillock_arguments() -> None:
+    facts = collect_password_policy_linux(ReplayHost(DESKTOP), {})
+    assert (facts["min_length"], facts["lockout_threshold"]) == (14, 5)
+
+
+def test_pwquality_order_and_defaults() -> None:
+    stack = fixture("accounts", "debian12-common-password-pwquality")
+    auth = fixture("accounts", "debian12-common-auth")
+    shipped = fixture("accounts", "debian12-pwquality.conf")  # every setting commented out
+    # pwquality's built-in 8; faillock.conf's deny does not count without pam_faillock in the stack.
+    facts = parse_linux_password_policy(None, [shipped], "deny = 4\n", stack, auth)
+    assert (facts["min_length"], facts["lockout_threshold"]) == (8, 0)
+    # The .d files are read first, the main file last: the main file wins (pwquality.conf(5)).
+    facts = parse_linux_password_policy(None, ["minlen = 14\n", "minlen = 10\n"], None, stack, None)
+    assert facts["min_length"] == 10
+    # A module argument beats both; faillock.conf's deny applies when the module gives none.
+    with_args = stack.replace("pam_pwquality.so retry=3", "pam_pwquality.so retry=3 minlen=16")
+    faillock_auth = fixture("accounts", "debian12-common-auth-faillock").replace(" deny=5", "")
+    facts = parse_linux_password_policy(None, ["minlen = 10\n"], "deny = 4\n", with_args, faillock_auth)
+    assert (facts["min_length"], facts["lockout_threshold"]) == (16, 4)
+    facts = parse_linux_password_policy(None, [], None, stack, faillock_auth)
+    assert facts["lockout_threshold"] == 3  # pam_faillock(8)'s default
+    # Nothing to go on: null, with the reason an error result shows.
+    facts = parse_linux_password_policy(None, [], None)
+    assert facts["min_length"] is None and facts["lockout_threshold"] is None
+    assert "no minimum length is configured" in facts["unknown_because"]["min_length"]
+    assert "lockout threshold unknown" in facts["unknown_because"]["lockout_threshold"]
+
+
+def test_gnome_screen_lock_from_recorded_gsettings() -> None:
+    host = ReplayHost(DESKTOP)
+    facts = collect_screen_lock_linux(host, {})
+    assert facts == {"desktop": "gnome", "enabled": True, "timeout_seconds": 300, "source": facts["source"]}
+    assert [c.argv[:2] for c in host.calls] == [("gsettings", "get")] * 3
+    assert collect_screen_lock_linux(ReplayHost(LAPTOP), {})["desktop"] is None  # no GNOME: not read at all
+    assert parse_gsettings_value(fixture("accounts", "debian12-gsettings-idle-delay.txt")) == 300
+    assert gnome_screen_lock({"idle-delay": 0, "lock-enabled": True, "lock-delay": 0})["enabled"] is False
+    assert gnome_screen_lock({"idle-delay": 600, "lock-enabled": True, "lock-delay": 30})["timeout_seconds"] == 630
+    assert gnome_screen_lock({"idle-delay": 600, "lock-enabled": False, "lock-delay": 0})["enabled"] is False
+    with pytest.raises(ProbeError, match="unrecognised gsettings value"):
+        parse_gsettings_value("No such schema “org.gnome.desktop.session”\n")
+
+
+def test_gsettings_without_dconf_is_an_error(tmp_path: Path) -> None:
+    spec = {
+        "platform": "linux",
+        "which": {"gnome-shell": "/usr/bin/gnome-shell", "gsettings": "/usr/bin/gsettings"},
+        "commands": [
+            {
+                "match": "gsettings get",
+                "stdout": "uint32 300\n",
+                "stderr": "GLib-GIO-Message: Using the 'memory' GSettings backend.  Your settings will not be saved "
+                "or shared with other applications.\n",
+            }
+        ],
+    }
+    (tmp_path / "host.json").write_text(json.dumps(spec))
+    with pytest.raises(ProbeError, match="no dconf backend"):
+        collect_screen_lock_linux(ReplayHost(tmp_path), {})
+
+
+def test_mdatp_health_through_the_collector() -> None:
+    facts = collect_antivirus_linux(ReplayHost(SERVER), {})
+    assert facts["product"] == "Microsoft Defender for Endpoint"
+    assert (facts["realtime_enabled"], facts["service_running"], facts["updates_automatic"]) == (True, True, True)
+    assert (facts["signature_age_days"], facts["signature_version"]) == (0, "1.411.353.0")
+    assert facts["tamper_protected"] is True
+    stale = parse_mdatp_health(fixture("antivirus", "mdatp-health-passive-stale.txt"))
+    assert (stale["realtime_enabled"], stale["mode"], stale["signature_age_days"]) == (False, "Passive Mode", 10)
+    assert (stale["service_running"], stale["updates_automatic"]) == (False, False)
+    assert any("definitions_status is stale" in n for n in stale["notes"])
+    with pytest.raises(ProbeError, match="unrecognised `mdatp health` output"):
+        parse_mdatp_health("ERROR: Could not connect to the daemon\n")
+
+
+def test_clamav_just_installed_and_running(tmp_path: Path) -> None:
+    fresh = collect_antivirus_linux(ReplayHost(DESKTOP), {})
+    assert (fresh["product"], fresh["realtime_enabled"], fresh["service_running"]) == ("ClamAV", False, False)
+    assert fresh["signature_age_days"] is None and "freshclam" in fresh["unknown_because"]["signature_age_days"]
+    # The same machine a day later: daemons running, daily.cld refreshed an hour ago.
+    spec = json.loads((DESKTOP / "host.json").read_text())
+    spec["processes"] += [
+        {"pid": n, "name": name, "user": "clamav", "cmdline": [name]}
+        for n, name in ((900, "clamd"), (901, "freshclam"), (902, "clamonacc"))
+    ]
+    spec["files"]["/var/lib/clamav/daily.cld"] = {"content": "", "mtime": time.time() - 3600}
+    spec["commands"] = [
+        {**c, "stdout_file": str((DESKTOP / c["stdout_file"]).resolve())} if "stdout_file" in c else c
+        for c in spec["commands"]
+    ]
+    (tmp_path / "host.json").write_text(json.dumps(spec))
+    running = collect_antivirus_linux(ReplayHost(tmp_path), {})
+    assert (running["realtime_enabled"], running["service_running"], running["updates_automatic"]) == (True, True, True)
+    assert running["signature_age_days"] == 0 and running["unknown_because"] == {}

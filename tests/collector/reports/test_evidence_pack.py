@@ -118,7 +118,7 @@ def test_the_pack_holds_every_part_in_formats_their_tools_read(live: LiveCollect
     with zipfile.ZipFile(pack) as archive:
         names = set(archive.namelist())
         assert EXPECTED_FILES <= names and "manifest.json" in names
-        assert any(n.startswith("policies/baseline/1.2.0-") for n in names)
+        assert any(n.startswith("policies/baseline/1.3.0-") for n in names)
         manifest = json.loads(archive.read("manifest.json"))
         rows = list(csv.DictReader(io.StringIO(archive.read("results.csv").decode())))
         lines = [json.loads(line) for line in archive.read("results.jsonl").splitlines()]
