@@ -3,7 +3,8 @@
 Each process polls every `job_poll_s`. A run is claimed by moving the job's `next_run_at` forward with one
 conditional UPDATE (`... WHERE next_run_at <= now`): on PostgreSQL the second of two concurrent claims
 re-reads the row after the first commits and no longer matches, so exactly one process runs each slot.
-Every run is recorded in `job_runs` (who, when, outcome). Other modules add jobs with `register`.
+Every run is recorded in `job_runs` (who, when, outcome). `build_jobs` composes the list at start-up, from
+the config it is given (`serve` and `jobs run` call it): no job registers itself on import.
 
 A run whose process dies (SIGKILL, a crash, a host lost) cannot record its own end, so every process, at
 each poll, records such runs as `interrupted` (a run that did not finish could not observe: a failed run,
@@ -21,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from collector.cloud import job as cloud  # one way only: collector.cloud.job does not import this module
+from collector.cloud.config import CloudConfig, load_cloud_config
 from collector.config import CollectorConfig
 from collector.storage import waivers as waiver_store
 from collector.storage.bulk import upsert
@@ -62,14 +65,6 @@ class Job:
     enabled: Callable[[CollectorConfig], bool] = _always  # e.g. cloud checks only once they are configured
 
 
-JOBS: dict[str, Job] = {}
-
-
-def register(job: Job) -> Job:
-    JOBS[job.name] = job
-    return job
-
-
 def claim(connection: Connection, name: str, now: dt.datetime, interval: dt.timedelta) -> bool:
     """True when this caller won the job's current slot (and moved the next one `interval` ahead)."""
     statement = upsert(connection, job_schedule).values(name=name, next_run_at=now)
@@ -83,12 +78,18 @@ def claim(connection: Connection, name: str, now: dt.datetime, interval: dt.time
 
 
 def run_due(
-    engine: Engine, config: CollectorConfig, holder: str, now: dt.datetime | None = None, only: set[str] | None = None
+    engine: Engine,
+    config: CollectorConfig,
+    holder: str,
+    now: dt.datetime | None = None,
+    only: set[str] | None = None,
+    *,
+    jobs: Mapping[str, Job],
 ) -> list[dict[str, Any]]:
-    """Run every registered job whose slot this process wins; returns what ran."""
+    """Run every one of `jobs` (from build_jobs) whose slot this process wins; returns what ran."""
     ran = []
     interrupt_abandoned(engine, now or utcnow())
-    for job in list(JOBS.values()):
+    for job in jobs.values():
         if only is not None and job.name not in only:
             continue
         if not job.enabled(config):
@@ -214,11 +215,17 @@ class JobRunner(threading.Thread):
     """The background thread of one collector process."""
 
     def __init__(
-        self, engine: Engine, config: CollectorConfig, holder: str, on_run: Callable[[str, str], None]
+        self,
+        engine: Engine,
+        config: CollectorConfig,
+        jobs: Mapping[str, Job],
+        holder: str,
+        on_run: Callable[[str, str], None],
     ) -> None:
         super().__init__(name="rampart-jobs", daemon=True)
         self.engine = engine
         self.config = config
+        self.jobs = jobs
         self.holder = holder
         self.on_run = on_run
         self.stopping = threading.Event()
@@ -226,7 +233,7 @@ class JobRunner(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.config.job_poll_s):
             try:
-                for outcome in run_due(self.engine, self.config, self.holder):
+                for outcome in run_due(self.engine, self.config, self.holder, jobs=self.jobs):
                     self.on_run(outcome["job"], outcome["status"])
             except sa.exc.SQLAlchemyError:
                 log.warning("could not look for due jobs", exc_info=True)
@@ -306,7 +313,24 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
     }
 
 
-register(Job("retention", lambda config: config.retention_interval_s, retention))
+# --- composition ---------------------------------------------------------------------------------------
 
-# Jobs defined with their features register themselves on import.
-import collector.cloud.job  # noqa: E402,F401
+
+def build_jobs(config_path: str | None) -> dict[str, Job]:
+    """The jobs of a collector process, by name, in the order they run at a poll. `config_path` is the file
+    the cloud job reads its `cloud:` section from at every slot (so a changed section takes effect without
+    a restart); None reads no file (the RAMPART_CLOUD__* variables only)."""
+
+    def cloud_config() -> CloudConfig:
+        return load_cloud_config(config_path)
+
+    listed = [
+        Job("retention", lambda config: config.retention_interval_s, retention),
+        Job(
+            "cloud",
+            lambda _config: cloud.cloud_interval_s(cloud_config),
+            lambda engine, _config, now: cloud.scheduled_cloud_run(engine, cloud_config, now),
+            enabled=lambda _config: cloud.cloud_enabled(cloud_config),
+        ),
+    ]
+    return {job.name: job for job in listed}

@@ -1,8 +1,8 @@
 """The collector's FastAPI application.
 
 `create_app(config)` builds it; `app_from_env()` is the factory uvicorn imports in each worker process
-(the config path travels in $RAMPART_CONFIG). Every response carries X-Rampart-Time; every request is
-logged as one JSON line and counted in /metrics.
+(`serve` hands the workers its config path in $RAMPART_CONFIG, read here once at start-up). Every response
+carries X-Rampart-Time; every request is logged as one JSON line and counted in /metrics.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from collector.api.metrics import Metrics
 from collector.api.state import AppState
 from collector.config import CollectorConfig, load_collector_config
 from collector.initialise import load_signing_key
-from collector.jobs import JobRunner
+from collector.jobs import JobRunner, build_jobs
 from collector.logs import setup_logging
 from collector.storage import migrate
 from collector.storage.engine import make_engine
@@ -212,8 +212,11 @@ def _has_body(scope: Scope) -> bool:
     return b"transfer-encoding" in headers or scope["method"] in ("POST", "PUT", "PATCH")
 
 
-def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_jobs: bool = True) -> FastAPI:
-    """The application; `run_jobs` starts this process's scheduled-job thread (see collector/jobs.py)."""
+def create_app(
+    config: CollectorConfig, engine: Engine | None = None, *, run_jobs: bool = True, config_path: str | None = None
+) -> FastAPI:
+    """The application; `run_jobs` starts this process's scheduled-job thread (see collector/jobs.py), whose
+    cloud job reads its section from `config_path` (None: no file)."""
     engine = engine or make_engine(config.resolved_database_url(), config.db_pool_size)
     state = AppState(
         config=config,
@@ -233,7 +236,11 @@ def create_app(config: CollectorConfig, engine: Engine | None = None, *, run_job
         runner = None
         if run_jobs:
             runner = JobRunner(
-                engine, config, state.holder, lambda job, status: state.metrics.job_runs.labels(job, status).inc()
+                engine,
+                config,
+                build_jobs(config_path),
+                state.holder,
+                lambda job, status: state.metrics.job_runs.labels(job, status).inc(),
             )
             runner.start()
         yield
@@ -358,6 +365,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 def app_from_env() -> Any:
     """uvicorn's factory: config from $RAMPART_CONFIG (and RAMPART_COLLECTOR__* variables)."""
-    config = load_collector_config(os.environ.get("RAMPART_CONFIG") or None)
+    path = os.environ.get("RAMPART_CONFIG") or None
+    config = load_collector_config(path)
     setup_logging(config.log_level, config.log_format)
-    return create_app(config)
+    return create_app(config, config_path=path)

@@ -1,10 +1,11 @@
 """One cloud run against the collector's database: its waivers in, the results stored. Shared by
-`rampart-collector cloud run` and the scheduled `cloud` job (run once across replicas by collector/jobs.py)."""
+`rampart-collector cloud run` and the scheduled `cloud` job (run once across replicas by collector/jobs.py,
+whose build_jobs composes it from these functions: this module does not import collector/jobs.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -13,11 +14,9 @@ from checks.config import ConfigError
 from checks.policy.model import Policy
 from checks.results import Status
 from collector.cloud.client import PageHook, WaitHook
-from collector.cloud.config import CloudConfig, load_cloud_config
+from collector.cloud.config import CloudConfig
 from collector.cloud.run import CloudRun, run_cloud_checks
 from collector.cloud.store import StoredRun, store_cloud_run
-from collector.config import CollectorConfig
-from collector.jobs import Job, register
 from collector.storage import waivers
 from collector.storage.engine import read_tx, run_write
 
@@ -59,36 +58,31 @@ def summary(run: CloudRun, stored: StoredRun) -> dict[str, Any]:
 
 
 # --- the scheduled job -----------------------------------------------------------------------------------
-# Registered with collector/jobs.py, which runs each slot in one collector process only. The cloud section
-# is read from the same file as the collector's (`serve` and the CLI put its path in $RAMPART_CONFIG) at
-# every slot, so a changed config takes effect without a restart. Off while cloud.tenant_id is empty.
+# collector/jobs.py's build_jobs hands each function `load`, which reads the cloud section from the config
+# file the collector was started with, at every slot: a changed config takes effect without a restart. Off
+# while cloud.tenant_id is empty.
+
+CloudSource = Callable[[], CloudConfig]
 
 
-def _cloud_config() -> CloudConfig:
-    return load_cloud_config(os.environ.get("RAMPART_CONFIG") or None)
-
-
-def cloud_enabled(_collector: CollectorConfig) -> bool:
+def cloud_enabled(load: CloudSource) -> bool:
     """On once `cloud.tenant_id` is set. Never raises (the job thread must keep running): an invalid cloud
     section counts as enabled, so that the run records what is wrong."""
     try:
-        return _cloud_config().configured
+        return load().configured
     except (ConfigError, ValueError):
         return True
 
 
-def cloud_interval_s(_collector: CollectorConfig) -> int:
+def cloud_interval_s(load: CloudSource) -> int:
     try:
-        return _cloud_config().interval_s
+        return load().interval_s
     except (ConfigError, ValueError):
         return CloudConfig().interval_s
 
 
-def scheduled_cloud_run(engine: Engine, _collector: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
-    config = _cloud_config()
+def scheduled_cloud_run(engine: Engine, load: CloudSource, now: dt.datetime) -> dict[str, Any]:
+    config = load()
     config.validate()  # a ConfigError is recorded as the run's failure, naming the key
     run, stored = run_and_store(engine, config, now)
     return summary(run, stored)
-
-
-register(Job("cloud", cloud_interval_s, scheduled_cloud_run, enabled=cloud_enabled))

@@ -43,9 +43,16 @@ class Failed(CommandError):
 
 def config_of(args: argparse.Namespace) -> CollectorConfig:
     if args.config:
-        # As `serve` does: jobs run from this process (`jobs run cloud`) read their own sections of the file.
+        # So that config_named can say which file named the database.
         os.environ["RAMPART_CONFIG"] = str(Path(args.config).absolute())
     return load_collector_config(args.config)
+
+
+def config_path_of(args: argparse.Namespace) -> str | None:
+    """The config file a command was given: --config, else $RAMPART_CONFIG (the CLI's documented default)."""
+    if args.config:
+        return str(Path(args.config).absolute())
+    return os.environ.get("RAMPART_CONFIG") or None
 
 
 def engine_of(config: CollectorConfig, *, require_schema: bool = True) -> Engine:

@@ -13,6 +13,7 @@ from collector.commands.base import (
     add_format,
     cli_actor,
     config_of,
+    config_path_of,
     day,
     engine_of,
     now,
@@ -315,19 +316,20 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     from collector.storage.engine import write_tx
     from collector.storage.models import job_schedule
 
-    unknown = [name for name in args.names if name not in jobs.JOBS]
+    known = jobs.build_jobs(config_path_of(args))  # the cloud job reads its section from the same file
+    unknown = [name for name in args.names if name not in known]
     if unknown:
-        raise UsageError(f"no job {unknown[0]!r} (jobs: {', '.join(sorted(jobs.JOBS))})")
+        raise UsageError(f"no job {unknown[0]!r} (jobs: {', '.join(sorted(known))})")
     config = config_of(args)
     engine = engine_of(config)
     try:
         if args.force:
             with write_tx(engine) as connection:
-                for name in args.names or list(jobs.JOBS):
+                for name in args.names or list(known):
                     connection.execute(
                         job_schedule.update().where(job_schedule.c.name == name).values(next_run_at=now())
                     )
-        ran = jobs.run_due(engine, config, cli_actor(), only=set(args.names) if args.names else None)
+        ran = jobs.run_due(engine, config, cli_actor(), only=set(args.names) if args.names else None, jobs=known)
     finally:
         engine.dispose()
     if args.format == "json":

@@ -42,7 +42,9 @@ def run(live: LiveCollector, run_id: int) -> Any:
 
 def poll(live: LiveCollector, now: dt.datetime | None = None) -> None:
     """What each collector process does every job_poll_s (no job is due here: only the sweep acts)."""
-    jobs.run_due(live.engine, live.config, f"{HOST}:{os.getpid()}:poller", now=now, only=set())
+    jobs.run_due(
+        live.engine, live.config, f"{HOST}:{os.getpid()}:poller", now=now, only=set(), jobs=jobs.build_jobs(None)
+    )
 
 
 def test_a_run_whose_process_ended_is_interrupted_at_the_next_poll(live: LiveCollector) -> None:

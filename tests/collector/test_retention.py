@@ -67,10 +67,14 @@ def test_retention_deletes_old_history_and_keeps_answers_within_the_horizon(live
 
 
 def test_the_job_runs_once_per_slot_and_is_recorded(live: LiveCollector) -> None:
-    first = jobs.run_due(live.engine, live.config, "process-a", NOW)
-    second = jobs.run_due(live.engine, live.config, "process-b", NOW)
+    first = jobs.run_due(live.engine, live.config, "process-a", NOW, jobs=jobs.build_jobs(None))
+    second = jobs.run_due(live.engine, live.config, "process-b", NOW, jobs=jobs.build_jobs(None))
     later = jobs.run_due(
-        live.engine, live.config, "process-b", NOW + dt.timedelta(seconds=live.config.retention_interval_s)
+        live.engine,
+        live.config,
+        "process-b",
+        NOW + dt.timedelta(seconds=live.config.retention_interval_s),
+        jobs=jobs.build_jobs(None),
     )
     assert [r["job"] for r in first] == ["retention"] and second == [] and [r["job"] for r in later] == ["retention"]
     runs = live.rows(sa.select(models.job_runs.c.holder, models.job_runs.c.status).order_by(models.job_runs.c.id))
