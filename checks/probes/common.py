@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Literal
 
 from checks.probes.host import AccessDenied, CommandResult, Host, ProbeError
 
 
-def read_optional(host: Host, path: str) -> str | None:
-    """The file's text, or None when it does not exist. Permission problems still raise."""
-    if host.stat(path) is None:
-        return None
-    return host.read_text(path)
+def read_optional(host: Host, path: str, *, unreadable: Literal["raise", "missing"] = "raise") -> str | None:
+    """The file's text as read, or None when it does not exist.
+
+    A file that exists but cannot be looked at or read (AccessDenied, or any other ProbeError) raises by
+    default, so that the check is an `error` naming the file rather than a silent absence. With
+    `unreadable="missing"` it counts as absent instead: for facts a probe reports only when it can (the
+    `os` probe's kernel and host name)."""
+    try:
+        if host.stat(path) is None:
+            return None
+        return host.read_text(path)
+    except ProbeError:
+        if unreadable == "missing":
+            return None
+        raise
 
 
 def which_any(host: Host, *names: str) -> str | None:

@@ -9,6 +9,7 @@ import shlex
 from typing import Any
 
 from checks.probes import grammar
+from checks.probes.common import read_optional
 from checks.probes.grammar import checker, require
 from checks.probes.host import CommandMissing, Host, ProbeError
 from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
@@ -726,18 +727,15 @@ def parse_os_release(text: str) -> dict[str, str]:
     return values
 
 
-def _read_optional(host: Host, path: str) -> str | None:
-    try:
-        return host.read_text(path).strip() if host.stat(path) is not None else None
-    except ProbeError:
-        return None
+def _stripped(text: str | None) -> str | None:
+    return None if text is None else text.strip()
 
 
 @OS.collector("linux")
 def collect_os_linux(host: Host, params: Params) -> Facts:
     text = None
     for path in ("/etc/os-release", "/usr/lib/os-release"):
-        text = _read_optional(host, path)
+        text = _stripped(read_optional(host, path, unreadable="missing"))
         if text is not None:
             break
     if text is None:
@@ -756,9 +754,9 @@ def collect_os_linux(host: Host, params: Params) -> Facts:
         "id_like": release.get("ID_LIKE", "").lower().split(),
         "version": release.get("VERSION_ID", ""),
         "build": None,
-        "kernel": _read_optional(host, "/proc/sys/kernel/osrelease"),
+        "kernel": _stripped(read_optional(host, "/proc/sys/kernel/osrelease", unreadable="missing")),
         "arch": arch,
-        "hostname": _read_optional(host, "/proc/sys/kernel/hostname"),
+        "hostname": _stripped(read_optional(host, "/proc/sys/kernel/hostname", unreadable="missing")),
     }
 
 
