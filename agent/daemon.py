@@ -52,10 +52,6 @@ def worker_command(task: str, config_path: str | None, *extra: str, log_format: 
     return command + list(extra)
 
 
-class WorkerFailed(Exception):
-    pass
-
-
 class Daemon:
     def __init__(
         self,

@@ -26,13 +26,6 @@ def read_optional(host: Host, path: str, *, unreadable: Literal["raise", "missin
         raise
 
 
-def which_any(host: Host, *names: str) -> str | None:
-    for name in names:
-        if host.which(name):
-            return name
-    return None
-
-
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None

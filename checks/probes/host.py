@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import ntpath
 import os
-import platform as _platform
 import posixpath
 import selectors
 import signal
@@ -543,7 +542,3 @@ class ReplayHost:
 
     def processes(self) -> list[dict[str, object]]:
         return list(self._processes)
-
-
-def machine_summary() -> dict[str, str]:
-    return {"system": _platform.system(), "release": _platform.release(), "machine": _platform.machine()}

@@ -33,10 +33,6 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, pool_size: int = 8, *, pre_ping: bool = True, custom_plans: bool = True) -> Engine:
     """`pre_ping` and `custom_plans` are for PostgreSQL: a ping before each checkout finds a dropped
     connection (for callers that cannot retry); custom plans suit the bulk statements (see below)."""

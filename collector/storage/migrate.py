@@ -77,7 +77,3 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
         command.upgrade(config, revision)
         after = MigrationContext.configure(connection).get_current_revision()
     return before, after or ""
-
-
-def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
