@@ -418,3 +418,31 @@ def test_the_command_refuses_hostile_packs_without_a_traceback(pack: Pack, workd
         assert done.returncode == 1, (file_name, done.stdout, done.stderr[-800:])
         assert "Traceback" not in done.stderr and done.stdout.strip(), (file_name, done.stderr[-800:])
         figures.add("refused")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["body is a list", "body is no json", "no method", "infinite timestamp", "record is a list", "report id"],
+)
+def test_a_report_record_of_another_shape_is_a_problem_not_a_crash(
+    pack: Pack, workdir: Path, change: str, figures: Figures
+) -> None:
+    """Records the verifier once raised on (AttributeError, ValueError, KeyError, OverflowError), under a
+    manifest re-signed with the collector's key: each a problem on its line."""
+    lines = records(pack)
+    record: Any = lines[0]
+    if change == "body is a list":
+        record["body_base64"] = base64.b64encode(b"[1]").decode()
+    elif change == "body is no json":
+        record["body_base64"] = base64.b64encode(b"\xff not json").decode()
+    elif change == "no method":
+        del record["signed"]["method"]
+    elif change == "infinite timestamp":
+        record["signed"]["timestamp"] = float("inf")
+    elif change == "record is a list":
+        lines[0] = [record]
+    else:
+        record["report_id"] = "another-report"
+    members = {**pack.members, REPORTS: jsonl(lines)}
+    outcome = check(zipped(list(resigned(pack, members).items())), workdir, figures, pack.fingerprint)
+    refused(outcome, figures, mentioning=f"{REPORTS}:1")
