@@ -6,8 +6,13 @@ starts with `=` runs as a formula. Every output goes through one of these:
 
 - `printable(text)`: control characters (C0, DEL, C1) and the Unicode bidirectional overrides shown as
   visible escapes (`\\x1b`, `\\n`, `\\u202e`), so one value stays one line of text.
-- `csv_cell(value)`: a text cell that a spreadsheet would read as a formula is prefixed with `'` (OWASP's
-  advice for CSV injection: cells starting with `=`, `+`, `-`, `@`, tab or carriage return).
+- `visible(text)`: the same, but line breaks and tabs kept (a CRLF read as a newline), for text that may
+  span lines where a line break is harmless: HTML (the dashboard, the briefing and its PDF) and CSV cells.
+  A browser shows an escape character as nothing, yet it is still in what a reader copies and pastes.
+- `csv_cell(value)`: a text cell made `visible`, and one that a spreadsheet would read as a formula is
+  prefixed with `'` (OWASP's advice for CSV injection: cells starting with `=`, `+`, `-`, `@`, tab or
+  carriage return).
+- `html_finalize(value)`: Jinja's `finalize` for the HTML templates: every text value made `visible`.
 - `SafeCsvWriter` / `SafeDictWriter`: the csv module's writers with every text cell passed through
   `csv_cell`.
 """
@@ -41,9 +46,31 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
+_UNPRINTABLE_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character shown as an escape but newlines and tabs (CRLF as a newline)."""
+    return _UNPRINTABLE_BUT_LINES.sub(_escape, text.replace("\r\n", "\n"))
+
+
+def html_finalize(value: Any) -> Any:
+    """Jinja `finalize`: text shown `visible`; markup the template built (Markup) kept as markup."""
+    if not isinstance(value, str):
+        return value
+    cleaned = visible(value)
+    if cleaned == value:
+        return value
+    return type(value)(cleaned) if hasattr(value, "__html__") else cleaned
+
+
 def csv_cell(value: Any) -> Any:
-    """A cell for CSV: text that a spreadsheet would evaluate is prefixed with `'`; other values as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """A cell for CSV: text made `visible`, and text that a spreadsheet would evaluate prefixed with `'`;
+    other values as they are."""
+    if not isinstance(value, str):
+        return value
+    value = visible(value)
+    if value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 
 from checks import __version__
+from checks.safetext import html_finalize
 from collector.dashboard import assets
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,6 +91,7 @@ def make_environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=html_finalize,  # hostile text's control characters shown as escapes
     )
     environment.filters.update(when=_when, percent=_percent, pretty=_pretty, number=_number)
     environment.globals.update(

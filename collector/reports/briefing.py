@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from checks.safetext import html_finalize
 from collector.reports import charts
 from collector.reports.areas import Rag
 from collector.reports.figures import LONG_FAILING_DAYS
@@ -125,6 +126,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=html_finalize,  # hostile text's control characters shown as escapes
     )
 
 

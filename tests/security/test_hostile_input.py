@@ -10,21 +10,29 @@ nothing it should not, and the data is all there afterwards.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
+import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 
+from collector.storage import sessions, users
+from collector.storage.engine import write_tx
+from collector.storage.models import utcnow
+from tests.collector.dashboard.helpers import PASSWORD, Web
 from tests.conftest import run_cli
 from tests.reliability.figures import Figures
 from tests.security.conftest import Callers
 from tests.support.agents import make_result, make_results
 from tests.support.live import LiveCollector
-from tests.support.policies import CHECK_IDS
+from tests.support.policies import CHECK_IDS, FLEET_POLICY_ID
 
 pytestmark = [pytest.mark.security, pytest.mark.slow]
 
@@ -253,3 +261,123 @@ def test_the_agents_own_table_escapes_what_it_observed(tmp_path: Path, figures: 
         assert done.returncode in (0, 1), done.stderr[-400:]
         assert not CONTROL.findall(done.stdout), (text, done.stdout[-400:])
     figures.set(inputs_tried=tried)
+
+
+# what hostile text must never become in HTML: live markup, script, or a link that goes to evil.example
+LIVE_MARKUP = ["<script>alert(1)</script>", "<img src=x onerror", '"><img']
+EVIL_LINK = re.compile(r"""(href|src|action)\s*=\s*["']?[^"'>\s]*evil\.example""", re.IGNORECASE)
+WAIVER_JUSTIFICATION = '<script>alert("waiver")</script> =HYPERLINK("https://evil.example","x") \x1b[2Jcleared'
+
+
+def hostile_waiver(live: LiveCollector, callers: Callers) -> str:
+    """A waiver whose justification and ticket are hostile, approved so that every output shows it."""
+    with write_tx(live.engine) as connection:
+        users.add_user(connection, "analyst-2", "analyst", by="test", now=utcnow())
+        second, _ = users.create_token(connection, "analyst-2", by="test", now=utcnow())
+    expires = (dt.date.today() + dt.timedelta(days=20)).isoformat()
+    waiver = live.session(callers.roles["analyst"]).post(
+        live.url + "/api/v1/waivers",
+        json={"check": HOSTILE_CHECK, "policy": FLEET_POLICY_ID, "scope": {"hosts": ["alpha-01"]},
+              "expires": expires, "justification": WAIVER_JUSTIFICATION, "ticket": "=1+2"},
+    )  # fmt: skip
+    assert waiver.status_code == 201, waiver.text
+    approved = live.session(second).post(f"{live.url}/api/v1/waivers/{waiver.json()['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    return str(waiver.json()["id"])
+
+
+def assert_html_is_safe(where: str, html: str) -> None:
+    for markup in LIVE_MARKUP:
+        assert markup not in html, (where, markup, html[max(html.find(markup) - 200, 0) :][:400])
+    assert not EVIL_LINK.search(html), (where, EVIL_LINK.search(html))
+    assert not CONTROL.findall(html), (where, CONTROL.findall(html)[:5])
+
+
+def test_hostile_text_is_text_in_the_dashboard_pages(live: LiveCollector, callers: Callers, figures: Figures) -> None:
+    """Hostile host names, facts and a waiver's justification through every dashboard page that shows them,
+    signed in: escaped markup, no script, no live link to evil.example, no control characters."""
+    names = hostile_fleet(live)
+    waiver = hostile_waiver(live, callers)
+    with write_tx(live.engine) as connection:
+        sessions.set_password(connection, "admin-1", PASSWORD, by="test", now=utcnow())
+    web = Web(live)
+    assert web.sign_in("admin-1").status_code == 303
+    admin = live.session(callers.roles["admin"])
+    hosts = admin.get(live.url + "/api/v1/hosts", params={"limit": 100}).json()["hosts"]
+    pages = ["/", "/hosts", f"/checks/{FLEET_POLICY_ID}/{HOSTILE_CHECK}", "/waivers", "/audit", "/agents", "/downloads"]
+    pages.append(f"/waivers/{quote(waiver)}")
+    pages += [f"/hosts/{h['agent_id']}" for h in hosts if h["hostname"] in names]
+    pages += ["/hosts?search=" + quote(name) for name in HOSTILE[:2]]
+    shown = ""
+    for path in pages:
+        page = web.get(path)
+        assert page.status_code == 200, (path, page.status_code, page.text[:300])
+        assert_html_is_safe(path, page.text)
+        shown += page.text
+    # shown, as text: the markup escaped, and the terminal escapes' printable remains
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in shown or "&quot;&gt;&lt;img src=x" in shown
+    assert "=HYPERLINK(" in shown and ("alert(&#34;waiver&#34;)" in shown or "alert(&quot;waiver&quot;)" in shown)
+    assert "\\x1b[2Jcleared" in shown  # the escape character shown as an escape
+    figures.set(inputs_tried=len(pages) * len(HOSTILE), pages=len(pages), outputs=["dashboard html"])
+
+
+def test_hostile_text_is_text_in_the_briefing_html_and_pdf(
+    live: LiveCollector, callers: Callers, tmp_path: Path, figures: Figures
+) -> None:
+    """The briefing over HTTPS, as HTML and as PDF, with hostile host names and a hostile waiver: the HTML
+    escapes them; the PDF (read by pdftotext) shows them as literal text, has no JavaScript and no link."""
+    hostile_fleet(live)
+    live.enrolled_agent(hostname=HOSTILE[0] + " silent")  # never reports: the briefing names it
+    hostile_waiver(live, callers)
+    auditor = live.session(callers.roles["auditor"])
+    html = auditor.get(live.url + "/api/v1/briefing", headers={"Accept": "text/html"})
+    assert html.status_code == 200, html.text[:300]
+    assert_html_is_safe("briefing.html", html.text)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; silent" in html.text
+    pdf = auditor.get(live.url + "/api/v1/briefing", headers={"Accept": "application/pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    path = tmp_path / "briefing.pdf"
+    path.write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert "<script>alert(1)</script> silent" in flat  # as literal text
+    assert 'alert("waiver")' in flat and "HYPERLINK" in flat
+    assert not CONTROL.findall(text.replace("\x0c", "")), CONTROL.findall(text)[:5]  # form feeds end pages
+    urls = subprocess.run(["pdfinfo", "-url", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "evil.example" not in urls, urls
+    scripts = subprocess.run(["pdfinfo", "-js", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "alert" not in scripts and "evil" not in scripts, scripts
+    figures.set(inputs_tried=2 * (len(HOSTILE) + 1), outputs=["briefing html", "briefing pdf"])
+
+
+def test_hostile_text_is_text_in_the_evidence_packs_members(
+    live: LiveCollector, callers: Callers, figures: Figures
+) -> None:
+    """The evidence pack's CSV, JSON and text members with hostile host names, facts and a waiver: no cell a
+    spreadsheet evaluates, no control character in any CSV cell, JSON exact, the briefing in it as text."""
+    names = hostile_fleet(live)
+    hostile_waiver(live, callers)
+    pack = live.session(callers.roles["auditor"]).get(live.url + "/api/v1/evidence")
+    assert pack.status_code == 200, pack.text[:300]
+    tried = 0
+    with zipfile.ZipFile(io.BytesIO(pack.content)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    for name, data in members.items():
+        if name.endswith(".csv"):
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+            for row in rows[1:]:
+                for value in row:
+                    tried += 1
+                    assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), (name, value[:60])
+                    assert not CONTROL.findall(value), (name, value[:80])
+        elif name.endswith((".json", ".jsonl", ".txt")):
+            tried += 1
+            assert not CONTROL.findall(data.decode("utf-8")), (name, CONTROL.findall(data.decode())[:5])
+    inventory = json.loads(members["agents.json"])["agents"]
+    assert {a["hostname"] for a in inventory} >= set(names)  # the JSON keeps the text exactly, escaped by JSON
+    waivers = json.loads(members["waivers.json"])["waivers"]
+    assert [w["justification"] for w in waivers] == [WAIVER_JUSTIFICATION]
+    (row,) = list(csv.DictReader(io.StringIO(members["waivers.csv"].decode("utf-8"), newline="")))
+    assert row["justification"] == WAIVER_JUSTIFICATION.replace("\x1b", "\\x1b") and row["ticket"] == "'=1+2"
+    figures.set(inputs_tried=tried, members=len(members), outputs=["evidence csv", "evidence json"])
