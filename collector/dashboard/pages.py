@@ -23,6 +23,7 @@ from collector.dashboard.session import can_audit, can_export, can_read, state_o
 from collector.security import Permission, allowed
 from collector.storage import audit, queries
 from collector.storage.engine import read_tx
+from collector.storage.policy_texts import check_texts
 from collector.storage.queries import QueryError
 from collector.storage.sessions import SessionUser
 
@@ -140,7 +141,7 @@ def host(request: Request, agent_id: str, user: Reader, status: Text = "", forma
         found = queries.host(connection, agent_id, now=now, stale_after=_stale_after(state))
         agent = queries.find_host(connection, agent_id)
         for result in found["results"]:
-            texts = data.check_texts.get(connection, result["policy"], result.get("policy_hash"))
+            texts = check_texts.get(connection, result["policy"], result.get("policy_hash"))
             result.update(texts.get(result["check"], {}))
         history = data.host_history(connection, agent.subject_id)
         return {**found, "history": history}
@@ -223,7 +224,7 @@ def check(
         found = queries.check(
             connection, check_id, policy_id=policy_id, status=status, group=group or None, limit=limit, offset=offset
         )
-        texts = data.check_texts.get(connection, policy_id, found.get("policy_hash"))
+        texts = check_texts.get(connection, policy_id, found.get("policy_hash"))
         return {**found, **texts.get(check_id, {})}
 
     try:
