@@ -1,4 +1,5 @@
-"""Small helpers the endpoint probes share: optional reads, dates and ages."""
+"""Small helpers the endpoint probes share: optional reads, dates and ages, the `path` parameter, key/value
+configuration text."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
+from checks.probes import grammar
 from checks.probes.host import AccessDenied, CommandResult, Host, ProbeError
+from checks.probes.registry import Field, Params
 
 
 def read_optional(host: Host, path: str, *, unreadable: Literal["raise", "missing"] = "raise") -> str | None:
@@ -95,3 +98,32 @@ def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+def path_field() -> Field:
+    """The `path` parameter of the probes that read one file (file, file_content, key_value_file)."""
+    return Field("path", "string", "Absolute path of the file", pattern=grammar.PATH_PATTERN, max_length=4096)
+
+
+def path_read(params: Params) -> tuple[str, ...]:
+    """What a probe that reads the file named by `path` reads (the read allow-list applies to it)."""
+    return (params["path"],)
+
+
+def parse_key_values(text: str, separator: str) -> dict[str, str]:
+    """`key value` (separator `whitespace`) or `key=value` lines, keys lower-cased, the last one winning;
+    shared by key_value_file and password_policy (login.defs, pwquality.conf, faillock.conf)."""
+    settings: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if separator == "=":
+            key, sep, value = line.partition("=")
+            if not sep:
+                continue
+        else:
+            parts = line.split(None, 1)
+            key, value = parts[0], parts[1] if len(parts) > 1 else ""
+        settings[key.strip().lower()] = value.strip()
+    return settings

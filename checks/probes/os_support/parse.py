@@ -1,8 +1,5 @@
-"""OS support: is this operating-system release still getting security updates, and for how long?
-
-Judged against `data/eol.json`, a table shipped with the agent in which every date names its source.
-An OS the table does not know gives null facts (and so an error), never a guess.
-"""
+"""Where an OS release falls in the shipped end-of-life table, and what that says: pure functions of the OS
+facts and the day (the table, `eol.json`, is read once; `today()` gives the collectors their day)."""
 
 from __future__ import annotations
 
@@ -13,44 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from checks.probes.generic import collect_os_darwin, collect_os_linux, parse_windows_os
-from checks.probes.host import Host, ProbeError
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import powershell_json
+from checks.probes.registry import Facts
 
-EOL_TABLE = Path(__file__).parent / "data" / "eol.json"
-
-OS_SUPPORT = register(
-    ProbeSpec(
-        name="os_support",
-        description="The operating system release against the shipped end-of-life table: the date security "
-        "updates end, days left, and where that date comes from",
-        facts=(
-            Field("os", "string", "The OS as detected, e.g. Debian GNU/Linux 12 (bookworm)"),
-            Field("product", "string", "Table product: debian, ubuntu, rhel, windows, windows_server, macos, ..."),
-            Field("cycle", "string", "Release cycle in the table, e.g. 12, 22.04, 11-23H2-enterprise", nullable=True),
-            Field("eol_date", "string", "Last day of free security updates (ISO date)", nullable=True),
-            Field("days_to_eol", "integer", "Days from today to eol_date (negative once passed)", nullable=True),
-            Field("supported", "boolean", "Security updates are still published for this release", nullable=True),
-            Field("eol_estimated", "boolean", "The vendor has not published the date; the table estimates it"),
-            Field("extended_eol", "string", "End of paid extended support (ESM, ELS), if any", nullable=True),
-            Field("eol_source", "string", "Where the date comes from", nullable=True),
-        ),
-        example="""\
-- id: os-still-supported
-  title: The operating system still receives security updates
-  description: Compares the OS release with the shipped end-of-life table.
-  rationale: An unsupported OS gets no fixes for newly found vulnerabilities.
-  remediation: Upgrade to a supported release before the end-of-life date.
-  severity: high
-  probe: os_support
-  expect:
-    all:
-      - {fact: supported, eq: true}
-      - {fact: days_to_eol, gt: 30}
-""",
-    )
-)
+EOL_TABLE = Path(__file__).parent / "eol.json"
 
 
 @cache
@@ -156,32 +118,5 @@ def judge_support(os_name: str, product: str, cycle: str | None, today: dt.date)
     }
 
 
-def _today() -> dt.date:
+def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-@OS_SUPPORT.collector("linux")
-def collect_os_support_linux(host: Host, params: Params) -> Facts:
-    os_facts = collect_os_linux(host, {})
-    product, cycle = linux_cycle(os_facts["id"], os_facts["id_like"], os_facts["version"])
-    return judge_support(os_facts["name"], product, cycle, _today())
-
-
-@OS_SUPPORT.collector("windows")
-def collect_os_support_windows(host: Host, params: Params) -> Facts:
-    data = powershell_json(
-        host,
-        "Get-CimInstance Win32_OperatingSystem | Select-Object Caption,Version,BuildNumber,OSArchitecture,"
-        "CSName,ProductType | ConvertTo-Json -Compress",
-    )
-    os_facts = parse_windows_os(data)
-    if not isinstance(data, dict):
-        raise ProbeError("Win32_OperatingSystem returned nothing")
-    product, cycle = windows_cycle(str(data.get("Caption", "")), str(data.get("BuildNumber", "")))
-    return judge_support(os_facts["name"], product, cycle, _today())
-
-
-@OS_SUPPORT.collector("darwin")
-def collect_os_support_darwin(host: Host, params: Params) -> Facts:
-    os_facts = collect_os_darwin(host, {})
-    return judge_support(os_facts["name"], "macos", macos_cycle(os_facts["version"]), _today())

@@ -1,0 +1,1 @@
+"""command: runs a command (an argument list, never a shell) and reports its exit code and output."""

@@ -1,0 +1,1 @@
+"""file_content: the lines of a text file, optionally only those matching a regular expression."""

@@ -1,0 +1,1 @@
+"""os: the operating system (family, distribution, version, kernel, architecture, host name)."""

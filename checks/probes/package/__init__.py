@@ -1,0 +1,1 @@
+"""package: whether a package is installed, and its version."""

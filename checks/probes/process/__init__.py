@@ -1,0 +1,1 @@
+"""process: running processes with a given name, or whose command line matches a pattern."""

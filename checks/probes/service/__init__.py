@@ -1,0 +1,1 @@
+"""service: a service's state (installed, running, started at boot)."""

@@ -1,0 +1,1 @@
+"""sysctl: a kernel parameter (Linux /proc/sys, macOS sysctl)."""
