@@ -44,7 +44,11 @@ IMPORT_SETS = {
     "daemon (agent.cli + agent.daemon: APScheduler 3)": "import agent.cli, agent.daemon",
     "APScheduler 3 alone (BackgroundScheduler)": "import apscheduler.schedulers.background",
     "worker (agent.worker + requests, cryptography, policy engine, probes)": (
-        "import agent.worker, agent.transport, agent.runner, agent.hostinfo, checks.probes.generic, psutil"
+        "import agent.worker, agent.transport, agent.runner, agent.hostinfo, psutil\n"
+        # The nine generic probes (once checks/probes/generic.py), each a package now: the same code loaded.
+        "import checks.probes.file.spec, checks.probes.file_content.spec, checks.probes.key_value_file.spec, "
+        "checks.probes.command.spec, checks.probes.sysctl.spec, checks.probes.service.spec, "
+        "checks.probes.package.spec, checks.probes.process.spec, checks.probes.os.spec"
     ),
     "requests": "import requests",
     "cryptography (Ed25519)": "import cryptography.hazmat.primitives.asymmetric.ed25519",

@@ -26,7 +26,7 @@ def test_build_makes_an_sdist_and_a_wheel_with_the_shipped_data(built_distributi
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
         "policies/baseline.yaml",
-        "checks/probes/data/eol.json",
+        "checks/probes/os_support/eol.json",
         "checks/py.typed",
         "agent/deploy/rampart-agent.timer",
     }

@@ -40,7 +40,7 @@ def test_windows11_laptop() -> None:
     assert got["host-firewall-enabled"] == "pass" and got["firewall-blocks-inbound"] == "pass"
     assert got["antimalware-realtime"] == "pass" and got["antimalware-signatures-current"] == "fail"
     assert got["password-min-length"] == "fail" and got["account-lockout"] == "fail"
-    # 24H2 Enterprise is serviced until 2027-10-12 (checks/probes/data/eol.json).
+    # 24H2 Enterprise is serviced until 2027-10-12 (checks/probes/os_support/eol.json).
     assert got["os-supported"] == ("pass" if dt.datetime.now(dt.UTC).date() <= dt.date(2027, 10, 12) else "fail")
     assert got["builtin-administrator-disabled"] == "pass"
     disks = by_id(report)["disks-encrypted"]

@@ -1,4 +1,4 @@
-"""local_admins, password_policy, screen_lock, antivirus and sshd on recorded outputs and on this machine."""
+"""local_admins, password_policy, screen_lock and antivirus on recorded outputs and on this machine."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ from checks.probes.antivirus import (
 )
 from checks.probes.common import parse_timestamp
 from checks.probes.host import AccessDenied, LocalHost, ProbeError, ReplayHost
-from checks.probes.sshd import collect_sshd, parse_sshd_t
 from tests.conftest import DATA
 
 PROBES = DATA / "probes"
@@ -162,43 +161,6 @@ def test_xprotect_and_linux() -> None:
     live = collect_antivirus_linux(LocalHost(), {})
     if not any(shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin") for t in ("clamd", "clamscan", "mdatp")):
         assert live["installed"] is False and live["product"] is None
-
-
-# --- sshd ----------------------------------------------------------------------------------------------
-
-
-def test_sshd_t_recorded_on_debian() -> None:
-    facts = parse_sshd_t(fixture("sshd", "debian12-sshd-T.txt"))
-    assert facts["permit_root_login"] == "without-password"
-    assert facts["password_authentication"] is True and facts["permit_empty_passwords"] is False
-    assert facts["x11_forwarding"] is True and facts["max_auth_tries"] == 6
-    assert facts["weak_algorithms"] == []
-    weak = parse_sshd_t(
-        "ciphers aes256-ctr,aes128-cbc\nmacs hmac-sha2-256,hmac-md5\nkexalgorithms diffie-hellman-group1-sha1\n"
-    )
-    assert weak["weak_algorithms"] == ["aes128-cbc", "diffie-hellman-group1-sha1", "hmac-md5"]
-
-
-def test_sshd_needs_root(tmp_path: Path) -> None:
-    stderr = str(PROBES / "sshd" / "debian12-sshd-T-unprivileged.stderr")
-    spec = {
-        "platform": "linux",
-        "which": {"sshd": "/usr/sbin/sshd"},
-        "commands": [{"argv": ["/usr/sbin/sshd", "-T"], "returncode": 1, "stderr_file": stderr}],
-    }
-    (tmp_path / "host.json").write_text(json.dumps(spec))
-    with pytest.raises(AccessDenied, match="needs root"):
-        collect_sshd(ReplayHost(tmp_path), {})
-
-
-def test_live_sshd_matches_what_is_installed() -> None:
-    host = LocalHost()
-    try:
-        facts = collect_sshd(host, {})
-    except AccessDenied:
-        assert host.which("sshd") is not None
-        return
-    assert facts["installed"] is (host.which("sshd") is not None)
 
 
 # --- Linux parity: the PAM stacks, GNOME, ClamAV and Defender for Endpoint through the live collectors ---

@@ -176,7 +176,8 @@ def windows_host(tmp_path: Path) -> ReplayHost:
 
 
 def test_windows_scripts_are_fixed_text_and_parameters_travel_as_data(tmp_path: Path) -> None:
-    from checks.probes.generic import WINDOWS_PACKAGE_SCRIPT, WINDOWS_SERVICE_SCRIPT
+    from checks.probes.package.windows import WINDOWS_PACKAGE_SCRIPT
+    from checks.probes.service.windows import WINDOWS_SERVICE_SCRIPT
 
     host = windows_host(tmp_path)
     assert collect(host, ProbeRef("service", {"name": "WinDefend"}))["active"] is True

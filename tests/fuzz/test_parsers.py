@@ -17,7 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checks.probes import accounts, antivirus, common, disk_encryption, firewall, generic, patches, sshd, windows
+from checks.probes import accounts, antivirus, common, disk_encryption, firewall, patches, windows
+from checks.probes.os import parse as os_parse
+from checks.probes.package import parse as package_parse
+from checks.probes.service import parse as service_parse
+from checks.probes.sshd import parse as sshd_parse
 from checks.probes.host import ProbeError
 from tests.reliability.figures import Figures
 
@@ -130,14 +134,14 @@ PARSERS: list[Case] = [
      one(data_input("windows-profiles*.json", "windows-domain*.json", "windows-numeric*.json"))),
     ("firewall.parse_socketfilterfw", firewall.parse_socketfilterfw,
      st.tuples(text_input("*socketfilterfw*"), text_input("*socketfilterfw*"))),
-    ("generic.parse_key_values", generic.parse_key_values, st.tuples(TEXT, st.sampled_from(["=", ":", " "]))),
-    ("generic.parse_systemctl_show", generic.parse_systemctl_show, one(TEXT)),
-    ("generic.parse_windows_service", generic.parse_windows_service, one(data_input("windows-service*.json"))),
-    ("generic.parse_launchctl_list", generic.parse_launchctl_list, st.tuples(TEXT, st.text(max_size=30))),
-    ("generic.parse_dpkg_query", generic.parse_dpkg_query, st.tuples(TEXT, st.integers(-1, 255))),
-    ("generic.parse_rpm_query", generic.parse_rpm_query, st.tuples(TEXT, st.integers(-1, 255))),
-    ("generic.parse_os_release", generic.parse_os_release, one(TEXT)),
-    ("generic.parse_windows_os", generic.parse_windows_os, one(data_input())),
+    ("common.parse_key_values", common.parse_key_values, st.tuples(TEXT, st.sampled_from(["=", ":", " "]))),
+    ("service.parse.parse_systemctl_show", service_parse.parse_systemctl_show, one(TEXT)),
+    ("service.parse.parse_windows_service", service_parse.parse_windows_service, one(data_input("windows-service*.json"))),
+    ("service.parse.parse_launchctl_list", service_parse.parse_launchctl_list, st.tuples(TEXT, st.text(max_size=30))),
+    ("package.parse.parse_dpkg_query", package_parse.parse_dpkg_query, st.tuples(TEXT, st.integers(-1, 255))),
+    ("package.parse.parse_rpm_query", package_parse.parse_rpm_query, st.tuples(TEXT, st.integers(-1, 255))),
+    ("os.parse.parse_os_release", os_parse.parse_os_release, one(TEXT)),
+    ("os.parse.parse_windows_os", os_parse.parse_windows_os, one(data_input())),
     ("patches.parse_dpkg_status", patches.parse_dpkg_status, one(TEXT)),
     ("patches.parse_apt_cache_policy", patches.parse_apt_cache_policy, one(TEXT)),
     ("patches.parse_dpkg_log_last_upgrade", patches.parse_dpkg_log_last_upgrade, one(TEXT)),
@@ -152,7 +156,7 @@ PARSERS: list[Case] = [
     ("patches.parse_old_plist", patches.parse_old_plist, one(TEXT)),
     ("patches.parse_softwareupdate_prefs", patches.parse_softwareupdate_prefs, st.tuples(TEXT, st.just(NOW))),
     ("patches.parse_install_history", patches.parse_install_history, one(data_input())),
-    ("sshd.parse_sshd_t", sshd.parse_sshd_t, one(text_input("*sshd-T*"))),
+    ("sshd.parse.parse_sshd_t", sshd_parse.parse_sshd_t, one(text_input("*sshd-T*"))),
     ("windows.parse_json_output", windows.parse_json_output, one(TEXT)),
     ("common.parse_timestamp", common.parse_timestamp, one(st.none() | TEXT)),
 ]  # fmt: skip
@@ -182,7 +186,7 @@ REPRODUCERS = {
     "disk_encryption.parse_lsblk": (disk_encryption.parse_lsblk, ("null",)),
     "disk_encryption.parse_bitlocker": (disk_encryption.parse_bitlocker, ({"Volumes": [True]},)),
     "firewall.parse_nft_ruleset": (firewall.parse_nft_ruleset, ("null",)),
-    "generic.parse_windows_service": (generic.parse_windows_service, (True,)),
+    "service.parse.parse_windows_service": (service_parse.parse_windows_service, (True,)),
     "firewall.parse_windows_firewall": (firewall.parse_windows_firewall, ({"Profiles": [True]},)),
 }
 
@@ -202,10 +206,13 @@ def test_every_parser_is_fuzzed() -> None:
     from checks import probes
 
     found = set()
-    for module_path in sorted(Path(probes.__file__).parent.glob("*.py")):
-        module = __import__(f"checks.probes.{module_path.stem}", fromlist=["_"])
+    root = Path(probes.__file__).parent
+    # Every module at any depth (a probe package's parse.py too), named by its path under checks/probes.
+    for module_path in sorted(root.rglob("*.py")):
+        name = ".".join(module_path.relative_to(root).with_suffix("").parts)
+        module = __import__(f"checks.probes.{name}", fromlist=["_"])
         for attribute, value in vars(module).items():
             if inspect.isfunction(value) and value.__module__ == module.__name__:
                 if attribute.startswith(("parse_", "decode_")):
-                    found.add(f"{module_path.stem}.{attribute}")
+                    found.add(f"{name}.{attribute}")
     assert found <= {name for name, _, _ in PARSERS}, sorted(found - {name for name, _, _ in PARSERS})
