@@ -18,11 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checks.probes import accounts, antivirus, common, disk_encryption, firewall, patches, windows
+from checks.probes.host import ProbeError
 from checks.probes.os import parse as os_parse
 from checks.probes.package import parse as package_parse
 from checks.probes.service import parse as service_parse
 from checks.probes.sshd import parse as sshd_parse
-from checks.probes.host import ProbeError
 from tests.reliability.figures import Figures
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
@@ -136,7 +136,8 @@ PARSERS: list[Case] = [
      st.tuples(text_input("*socketfilterfw*"), text_input("*socketfilterfw*"))),
     ("common.parse_key_values", common.parse_key_values, st.tuples(TEXT, st.sampled_from(["=", ":", " "]))),
     ("service.parse.parse_systemctl_show", service_parse.parse_systemctl_show, one(TEXT)),
-    ("service.parse.parse_windows_service", service_parse.parse_windows_service, one(data_input("windows-service*.json"))),
+    ("service.parse.parse_windows_service", service_parse.parse_windows_service,
+     one(data_input("windows-service*.json"))),
     ("service.parse.parse_launchctl_list", service_parse.parse_launchctl_list, st.tuples(TEXT, st.text(max_size=30))),
     ("package.parse.parse_dpkg_query", package_parse.parse_dpkg_query, st.tuples(TEXT, st.integers(-1, 255))),
     ("package.parse.parse_rpm_query", package_parse.parse_rpm_query, st.tuples(TEXT, st.integers(-1, 255))),

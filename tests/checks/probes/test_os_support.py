@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.os.parse import parse_os_release
 from checks.probes.host import LocalHost, ReplayHost
+from checks.probes.os.parse import parse_os_release
 from checks.probes.os_support.darwin import collect_os_support_darwin
 from checks.probes.os_support.linux import collect_os_support_linux
 from checks.probes.os_support.parse import eol_entries, judge_support, linux_cycle, macos_cycle, windows_cycle
