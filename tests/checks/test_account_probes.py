@@ -34,7 +34,7 @@ from checks.probes.antivirus import (
     parse_windows_antivirus,
 )
 from checks.probes.common import parse_timestamp
-from checks.probes.host import AccessDenied, LocalHost, ProbeError, ReplayHost
+from checks.probes.host import LocalHost, ProbeError, ReplayHost
 from tests.conftest import DATA
 
 PROBES = DATA / "probes"
