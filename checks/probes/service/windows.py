@@ -9,14 +9,14 @@ from checks.probes.registry import Facts, Params
 from checks.probes.service.parse import parse_windows_service
 from checks.probes.windows import READ_PARAMS, powershell_json
 
-
-def collect_service_windows(host: Host, params: Params) -> Facts:
-    name = require(grammar.service_name_problem, params["name"], "windows")
-    return parse_windows_service(powershell_json(host, WINDOWS_SERVICE_SCRIPT, params={"name": name}))
-
-
+# One fixed script whatever the name: the name travels as data (READ_PARAMS), never in the text.
 WINDOWS_SERVICE_SCRIPT = (
     READ_PARAMS + "$s = Get-Service -Name $p.name -ErrorAction SilentlyContinue; "
     "if ($s) { $s | Select-Object Name,@{n='Status';e={[string]$_.Status}},"
     "@{n='StartType';e={[string]$_.StartType}} | ConvertTo-Json -Compress } else { 'null' }"
 )
+
+
+def collect_service_windows(host: Host, params: Params) -> Facts:
+    name = require(grammar.service_name_problem, params["name"], "windows")
+    return parse_windows_service(powershell_json(host, WINDOWS_SERVICE_SCRIPT, params={"name": name}))
