@@ -1,70 +1,18 @@
-"""Anti-malware: is real-time protection on, and how old are the signatures?
-
-Windows: Microsoft Defender's own status (Get-MpComputerStatus), and other products registered with the
-Security Center when Defender is passive. macOS: XProtect, which is always on; its age is that of its
-bundle. Linux: Microsoft Defender for Endpoint (`mdatp health`) or ClamAV (its daemons and the age of its
-daily signature database), when one is installed; `installed` is false otherwise.
-"""
+"""antivirus' pure parsers: Defender and the Security Center (Windows), XProtect's version (macOS),
+`mdatp health` and ClamAV's state (Linux)."""
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-from checks.probes.common import parse_timestamp, raise_for_failure, whole_days
-from checks.probes.host import Host, ProbeError
-from checks.probes.registry import UNKNOWN_BECAUSE, Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import as_list, powershell_json
-
-ANTIVIRUS = register(
-    ProbeSpec(
-        name="antivirus",
-        description="Anti-malware protection: product, real-time protection, signature age (Microsoft "
-        "Defender and Security Center products, macOS XProtect, Linux: Defender for Endpoint and ClamAV)",
-        facts=(
-            Field("product", "string", "The product protecting the machine", nullable=True),
-            Field("installed", "boolean", "An anti-malware product is present"),
-            Field("realtime_enabled", "boolean", "Files are scanned on access", nullable=True),
-            Field("signature_age_days", "integer", "Days since the signatures were updated", nullable=True),
-            Field("signature_version", "string", "Signature (definition) version", nullable=True),
-            Field("tamper_protected", "boolean", "Tamper protection is on (Defender)", nullable=True),
-            Field("mode", "string", "Defender running mode: Normal, Passive Mode, EDR Block Mode", nullable=True),
-            Field(
-                "service_running",
-                "boolean",
-                "The scanning service runs (Linux: clamd; Defender for Endpoint: `mdatp health` says healthy)",
-                nullable=True,
-            ),
-            Field(
-                "updates_automatic",
-                "boolean",
-                "Signatures update by themselves (Linux: freshclam runs as a daemon; Defender for Endpoint: "
-                "automatic_definition_update_enabled)",
-                nullable=True,
-            ),
-            Field("notes", "array", "How the state was read; caveats", items="string"),
-            Field(UNKNOWN_BECAUSE, "object", "For each fact that is null: why, in words (an error result shows it)"),
-        ),
-        example="""\
-- id: antimalware-current
-  title: Anti-malware is on and its signatures are recent
-  description: Reads the anti-malware product's state.
-  rationale: Out-of-date or disabled protection misses current malware.
-  remediation: Turn on real-time protection and let signatures update.
-  severity: high
-  platforms: [windows]
-  probe: antivirus
-  expect:
-    all:
-      - {fact: realtime_enabled, eq: true}
-      - {fact: signature_age_days, lte: 3}
-""",
-    )
-)
+from checks.probes.common import parse_timestamp, whole_days
+from checks.probes.host import ProbeError
+from checks.probes.registry import UNKNOWN_BECAUSE, Facts
+from checks.probes.windows import as_list
 
 
-def _facts(**values: Any) -> Facts:
+def antivirus_facts(**values: Any) -> Facts:
     base: Facts = {
         "product": None,
         "installed": False,
@@ -80,24 +28,6 @@ def _facts(**values: Any) -> Facts:
     }
     base.update(values)
     return base
-
-
-# --- Windows -------------------------------------------------------------------------------------------
-
-WINDOWS_AV_SCRIPT = r"""
-$status = $null; $defenderError = $null
-try {
-  $status = Get-MpComputerStatus -ErrorAction Stop | Select-Object AMServiceEnabled, AntivirusEnabled,
-    RealTimeProtectionEnabled, AntivirusSignatureAge, AntivirusSignatureVersion,
-    @{n='AntivirusSignatureLastUpdated';e={
-      if ($_.AntivirusSignatureLastUpdated) { $_.AntivirusSignatureLastUpdated.ToUniversalTime().ToString('o') } }},
-    IsTamperProtected, AMRunningMode
-} catch { $defenderError = $_.Exception.Message }
-$products = @(Get-CimInstance -Namespace root/SecurityCenter2 -ClassName AntiVirusProduct -EA SilentlyContinue |
-  Select-Object displayName, productState)
-[pscustomobject]@{ Defender = $status; DefenderError = $defenderError; Products = $products } |
-  ConvertTo-Json -Depth 3 -Compress
-"""
 
 
 def decode_product_state(state: int) -> tuple[bool, bool]:
@@ -136,7 +66,7 @@ def parse_windows_antivirus(data: Any, now: float) -> Facts:
                 notes.append(f"Defender is in {mode} and no other product is registered")
                 realtime = False
             tamper = defender.get("IsTamperProtected")
-            return _facts(
+            return antivirus_facts(
                 product="Microsoft Defender Antivirus",
                 installed=True,
                 realtime_enabled=realtime,
@@ -153,10 +83,10 @@ def parse_windows_antivirus(data: Any, now: float) -> Facts:
         product = others[0]
         state = product.get("productState")
         if not isinstance(state, int):
-            return _facts(product=product.get("displayName"), installed=True, notes=notes)
+            return antivirus_facts(product=product.get("displayName"), installed=True, notes=notes)
         on, current = decode_product_state(state)
         notes.append("signature age is not reported by the Security Center; only whether it is out of date")
-        return _facts(
+        return antivirus_facts(
             product=str(product.get("displayName")),
             installed=True,
             realtime_enabled=on,
@@ -168,20 +98,7 @@ def parse_windows_antivirus(data: Any, now: float) -> Facts:
         raise ProbeError(
             "no antivirus status: " + "; ".join(notes or ["Defender and the Security Center gave nothing"])
         )
-    return _facts(notes=notes)
-
-
-@ANTIVIRUS.collector("windows")
-def collect_antivirus_windows(host: Host, params: Params) -> Facts:
-    return parse_windows_antivirus(powershell_json(host, WINDOWS_AV_SCRIPT), time.time())
-
-
-# --- macOS ---------------------------------------------------------------------------------------------
-
-XPROTECT_PLISTS = (
-    "/Library/Apple/System/Library/CoreServices/XProtect.bundle/Contents/Info.plist",
-    "/System/Library/CoreServices/XProtect.bundle/Contents/Info.plist",
-)
+    return antivirus_facts(notes=notes)
 
 
 def parse_plist_version(text: str) -> str | None:
@@ -194,26 +111,6 @@ def parse_plist_version(text: str) -> str | None:
     version = data.get("CFBundleShortVersionString") if isinstance(data, dict) else None
     return str(version) if version is not None else None
 
-
-@ANTIVIRUS.collector("darwin")
-def collect_antivirus_darwin(host: Host, params: Params) -> Facts:
-    now = time.time()
-    for path in XPROTECT_PLISTS:
-        info = host.stat(path)
-        if info is None:
-            continue
-        return _facts(
-            product="XProtect",
-            installed=True,
-            realtime_enabled=True,
-            signature_age_days=whole_days(info.mtime, now),
-            signature_version=parse_plist_version(host.read_text(path)),
-            notes=["XProtect is part of macOS and always scans on access; age is that of its bundle"],
-        )
-    raise ProbeError("XProtect's bundle was not found")
-
-
-# --- Linux ---------------------------------------------------------------------------------------------
 
 MDATP_PRODUCT = "Microsoft Defender for Endpoint"
 
@@ -253,7 +150,7 @@ def parse_mdatp_health(text: str) -> Facts:
     if age is None:
         unknown["signature_age_days"] = "mdatp health gave no definitions_updated_minutes_ago"
     tamper = fields.get("tamper_protection")
-    return _facts(
+    return antivirus_facts(
         product=MDATP_PRODUCT,
         installed=True,
         realtime_enabled=realtime,
@@ -286,7 +183,7 @@ def clamav_facts(process_names: set[str], database_mtimes: list[float], now: flo
             f"no daily signature database (daily.cvd or daily.cld) in {CLAMAV_DIR}: freshclam has not yet "
             "downloaded one"
         )
-    return _facts(
+    return antivirus_facts(
         product="ClamAV",
         installed=True,
         realtime_enabled="clamonacc" in process_names,
@@ -296,17 +193,3 @@ def clamav_facts(process_names: set[str], database_mtimes: list[float], now: flo
         notes=notes,
         **{UNKNOWN_BECAUSE: unknown},
     )
-
-
-@ANTIVIRUS.collector("linux")
-def collect_antivirus_linux(host: Host, params: Params) -> Facts:
-    if host.which("mdatp"):
-        result = host.run(["mdatp", "health"], timeout=60)
-        raise_for_failure(result, "mdatp health")
-        return parse_mdatp_health(result.stdout)
-    if not (host.which("clamd") or host.which("clamscan") or host.which("freshclam")):
-        return _facts(notes=["no anti-malware product found (looked for Microsoft Defender for Endpoint and ClamAV)"])
-    # Process names, not systemd units: the same answer in containers and on hosts without systemd.
-    names = {str(p.get("name")) for p in host.processes()}
-    mtimes = [info.mtime for name in CLAMAV_DATABASES if (info := host.stat(f"{CLAMAV_DIR}/{name}")) is not None]
-    return clamav_facts(names, mtimes, time.time())

@@ -1,66 +1,18 @@
-"""Host firewall: the state in force, not the configured intent.
-
-Linux: the kernel's ruleset (nftables, or iptables), whatever manages it (ufw, firewalld). Inbound is
-blocked by default for an address family when an input-hook base chain drops by policy or ends in an
-unconditional drop/reject. Windows: each profile from the ActiveStore (the merged, effective policy, not
-one GPO) and the firewall service. macOS: the application firewall's global state.
-"""
+"""firewall's pure parsers: the nftables ruleset and iptables-save (Linux), the ActiveStore's profiles
+(Windows), socketfilterfw's answers (macOS)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from checks.probes.common import json_type, raise_for_failure, read_optional
-from checks.probes.host import AccessDenied, Host, ProbeError
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
-from checks.probes.windows import as_list, as_objects, powershell_json
-
-FIREWALL = register(
-    ProbeSpec(
-        name="firewall",
-        description="The host firewall as enforced: Linux nftables/iptables ruleset (ufw, firewalld), Windows "
-        "profiles from the ActiveStore, macOS application firewall",
-        facts=(
-            Field("enabled", "boolean", "Inbound traffic is filtered on every profile / address family", nullable=True),
-            Field(
-                "inbound_blocked",
-                "boolean",
-                "Unsolicited inbound traffic is blocked unless a rule allows it, everywhere",
-                nullable=True,
-            ),
-            Field("backend", "string", "nftables, iptables, windows_firewall, application_firewall or none"),
-            Field(
-                "manager", "string", "What manages the rules: ufw, firewalld, group_policy, ... or none", nullable=True
-            ),
-            Field(
-                "profiles",
-                "array",
-                "Per profile (Windows: Domain/Private/Public) or address family (Linux: ipv4/ipv6)",
-                fields=(
-                    Field("name", "string", "Profile or address family"),
-                    Field("enabled", "boolean", "Filtering is on", nullable=True),
-                    Field("default_inbound", "string", "block, allow or per_application", nullable=True),
-                    Field("active", "boolean", "A network currently uses this profile", nullable=True),
-                ),
-            ),
-            Field("notes", "array", "How the state was read; caveats", items="string"),
-        ),
-        example="""\
-- id: host-firewall-on
-  title: The host firewall blocks unsolicited inbound traffic
-  description: Reads the firewall state in force.
-  rationale: A host firewall limits what an attacker on the same network can reach.
-  remediation: Enable the firewall on every profile with a default-deny inbound policy.
-  severity: high
-  probe: firewall
-  expect: {fact: enabled, eq: true}
-""",
-    )
-)
+from checks.probes.common import json_type
+from checks.probes.host import ProbeError
+from checks.probes.registry import Facts
+from checks.probes.windows import as_list, as_objects
 
 
-def _facts(
+def firewall_facts(
     enabled: bool | None,
     inbound_blocked: bool | None,
     backend: str,
@@ -178,23 +130,6 @@ def parse_iptables_save(text: str) -> bool:
     )
 
 
-def _ipv6_enabled(host: Host) -> bool:
-    disabled = (read_optional(host, "/proc/sys/net/ipv6/conf/all/disable_ipv6") or "").strip()
-    return host.stat("/proc/net/if_inet6") is not None and disabled != "1"
-
-
-def _linux_manager(host: Host) -> str | None:
-    for process in host.processes():
-        cmdline = process.get("cmdline")
-        words = [str(w) for w in cmdline] if isinstance(cmdline, list) else []
-        if process.get("name") == "firewalld" or any(w.endswith("/firewalld") for w in words[:2]):
-            return "firewalld"
-    ufw_conf = read_optional(host, "/etc/ufw/ufw.conf") if host.stat("/etc/ufw/ufw.conf") else None
-    if ufw_conf and any(line.strip().upper() == "ENABLED=YES" for line in ufw_conf.splitlines()):
-        return "ufw"
-    return None
-
-
 def linux_facts(blocked: dict[str, bool], ipv6: bool, backend: str, manager: str | None, notes: list[str]) -> Facts:
     profiles = [
         {
@@ -214,61 +149,8 @@ def linux_facts(blocked: dict[str, bool], ipv6: bool, backend: str, manager: str
     protected = all(p["enabled"] for p in relevant)
     if not ipv6:
         notes.append("IPv6 is disabled on this host: only IPv4 is judged")
-    return _facts(protected, protected, backend, manager, profiles, notes)
+    return firewall_facts(protected, protected, backend, manager, profiles, notes)
 
-
-@FIREWALL.collector("linux")
-def collect_firewall_linux(host: Host, params: Params) -> Facts:
-    notes: list[str] = []
-    manager = _linux_manager(host)
-    ipv6 = _ipv6_enabled(host)
-    if host.which("nft"):
-        result = host.run(["nft", "-j", "list", "ruleset"], timeout=30)
-        raise_for_failure(result, "reading the nftables ruleset (nft list ruleset)")
-        blocked = parse_nft_ruleset(result.stdout)
-        legacy = read_optional(host, "/proc/net/ip_tables_names") if host.stat("/proc/net/ip_tables_names") else ""
-        if legacy and legacy.strip() and host.which("iptables-legacy-save"):
-            saved = host.run(["iptables-legacy-save"], timeout=30)
-            raise_for_failure(saved, "iptables-legacy-save")
-            blocked["ipv4"] = blocked["ipv4"] or parse_iptables_save(saved.stdout)
-            notes.append("legacy iptables tables are loaded beside nftables; both were read")
-        notes.append("read from the kernel with `nft -j list ruleset`")
-        return linux_facts(blocked, ipv6, "nftables", manager, notes)
-    if host.which("iptables-save"):
-        v4 = host.run(["iptables-save"], timeout=30)
-        raise_for_failure(v4, "iptables-save")
-        blocked = {"ipv4": parse_iptables_save(v4.stdout), "ipv6": False}
-        if host.which("ip6tables-save"):
-            v6 = host.run(["ip6tables-save"], timeout=30)
-            raise_for_failure(v6, "ip6tables-save")
-            blocked["ipv6"] = parse_iptables_save(v6.stdout)
-        notes.append("read from the kernel with iptables-save")
-        return linux_facts(blocked, ipv6, "iptables", manager, notes)
-    # No userland tool can load or show a packet filter. Legacy tables would still be listed by the kernel.
-    try:
-        legacy = read_optional(host, "/proc/net/ip_tables_names")
-    except AccessDenied:
-        legacy = None
-        notes.append("/proc/net/ip_tables_names is unreadable without root")
-    if legacy and legacy.strip():
-        raise ProbeError("legacy iptables tables are loaded but iptables-save is not installed to read them")
-    notes.append("no firewall is installed: neither nft nor iptables exists on this host")
-    return _facts(False, False, "none", manager, [], notes)
-
-
-# --- Windows -------------------------------------------------------------------------------------------
-
-WINDOWS_FIREWALL_SCRIPT = r"""
-$ErrorActionPreference = 'Stop'
-$profiles = @(Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name,
-  @{n='Enabled';e={[string]$_.Enabled}}, @{n='DefaultInboundAction';e={[string]$_.DefaultInboundAction}})
-$categories = @(Get-NetConnectionProfile -ErrorAction SilentlyContinue | ForEach-Object { [string]$_.NetworkCategory })
-[pscustomobject]@{
-  Profiles = $profiles
-  ActiveCategories = $categories
-  Service = [string](Get-Service -Name MpsSvc).Status
-} | ConvertTo-Json -Depth 3 -Compress
-"""
 
 # NetSecurity enums when a sample serialised them as numbers.
 _GPO_BOOLEAN = {0: "False", 1: "True", 2: "NotConfigured"}
@@ -322,17 +204,7 @@ def parse_windows_firewall(data: Any) -> Facts:
     inbound_blocked = (
         None if None in blocks or enabled_all is None else enabled_all and all(b == "block" for b in blocks)
     )
-    return _facts(enabled_all, inbound_blocked, "windows_firewall", None, profiles, notes)
-
-
-@FIREWALL.collector("windows")
-def collect_firewall_windows(host: Host, params: Params) -> Facts:
-    return parse_windows_firewall(powershell_json(host, WINDOWS_FIREWALL_SCRIPT))
-
-
-# --- macOS ---------------------------------------------------------------------------------------------
-
-SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw"
+    return firewall_facts(enabled_all, inbound_blocked, "windows_firewall", None, profiles, notes)
 
 
 def parse_socketfilterfw(global_state: str, stealth: str) -> Facts:
@@ -355,12 +227,4 @@ def parse_socketfilterfw(global_state: str, stealth: str) -> Facts:
         notes.append("stealth mode is off")
     profile = {"name": "application", "enabled": enabled, "default_inbound": inbound, "active": True}
     # The application firewall admits signed and allowed applications: on is the platform's default-deny.
-    return _facts(enabled, enabled, "application_firewall", None, [profile], notes)
-
-
-@FIREWALL.collector("darwin")
-def collect_firewall_darwin(host: Host, params: Params) -> Facts:
-    state = host.run([SOCKETFILTERFW, "--getglobalstate"], timeout=30)
-    raise_for_failure(state, "socketfilterfw --getglobalstate")
-    stealth = host.run([SOCKETFILTERFW, "--getstealthmode"], timeout=30)
-    return parse_socketfilterfw(state.stdout, stealth.stdout if stealth.ok else "")
+    return firewall_facts(enabled, enabled, "application_firewall", None, [profile], notes)
