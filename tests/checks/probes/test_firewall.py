@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.firewall import (
-    collect_firewall_darwin,
-    collect_firewall_linux,
-    collect_firewall_windows,
+from checks.probes.firewall.darwin import collect_firewall_darwin
+from checks.probes.firewall.linux import collect_firewall_linux
+from checks.probes.firewall.parse import (
     parse_iptables_save,
     parse_nft_ruleset,
     parse_socketfilterfw,
     parse_windows_firewall,
 )
+from checks.probes.firewall.windows import collect_firewall_windows
 from checks.probes.host import AccessDenied, LocalHost, ProbeError, ReplayHost
 from tests.conftest import DATA
 
@@ -118,7 +118,7 @@ def test_windows_collector_reads_the_active_store() -> None:
     host = ReplayHost(DATA / "hosts" / "windows-server-2022")
     facts = collect_firewall_windows(host, {})
     assert facts["inbound_blocked"] is False
-    from checks.probes.firewall import WINDOWS_FIREWALL_SCRIPT
+    from checks.probes.firewall.windows import WINDOWS_FIREWALL_SCRIPT
 
     assert "-PolicyStore ActiveStore" in WINDOWS_FIREWALL_SCRIPT
 

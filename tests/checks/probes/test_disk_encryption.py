@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.disk_encryption import (
-    collect_disk_encryption_darwin,
-    collect_disk_encryption_linux,
-    encryption_of,
-    linux_volumes,
-    parse_bitlocker,
-    parse_fdesetup_status,
-    parse_lsblk,
-)
+from checks.probes.disk_encryption.darwin import collect_disk_encryption_darwin
+from checks.probes.disk_encryption.linux import collect_disk_encryption_linux
+from checks.probes.disk_encryption.parse_linux import encryption_of, linux_volumes, parse_lsblk
+from checks.probes.disk_encryption.parse_macos import parse_fdesetup_status
+from checks.probes.disk_encryption.parse_windows import parse_bitlocker
 from checks.probes.host import LocalHost, ProbeError, ReplayHost
 from tests.conftest import DATA
 
