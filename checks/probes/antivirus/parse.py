@@ -146,7 +146,7 @@ def parse_mdatp_health(text: str) -> Facts:
         notes.append(f"definitions_status is {status}")
     minutes = fields.get("definitions_updated_minutes_ago", "")
     unknown: dict[str, str] = {}
-    age = int(minutes) // 1440 if minutes.isdigit() else None
+    age = int(minutes) // 1440 if minutes.isascii() and minutes.isdigit() else None  # not '²', which int() refuses
     if age is None:
         unknown["signature_age_days"] = "mdatp health gave no definitions_updated_minutes_ago"
     tamper = fields.get("tamper_protection")

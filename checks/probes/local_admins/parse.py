@@ -11,11 +11,16 @@ from checks.probes.windows import as_list
 LINUX_ADMIN_GROUPS = ("sudo", "wheel", "admin")
 
 
+def _number(text: str) -> bool:
+    # isdigit() alone takes any Unicode digit ('²'), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def parse_linux_admins(passwd: str, group: str) -> Facts:
     users: dict[str, tuple[int, int]] = {}
     for line in passwd.splitlines():
         parts = line.split(":")
-        if len(parts) >= 4 and parts[2].isdigit() and parts[3].isdigit():
+        if len(parts) >= 4 and _number(parts[2]) and _number(parts[3]):
             users[parts[0]] = (int(parts[2]), int(parts[3]))
     admins: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -25,7 +30,7 @@ def parse_linux_admins(passwd: str, group: str) -> Facts:
             seen.add(name)
     for line in group.splitlines():
         parts = line.split(":")
-        if len(parts) < 4 or parts[0] not in LINUX_ADMIN_GROUPS or not parts[2].isdigit():
+        if len(parts) < 4 or parts[0] not in LINUX_ADMIN_GROUPS or not _number(parts[2]):
             continue
         gid = int(parts[2])
         members = {m for m in parts[3].split(",") if m}

@@ -61,5 +61,6 @@ def parse_metadata_age(text: str) -> float | None:
 
 
 def parse_rpm_last_install(text: str) -> float | None:
-    stamps = [int(v) for v in text.split() if v.isdigit()]
+    # isdigit() alone takes any Unicode digit ('²'), which int() refuses.
+    stamps = [int(v) for v in text.split() if v.isascii() and v.isdigit()]
     return float(max(stamps)) if stamps else None

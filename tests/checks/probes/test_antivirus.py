@@ -72,6 +72,8 @@ def test_mdatp_health_through_the_collector() -> None:
     assert any("definitions_status is stale" in n for n in stale["notes"])
     with pytest.raises(ProbeError, match="unrecognised `mdatp health` output"):
         parse_mdatp_health("ERROR: Could not connect to the daemon\n")
+    odd = parse_mdatp_health("healthy : true\ndefinitions_updated_minutes_ago : ²\n")
+    assert odd["signature_age_days"] is None and "signature_age_days" in odd["unknown_because"]
 
 
 def test_clamav_just_installed_and_running(tmp_path: Path) -> None:

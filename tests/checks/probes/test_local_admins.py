@@ -33,6 +33,8 @@ def test_linux_admins_from_groups_primary_groups_and_uid0() -> None:
         ("bob", "wheel"),  # primary group wheel
     ]
     assert facts["uid0_accounts"] == ["toor"]
+    # A Unicode digit (which int() refuses) is not a uid: the line is skipped.
+    assert parse_linux_admins("odd:x:²:0::/h:/bin/sh\n", "")["admins"] == []
 
 
 def test_live_admins_match_getent() -> None:

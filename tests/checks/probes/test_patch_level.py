@@ -30,6 +30,7 @@ from checks.probes.patch_level.parse_macos import parse_softwareupdate_prefs
 from checks.probes.patch_level.parse_rpm import (
     parse_check_update,
     parse_metadata_age,
+    parse_rpm_last_install,
     parse_updateinfo_dates,
     parse_updateinfo_list,
 )
@@ -110,6 +111,7 @@ def test_dnf_metadata_age_and_advisory_dates() -> None:
     assert parse_metadata_age("Last metadata expiration check: 0:41:07 ago on Tue 14 May 2024.") == 2467.0
     assert parse_metadata_age("Last metadata expiration check: 3 days, 1:00:00 ago on ...") == 3 * 86400 + 3600.0
     assert parse_metadata_age("nothing here") is None
+    assert parse_rpm_last_install("1700000000\n1710000000\n²\n") == 1710000000.0  # a Unicode digit is no time
     dates = parse_updateinfo_dates("  Update ID: RHSA-1\n    Updated: 2024-05-08 00:00:00\n   Issued : 2024-05-01\n")
     assert dates == [parse_timestamp("2024-05-08T00:00:00"), parse_timestamp("2024-05-01T00:00:00")]
 
