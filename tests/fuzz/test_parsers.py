@@ -17,10 +17,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checks.probes import accounts, antivirus, common, disk_encryption, firewall, patches, windows
+from checks.probes import common, windows
+from checks.probes.antivirus import parse as antivirus
+from checks.probes.disk_encryption import parse_linux as disk_encryption_linux
+from checks.probes.disk_encryption import parse_macos as disk_encryption_macos
+from checks.probes.disk_encryption import parse_windows as disk_encryption_windows
+from checks.probes.firewall import parse as firewall
 from checks.probes.host import ProbeError
+from checks.probes.local_admins import parse as local_admins
 from checks.probes.os import parse as os_parse
 from checks.probes.package import parse as package_parse
+from checks.probes.password_policy import parse as password_policy
+from checks.probes.patch_level import parse_apt, parse_macos, parse_reboot, parse_rpm, parse_windows, parse_zypper
+from checks.probes.screen_lock import parse as screen_lock
 from checks.probes.service import parse as service_parse
 from checks.probes.sshd import parse as sshd_parse
 from tests.reliability.figures import Figures
@@ -103,36 +112,42 @@ def one(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[Any, ...]]:
 
 TEXT = text_input()
 PARSERS: list[Case] = [
-    ("accounts.parse_linux_admins", accounts.parse_linux_admins, st.tuples(TEXT, TEXT)),
-    ("accounts.parse_windows_admins", accounts.parse_windows_admins, one(data_input())),
-    ("accounts.parse_dscl_group_membership", accounts.parse_dscl_group_membership, one(TEXT)),
-    ("accounts.parse_linux_password_policy", accounts.parse_linux_password_policy,
+    ("local_admins.parse.parse_linux_admins", local_admins.parse_linux_admins, st.tuples(TEXT, TEXT)),
+    ("local_admins.parse.parse_windows_admins", local_admins.parse_windows_admins, one(data_input())),
+    ("local_admins.parse.parse_dscl_group_membership", local_admins.parse_dscl_group_membership, one(TEXT)),
+    ("password_policy.parse.parse_linux_password_policy", password_policy.parse_linux_password_policy,
      st.tuples(st.none() | TEXT, st.none() | TEXT, st.none() | TEXT)),
-    ("accounts.parse_linux_password_policy (PAM stacks)", accounts.parse_linux_password_policy,
+    ("password_policy.parse.parse_linux_password_policy (PAM stacks)", password_policy.parse_linux_password_policy,
      st.tuples(st.none() | TEXT, st.lists(TEXT, max_size=3), st.none() | TEXT,
                st.none() | text_input("debian12-common-password*"), st.none() | text_input("debian12-common-auth*"))),
-    ("accounts.parse_pam_stack", accounts.parse_pam_stack, one(text_input("debian12-common-*"))),
-    ("accounts.parse_gsettings_value", accounts.parse_gsettings_value, one(text_input("debian12-gsettings-*"))),
-    ("accounts.parse_windows_password_policy", accounts.parse_windows_password_policy, one(data_input())),
-    ("accounts.parse_windows_screen_lock", accounts.parse_windows_screen_lock, one(data_input())),
-    ("accounts.parse_sysadminctl_screenlock", accounts.parse_sysadminctl_screenlock, one(text_input("*sysadminctl*"))),
-    ("antivirus.decode_product_state", antivirus.decode_product_state, one(st.integers(-(2**40), 2**40))),
-    ("antivirus.parse_windows_antivirus", antivirus.parse_windows_antivirus,
+    ("password_policy.parse.parse_pam_stack", password_policy.parse_pam_stack, one(text_input("debian12-common-*"))),
+    ("screen_lock.parse.parse_gsettings_value", screen_lock.parse_gsettings_value,
+     one(text_input("debian12-gsettings-*"))),
+    ("password_policy.parse.parse_windows_password_policy", password_policy.parse_windows_password_policy,
+     one(data_input())),
+    ("screen_lock.parse.parse_windows_screen_lock", screen_lock.parse_windows_screen_lock, one(data_input())),
+    ("screen_lock.parse.parse_sysadminctl_screenlock", screen_lock.parse_sysadminctl_screenlock,
+     one(text_input("*sysadminctl*"))),
+    ("antivirus.parse.decode_product_state", antivirus.decode_product_state, one(st.integers(-(2**40), 2**40))),
+    ("antivirus.parse.parse_windows_antivirus", antivirus.parse_windows_antivirus,
      st.tuples(data_input("windows-defender*.json", "windows-server-no*.json"), st.just(NOW))),
-    ("antivirus.parse_plist_version", antivirus.parse_plist_version, one(TEXT)),
-    ("antivirus.parse_mdatp_health", antivirus.parse_mdatp_health, one(text_input("mdatp-health-*"))),
-    ("disk_encryption.parse_lsblk", disk_encryption.parse_lsblk,
+    ("antivirus.parse.parse_plist_version", antivirus.parse_plist_version, one(TEXT)),
+    ("antivirus.parse.parse_mdatp_health", antivirus.parse_mdatp_health, one(text_input("mdatp-health-*"))),
+    ("disk_encryption.parse_linux.parse_lsblk", disk_encryption_linux.parse_lsblk,
      one(st.one_of(text_input("*lsblk.json"), data_input("*lsblk.json").map(json.dumps)))),
-    ("disk_encryption.parse_mountinfo", disk_encryption.parse_mountinfo, one(text_input("*mountinfo.txt"))),
-    ("disk_encryption.parse_swaps", disk_encryption.parse_swaps, one(text_input("*swaps.txt"))),
-    ("disk_encryption.parse_bitlocker", disk_encryption.parse_bitlocker, one(data_input("windows-bitlocker*.json"))),
-    ("disk_encryption.parse_fdesetup_status", disk_encryption.parse_fdesetup_status, one(text_input("*fdesetup*"))),
-    ("firewall.parse_nft_ruleset", firewall.parse_nft_ruleset,
+    ("disk_encryption.parse_linux.parse_mountinfo", disk_encryption_linux.parse_mountinfo,
+     one(text_input("*mountinfo.txt"))),
+    ("disk_encryption.parse_linux.parse_swaps", disk_encryption_linux.parse_swaps, one(text_input("*swaps.txt"))),
+    ("disk_encryption.parse_windows.parse_bitlocker", disk_encryption_windows.parse_bitlocker,
+     one(data_input("windows-bitlocker*.json"))),
+    ("disk_encryption.parse_macos.parse_fdesetup_status", disk_encryption_macos.parse_fdesetup_status,
+     one(text_input("*fdesetup*"))),
+    ("firewall.parse.parse_nft_ruleset", firewall.parse_nft_ruleset,
      one(st.one_of(text_input("nft-*.json"), data_input("nft-*.json").map(json.dumps)))),
-    ("firewall.parse_iptables_save", firewall.parse_iptables_save, one(text_input("iptables*"))),
-    ("firewall.parse_windows_firewall", firewall.parse_windows_firewall,
+    ("firewall.parse.parse_iptables_save", firewall.parse_iptables_save, one(text_input("iptables*"))),
+    ("firewall.parse.parse_windows_firewall", firewall.parse_windows_firewall,
      one(data_input("windows-profiles*.json", "windows-domain*.json", "windows-numeric*.json"))),
-    ("firewall.parse_socketfilterfw", firewall.parse_socketfilterfw,
+    ("firewall.parse.parse_socketfilterfw", firewall.parse_socketfilterfw,
      st.tuples(text_input("*socketfilterfw*"), text_input("*socketfilterfw*"))),
     ("common.parse_key_values", common.parse_key_values, st.tuples(TEXT, st.sampled_from(["=", ":", " "]))),
     ("service.parse.parse_systemctl_show", service_parse.parse_systemctl_show, one(TEXT)),
@@ -143,20 +158,22 @@ PARSERS: list[Case] = [
     ("package.parse.parse_rpm_query", package_parse.parse_rpm_query, st.tuples(TEXT, st.integers(-1, 255))),
     ("os.parse.parse_os_release", os_parse.parse_os_release, one(TEXT)),
     ("os.parse.parse_windows_os", os_parse.parse_windows_os, one(data_input())),
-    ("patches.parse_dpkg_status", patches.parse_dpkg_status, one(TEXT)),
-    ("patches.parse_apt_cache_policy", patches.parse_apt_cache_policy, one(TEXT)),
-    ("patches.parse_dpkg_log_last_upgrade", patches.parse_dpkg_log_last_upgrade, one(TEXT)),
-    ("patches.parse_btime", patches.parse_btime, one(TEXT)),
-    ("patches.parse_check_update", patches.parse_check_update, one(TEXT)),
-    ("patches.parse_updateinfo_list", patches.parse_updateinfo_list, one(TEXT)),
-    ("patches.parse_updateinfo_dates", patches.parse_updateinfo_dates, one(TEXT)),
-    ("patches.parse_metadata_age", patches.parse_metadata_age, one(TEXT)),
-    ("patches.parse_rpm_last_install", patches.parse_rpm_last_install, one(TEXT)),
-    ("patches.parse_zypper_xml", patches.parse_zypper_xml, one(TEXT)),
-    ("patches.parse_windows_update", patches.parse_windows_update, st.tuples(data_input(), st.just(NOW))),
-    ("patches.parse_old_plist", patches.parse_old_plist, one(TEXT)),
-    ("patches.parse_softwareupdate_prefs", patches.parse_softwareupdate_prefs, st.tuples(TEXT, st.just(NOW))),
-    ("patches.parse_install_history", patches.parse_install_history, one(data_input())),
+    ("patch_level.parse_apt.parse_dpkg_status", parse_apt.parse_dpkg_status, one(TEXT)),
+    ("patch_level.parse_apt.parse_apt_cache_policy", parse_apt.parse_apt_cache_policy, one(TEXT)),
+    ("patch_level.parse_apt.parse_dpkg_log_last_upgrade", parse_apt.parse_dpkg_log_last_upgrade, one(TEXT)),
+    ("patch_level.parse_reboot.parse_btime", parse_reboot.parse_btime, one(TEXT)),
+    ("patch_level.parse_rpm.parse_check_update", parse_rpm.parse_check_update, one(TEXT)),
+    ("patch_level.parse_rpm.parse_updateinfo_list", parse_rpm.parse_updateinfo_list, one(TEXT)),
+    ("patch_level.parse_rpm.parse_updateinfo_dates", parse_rpm.parse_updateinfo_dates, one(TEXT)),
+    ("patch_level.parse_rpm.parse_metadata_age", parse_rpm.parse_metadata_age, one(TEXT)),
+    ("patch_level.parse_rpm.parse_rpm_last_install", parse_rpm.parse_rpm_last_install, one(TEXT)),
+    ("patch_level.parse_zypper.parse_zypper_xml", parse_zypper.parse_zypper_xml, one(TEXT)),
+    ("patch_level.parse_windows.parse_windows_update", parse_windows.parse_windows_update,
+     st.tuples(data_input(), st.just(NOW))),
+    ("patch_level.parse_macos.parse_old_plist", parse_macos.parse_old_plist, one(TEXT)),
+    ("patch_level.parse_macos.parse_softwareupdate_prefs", parse_macos.parse_softwareupdate_prefs,
+     st.tuples(TEXT, st.just(NOW))),
+    ("patch_level.parse_macos.parse_install_history", parse_macos.parse_install_history, one(data_input())),
     ("sshd.parse.parse_sshd_t", sshd_parse.parse_sshd_t, one(text_input("*sshd-T*"))),
     ("windows.parse_json_output", windows.parse_json_output, one(TEXT)),
     ("common.parse_timestamp", common.parse_timestamp, one(st.none() | TEXT)),
@@ -184,11 +201,11 @@ def test_parser_returns_facts_or_a_probe_error(
 # Each crash the fuzzer found (AttributeError or TypeError on valid JSON of an unexpected shape), kept as a
 # reproducer: the probe now says what it could not read instead of naming a Python exception.
 REPRODUCERS = {
-    "disk_encryption.parse_lsblk": (disk_encryption.parse_lsblk, ("null",)),
-    "disk_encryption.parse_bitlocker": (disk_encryption.parse_bitlocker, ({"Volumes": [True]},)),
-    "firewall.parse_nft_ruleset": (firewall.parse_nft_ruleset, ("null",)),
+    "disk_encryption.parse_linux.parse_lsblk": (disk_encryption_linux.parse_lsblk, ("null",)),
+    "disk_encryption.parse_windows.parse_bitlocker": (disk_encryption_windows.parse_bitlocker, ({"Volumes": [True]},)),
+    "firewall.parse.parse_nft_ruleset": (firewall.parse_nft_ruleset, ("null",)),
     "service.parse.parse_windows_service": (service_parse.parse_windows_service, (True,)),
-    "firewall.parse_windows_firewall": (firewall.parse_windows_firewall, ({"Profiles": [True]},)),
+    "firewall.parse.parse_windows_firewall": (firewall.parse_windows_firewall, ({"Profiles": [True]},)),
 }
 
 
@@ -208,8 +225,8 @@ def test_every_parser_is_fuzzed() -> None:
 
     found = set()
     root = Path(probes.__file__).parent
-    # Every module at any depth (a probe package's parse.py too), named by its path under checks/probes.
-    for module_path in sorted(root.rglob("*.py")):
+    # The shared modules and the endpoint probes' packages (the cloud probes read JSON, not command output).
+    for module_path in sorted(p for p in root.rglob("*.py") if "cloud" not in p.relative_to(root).parts):
         name = ".".join(module_path.relative_to(root).with_suffix("").parts)
         module = __import__(f"checks.probes.{name}", fromlist=["_"])
         for attribute, value in vars(module).items():
