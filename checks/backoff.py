@@ -41,7 +41,7 @@ def parse_retry_after(value: str | None, now: float, limit_s: float) -> float | 
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not "²", which int() refuses
         seconds = float(int(text))
     else:
         try:

@@ -62,3 +62,8 @@ def test_one_backoff_for_the_agent_and_the_cloud_client_with_standard_library_im
         check=True,
     )
     assert not {"requests", "urllib3", "cryptography", "yaml", "sqlalchemy"} & set(ast.literal_eval(lean.stdout))
+
+
+def test_a_unicode_digit_in_retry_after_is_unreadable_not_a_crash() -> None:
+    # '²'.isdigit() is True but int() refuses it: the header is unreadable, the caller's own backoff applies.
+    assert parse_retry_after("²", 0.0, 60.0) is None

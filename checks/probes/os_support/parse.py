@@ -51,7 +51,7 @@ def windows_cycle(caption: str, build: str) -> tuple[str, str | None]:
     """(product, cycle) for a Win32_OperatingSystem caption and build number."""
     if "Server" in caption:
         return "windows_server", SERVER_BUILDS.get(build)
-    major = "11" if build.isdigit() and int(build) >= 22000 else "10"
+    major = "11" if build.isascii() and build.isdigit() and int(build) >= 22000 else "10"
     if "LTSC" in caption or "LTSB" in caption:
         year = re.search(r"(20\d\d)", caption)
         if year:

@@ -66,6 +66,6 @@ def parse_sshd_t(text: str) -> Facts:
         "password_authentication": _flag(settings, "passwordauthentication"),
         "permit_empty_passwords": _flag(settings, "permitemptypasswords"),
         "x11_forwarding": _flag(settings, "x11forwarding"),
-        "max_auth_tries": int(tries) if tries.isdigit() else None,
+        "max_auth_tries": int(tries) if tries.isascii() and tries.isdigit() else None,
         "weak_algorithms": weak,
     }

@@ -88,3 +88,7 @@ def test_live_matches_os_release() -> None:
     if release.get("ID") == "debian":
         assert facts["cycle"] == re.split(r"\.", version)[0]
         assert facts["supported"] is not None
+
+
+def test_a_unicode_digit_build_is_not_a_crash() -> None:
+    assert windows_cycle("Microsoft Windows 11 Pro", "²")[0] == "windows"

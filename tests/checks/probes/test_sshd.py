@@ -51,3 +51,7 @@ def test_live_sshd_matches_what_is_installed() -> None:
         assert host.which("sshd") is not None
         return
     assert facts["installed"] is (host.which("sshd") is not None)
+
+
+def test_a_unicode_digit_in_max_auth_tries_is_unknown_not_a_crash() -> None:
+    assert parse_sshd_t("maxauthtries ²\npermitrootlogin no\n")["max_auth_tries"] is None
