@@ -32,6 +32,7 @@ from checks.probes.patch_level import parse_apt, parse_macos, parse_reboot, pars
 from checks.probes.screen_lock import parse as screen_lock
 from checks.probes.service import parse as service_parse
 from checks.probes.sshd import parse as sshd_parse
+from checks.probes.time_sync import parse as time_sync_parse
 from tests.reliability.figures import Figures
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
@@ -175,6 +176,8 @@ PARSERS: list[Case] = [
      st.tuples(TEXT, st.just(NOW))),
     ("patch_level.parse_macos.parse_install_history", parse_macos.parse_install_history, one(data_input())),
     ("sshd.parse.parse_sshd_t", sshd_parse.parse_sshd_t, one(text_input("*sshd-T*"))),
+    ("time_sync.parse.parse_timedatectl_show", time_sync_parse.parse_timedatectl_show,
+     one(text_input("timedatectl-show-*"))),
     ("windows.parse_json_output", windows.parse_json_output, one(TEXT)),
     ("common.parse_timestamp", common.parse_timestamp, one(st.none() | TEXT)),
 ]  # fmt: skip
