@@ -264,10 +264,18 @@ BUILTIN_MODULES = (
     "checks.probes.accounts",
     "checks.probes.antivirus",
     "checks.probes.sshd",
-    "checks.probes.cloud.mfa",
-    "checks.probes.cloud.conditional_access",
-    "checks.probes.cloud.entra",
-    "checks.probes.cloud.azure",
+    "checks.probes.cloud.entra_mfa_coverage.spec",
+    "checks.probes.cloud.entra_mfa_enforcement.spec",
+    "checks.probes.cloud.entra_legacy_auth.spec",
+    "checks.probes.cloud.entra_admin_mfa.spec",
+    "checks.probes.cloud.entra_global_admins.spec",
+    "checks.probes.cloud.entra_auth_methods.spec",
+    "checks.probes.cloud.entra_secure_score.spec",
+    "checks.probes.cloud.azure_storage_accounts.spec",
+    "checks.probes.cloud.azure_nsg_open_ports.spec",
+    "checks.probes.cloud.azure_key_vaults.spec",
+    "checks.probes.cloud.azure_defender_plans.spec",
+    "checks.probes.cloud.azure_sql_tde.spec",
 )
 _loaded = False
 
