@@ -122,7 +122,9 @@ def failure(url: str, response: Response) -> CloudError:
     error = response.body.get("error") if isinstance(response.body, dict) else None
     code = str(error.get("code") or "") if isinstance(error, dict) else ""
     message = str(error.get("message") or "") if isinstance(error, dict) else ""
-    reason = f"{api} GET {path}: HTTP {response.status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    reason = (
+        f"{api} GET {path}: HTTP {response.status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    )
     kind: type[CloudError] = RequestFailed
     if response.status == 403:
         kind = LicenceMissing if code == LICENCE_CODE else PermissionMissing
@@ -172,3 +174,23 @@ def run_probe(probe_id: str, name: str, params: dict[str, Any] | None = None) ->
     (platform,) = spec.platforms
     context = recording(probe_id, name, platform)
     return spec.collectors[platform](context, spec.params_with_defaults(params or {})), context
+
+
+def run_example(probe_id: str, name: str) -> list[Any]:
+    """The results of the probe's own YAML example, judged on a recording by the policy evaluator."""
+    from checks.policy.evaluate import CachingRunner, evaluate_policy
+    from checks.policy.loader import load_policy_text
+    from checks.probes import registry
+    from checks.results import Subject, SubjectKind
+
+    spec = registry.get(probe_id)
+    assert spec is not None, f"no probe {probe_id}"
+    (platform,) = spec.platforms
+    text = 'id: example\nversion: "1"\ntitle: Example\nchecks:\n' + "".join(
+        "  " + line + "\n" for line in spec.example.splitlines()
+    )
+    policy = load_policy_text(text, f"{probe_id} example")
+    context = recording(probe_id, name, platform)
+    tenant = Subject(SubjectKind.TENANT, context.tenant_id, "Contoso")
+    evaluation = evaluate_policy(policy, subject=tenant, platform=platform, run_probe=CachingRunner(context))
+    return list(evaluation.results)
