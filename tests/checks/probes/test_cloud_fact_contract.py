@@ -14,7 +14,14 @@ import pytest
 from checks.probes import registry
 from checks.probes.host import ProbeError
 from checks.probes.registry import CLOUD_PLATFORMS, ResourceFacts, object_schema
-from tests.support.cloud_replay import RECORDINGS, all_recordings, recording, recording_dirs, url_key
+from tests.support.cloud_replay import (
+    RECORDINGS,
+    Unrecorded,
+    all_recordings,
+    recording,
+    recording_dirs,
+    url_key,
+)
 
 CLOUD_PROBES = [spec for spec in registry.all_probes() if set(spec.platforms) <= set(CLOUD_PLATFORMS)]
 RECORDED = all_recordings()
@@ -110,3 +117,11 @@ def test_paging_and_errors_are_recorded() -> None:
             arm_links += "nextLink" in body
             errors += "error" in body
     assert graph_links >= 1 and arm_links >= 1 and errors >= 1
+
+
+def test_the_replay_follows_next_links_and_refuses_what_it_has_not_recorded() -> None:
+    context = recording("entra_global_admins", "paged-assignments", "microsoft365")
+    query = {"$filter": "roleDefinitionId eq '62e90394-69f5-4237-9190-012177145e10'"}
+    assert len(list(context.graph_pages("/v1.0/roleManagement/directory/roleAssignments", query))) == 2
+    with pytest.raises(Unrecorded, match="/v1.0/users"):
+        context.graph_get("/v1.0/users")

@@ -65,7 +65,10 @@ class HandlerBase(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _route(self, method: str, path: str, query: dict[str, list[str]]) -> Reply:
-        raise NotImplementedError  # the server's handler routes
+        # Overridden by the server's handler, which knows every route (server.py).
+        raise NotImplementedError
+
+    # Graph and ARM: the token must be one the fake issued, for that API, not expired.
 
     def _bearer(self, audience: str) -> bool:
         value = self.headers.get("Authorization") or ""
