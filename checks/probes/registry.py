@@ -255,14 +255,6 @@ class ResourceFacts:
 
 _REGISTRY: dict[str, ProbeSpec] = {}
 
-# Probe modules that are not yet a package of their own (issue 17 moves them one by one): imported as before,
-# after the walk. Empty it as they move; tests/checks/probes/test_layout.py exempts their probes through it.
-_NOT_YET_PACKAGED: tuple[str, ...] = (
-    "checks.probes.cloud.mfa",
-    "checks.probes.cloud.conditional_access",
-    "checks.probes.cloud.entra",
-    "checks.probes.cloud.azure",
-)
 _loaded = False
 
 
@@ -320,8 +312,6 @@ def _load_builtins() -> None:
     _loaded = True
     try:
         load_specs("checks.probes")
-        for module in _NOT_YET_PACKAGED:
-            importlib.import_module(module)
     except BaseException:
         _loaded = False  # the next use raises again instead of answering from half a registry
         raise

@@ -1,4 +1,4 @@
-"""Entra ID's OpenID Connect sign-in, for the fake of tests/fakes/microsoft.py (`FakeMicrosoft.oidc`).
+"""Entra ID's OpenID Connect sign-in, for the fake of tests/fakes/microsoft/ (`FakeMicrosoft.oidc`).
 
 What the dashboard's "Sign in with Microsoft" talks to, as Microsoft's identity platform documents it:
 

@@ -3,7 +3,7 @@ the middle of its scheduled cloud job, gateway timeouts between pages), and Grap
 minutes": Retry-After values far beyond what the run may wait, with the run's retry budget
 (cloud.retry_budget_s) and retries (cloud.max_retries) configured small so the test takes seconds.
 
-The fake tenant (tests/fakes/microsoft.py) speaks the real protocol over HTTPS, with paging and throttling.
+The fake tenant (tests/fakes/microsoft/) speaks the real protocol over HTTPS, with paging and throttling.
 A run either finishes with exact counts, or records a clear error naming what to change, and never
 replaces what was known with half a run.
 """

@@ -18,6 +18,10 @@ enforce anything:
   policy and not an emergency account is uncovered: MFA is then not enforced for all users, and the
   facts name who is left out.
 
+This module is the evaluator the three probes share (entra_mfa_enforcement, entra_legacy_auth,
+entra_admin_mfa: each a package beside it): reading the policies, judging one policy, and the facts all
+three report. It holds no probe spec.
+
 Security defaults, when on, enforce MFA registration and challenge, block legacy authentication and
 require MFA for administrators, and cannot coexist with conditional access.
 """
@@ -25,13 +29,12 @@ require MFA for administrators, and cannot coexist with conditional access.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from checks.probes.cloud.common import cloud_collector, graph_items, lower_all
+from checks.probes.cloud.common import graph_items, lower_all
 from checks.probes.cloud.context import CloudContext, CloudError
-from checks.probes.cloud.directory import GROUP_MEMBER_READ, ROLE_READ, USER_READ, Directory, DirectoryUser
-from checks.probes.registry import Facts, Field, Params, ProbeSpec, register
+from checks.probes.registry import Facts, Field
 
 SECURITY_DEFAULTS_PATH = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy"
 POLICIES_PATH = "/v1.0/identity/conditionalAccess/policies"
@@ -92,7 +95,7 @@ def _conditions(policy: dict[str, Any]) -> dict[str, Any]:
     return policy.get("conditions") or {}
 
 
-def _part(policy: dict[str, Any], name: str) -> dict[str, Any]:
+def part(policy: dict[str, Any], name: str) -> dict[str, Any]:
     value = _conditions(policy).get(name)
     return value if isinstance(value, dict) else {}
 
@@ -102,14 +105,14 @@ def summary(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def exclusions(policy: dict[str, Any]) -> dict[str, Any]:
-    users = _part(policy, "users")
+    users = part(policy, "users")
     return {
         "users": [str(u) for u in users.get("excludeUsers") or []],
         "groups": [str(g) for g in users.get("excludeGroups") or []],
         "roles": [str(r) for r in users.get("excludeRoles") or []],
         "guests_or_external_users": bool(users.get("excludeGuestsOrExternalUsers")),
-        "locations": [str(loc) for loc in _part(policy, "locations").get("excludeLocations") or []],
-        "platforms": [str(p) for p in _part(policy, "platforms").get("excludePlatforms") or []],
+        "locations": [str(loc) for loc in part(policy, "locations").get("excludeLocations") or []],
+        "platforms": [str(p) for p in part(policy, "platforms").get("excludePlatforms") or []],
     }
 
 
@@ -121,19 +124,19 @@ def scope_gaps(policy: dict[str, Any], *, all_users: bool) -> list[str]:
         gaps.append("report-only: it logs but does not enforce")
     elif state != "enabled":
         gaps.append(f"state is {state or 'unknown'}")
-    users = _part(policy, "users")
+    users = part(policy, "users")
     if all_users and "all" not in lower_all(users.get("includeUsers")):
         gaps.append("applies to selected users, groups or roles, not all users")
-    if "all" not in lower_all(_part(policy, "applications").get("includeApplications")):
+    if "all" not in lower_all(part(policy, "applications").get("includeApplications")):
         gaps.append("applies to selected applications, not all")
     for key, label in (("userRiskLevels", "user risk"), ("signInRiskLevels", "sign-in risk")):
         levels = lower_all(_conditions(policy).get(key))
         if levels:
             gaps.append(f"applies only at {label} {', '.join(levels)}")
-    locations = lower_all(_part(policy, "locations").get("includeLocations"))
+    locations = lower_all(part(policy, "locations").get("includeLocations"))
     if locations and "all" not in locations:
         gaps.append("applies only in selected locations")
-    platforms = lower_all(_part(policy, "platforms").get("includePlatforms"))
+    platforms = lower_all(part(policy, "platforms").get("includePlatforms"))
     if platforms and "all" not in platforms:
         gaps.append("applies only on selected device platforms")
     return gaps
@@ -194,7 +197,7 @@ def excluded_everywhere(policies: list[dict[str, Any]]) -> dict[str, list[str]]:
     return result
 
 
-# --- probes ----------------------------------------------------------------------------------------------
+# --- facts the three probes share ----------------------------------------------------------------------
 
 POLICY_FIELDS = (
     Field("id", "string", "Policy id"),
@@ -234,7 +237,7 @@ COMMON_FACTS = (
 )
 
 
-def _sort_policies(
+def sort_policies(
     tenant: TenantPolicies, gaps_of: Callable[[dict[str, Any]], list[str] | None]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(policies that count, the relevant ones that do not, each with why); None from gaps_of: irrelevant."""
@@ -245,27 +248,27 @@ def _sort_policies(
         if gaps is None:
             continue
         if gaps:
-            not_counted.append(_not_counted(policy, gaps))
+            not_counted.append(not_counted_entry(policy, gaps))
         else:
             counting.append(policy)
     return counting, not_counted
 
 
-def _not_counted(policy: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+def not_counted_entry(policy: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     return {**summary(policy), "state": str(policy.get("state") or ""), "reasons": reasons}
 
 
-def _covered_by(tenant: TenantPolicies, policies: list[dict[str, Any]]) -> list[str]:
+def covered_by(tenant: TenantPolicies, policies: list[dict[str, Any]]) -> list[str]:
     """What enforces it: security defaults and/or the policies, by name."""
     defaults = ["security defaults"] if tenant.security_defaults else []
     return defaults + [str(p.get("displayName") or p.get("id")) for p in policies]
 
 
-def _counted(policy: dict[str, Any]) -> dict[str, Any]:
+def counted(policy: dict[str, Any]) -> dict[str, Any]:
     return {**summary(policy), "exclusions": exclusions(policy)}
 
 
-def _common(tenant: TenantPolicies, counting: list[dict[str, Any]], not_counted: list[dict[str, Any]]) -> Facts:
+def common_facts(tenant: TenantPolicies, counting: list[dict[str, Any]], not_counted: list[dict[str, Any]]) -> Facts:
     excluded = excluded_everywhere(counting) if not tenant.security_defaults else excluded_everywhere([])
     return {
         "security_defaults_enabled": tenant.security_defaults,
@@ -274,307 +277,4 @@ def _common(tenant: TenantPolicies, counting: list[dict[str, Any]], not_counted:
         "excluded_users": excluded["users"],
         "excluded_groups": excluded["groups"],
         "excluded_roles": excluded["roles"],
-    }
-
-
-DIRECTORY_USER_FIELDS = (
-    Field("id", "string", "User object id"),
-    Field("user_principal_name", "string", "Sign-in name (empty when the app may not read it)"),
-    Field("display_name", "string", "Display name"),
-)
-UNCOVERED_FIELDS = (
-    *DIRECTORY_USER_FIELDS,
-    Field("excluded_by", "array", "How: `user`, `group <name or id>`, `role <name or id>`", items="string"),
-)
-GAP_FIELDS = (
-    Field("kind", "string", "user, group or role"),
-    Field("id", "string", "Object id (role template id for a role)"),
-    Field("name", "string", "Its name, when known"),
-    Field("uncovered", "integer", "Users it leaves without MFA (not emergency accounts, excluded everywhere)"),
-)
-
-# Reading who exclusions leave out (only asked when a counting policy excludes someone).
-EXCLUSION_PERMISSIONS = (
-    f"{USER_READ}, {GROUP_MEMBER_READ} and {ROLE_READ} (Microsoft Graph application permissions) to read "
-    "who excluded users, groups and roles are",
-)
-
-MFA_ENFORCEMENT = register(
-    ProbeSpec(
-        name="entra_mfa_enforcement",
-        description="Whether MFA is enforced for all users: security defaults, or enabled conditional access "
-        "policies for all users and all apps requiring MFA or an MFA authentication strength, excluding no "
-        "one but the emergency accounts named in the collector's config",
-        scope="tenant",
-        permissions=PERMISSIONS + EXCLUSION_PERMISSIONS,
-        facts=(
-            Field("enforced", "boolean", "MFA is enforced for all users but the emergency accounts"),
-            Field("enforced_by", "array", "`security defaults` or the names of the counting policies", items="string"),
-            Field("policies", "array", "Conditional access policies that enforce MFA for all", fields=POLICY_FIELDS),
-            Field(
-                "uncovered_users",
-                "array",
-                f"Users every counting policy excludes, emergency accounts apart (first {MAX_LISTED_UNCOVERED})",
-                fields=UNCOVERED_FIELDS,
-            ),
-            Field("uncovered_count", "integer", "How many users every counting policy excludes (exact)"),
-            Field("uncovered_truncated", "boolean", "uncovered_users lists only the first of them"),
-            Field(
-                "exclusion_gaps",
-                "array",
-                "Exclusions that leave users other than emergency accounts out",
-                fields=GAP_FIELDS,
-            ),
-            Field("emergency_accounts_excluded", "array", "Emergency accounts the policies exclude", items="string"),
-            *COMMON_FACTS,
-        ),
-        example="""\
-- id: mfa-enforced
-  title: MFA is enforced for all users
-  description: Security defaults or an enabled conditional access policy for all users and apps.
-  rationale: MFA that users may skip protects nobody.
-  remediation: Turn on security defaults, or enable a conditional access policy requiring MFA for all users.
-  severity: critical
-  platforms: [microsoft365]
-  probe: entra_mfa_enforcement
-  expect: {fact: enforced, eq: true}
-""",
-    )
-)
-
-
-@cloud_collector(MFA_ENFORCEMENT, "microsoft365")
-def collect_mfa_enforcement(context: CloudContext, params: Params) -> Facts:
-    tenant = read_policies(context)
-    counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=True))
-    enforced_by = _covered_by(tenant, counting)
-    # Security defaults have no exclusions; conditional access policies may.
-    gaps = (
-        Gaps() if tenant.security_defaults else uncovered_by(Directory(context), counting, context.emergency_accounts)
-    )
-    return {
-        "enforced": bool(enforced_by) and not gaps.uncovered,
-        "enforced_by": enforced_by,
-        "policies": [_counted(p) for p in counting],
-        "uncovered_users": [entry.fact() for entry in gaps.uncovered[:MAX_LISTED_UNCOVERED]],
-        "uncovered_count": len(gaps.uncovered),
-        "uncovered_truncated": len(gaps.uncovered) > MAX_LISTED_UNCOVERED,
-        "exclusion_gaps": gaps.exclusions,
-        "emergency_accounts_excluded": gaps.emergency,
-        **_common(tenant, counting, not_counted),
-    }
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """One excluded principal of a counting policy."""
-
-    kind: str  # user, group or role
-    id: str
-    name: str = ""
-
-    def label(self) -> str:
-        return "user" if self.kind == "user" else f"{self.kind} {self.name or self.id}"
-
-
-@dataclass
-class Uncovered:
-    user: DirectoryUser
-    excluded_by: set[Exclusion]
-
-    def fact(self) -> dict[str, Any]:
-        return {**self.user.as_fact(), "excluded_by": sorted({e.label() for e in self.excluded_by})}
-
-
-@dataclass
-class Gaps:
-    uncovered: list[Uncovered] = field(default_factory=list)  # by sign-in name, then id
-    exclusions: list[dict[str, Any]] = field(default_factory=list)
-    emergency: list[str] = field(default_factory=list)
-
-
-Excluded = dict[str, tuple[DirectoryUser, set[Exclusion]]]  # lower-cased user id -> (user, how)
-
-
-def _excluded_users(directory: Directory, policy: dict[str, Any]) -> Excluded:
-    """The users one policy leaves out, each with the exclusions that leave them out."""
-    users = _part(policy, "users")
-    found: Excluded = {}
-
-    def add(user: DirectoryUser, how: Exclusion) -> None:
-        known, ways = found.setdefault(user.id.lower(), (user, set()))
-        ways.add(how)
-        if user.user_principal_name and not known.user_principal_name:
-            found[user.id.lower()] = (user, ways)
-
-    for user_id in [str(u) for u in users.get("excludeUsers") or []]:
-        if user_id.lower() not in SPECIAL_USERS:
-            add(DirectoryUser(user_id, "", ""), Exclusion("user", user_id))
-    for group_id in [str(g) for g in users.get("excludeGroups") or []]:
-        name, members = directory.group(group_id)
-        for member in members:
-            add(member, Exclusion("group", group_id, name))
-    for role_id in [str(r) for r in users.get("excludeRoles") or []]:
-        for holder in directory.role(role_id):
-            add(holder, Exclusion("role", role_id, ADMIN_ROLES.get(role_id.lower(), "")))
-    return found
-
-
-def uncovered_by(directory: Directory, counting: list[dict[str, Any]], emergency_accounts: tuple[str, ...]) -> Gaps:
-    """The users every counting policy leaves out, less the emergency accounts, and the exclusions that
-    leave them out. A user one policy excludes and another covers is covered."""
-    if not counting:
-        return Gaps()
-    per_policy = [_excluded_users(directory, policy) for policy in counting]
-    everywhere = set.intersection(*(set(excluded) for excluded in per_policy))
-    emergency = {account.strip().lower() for account in emergency_accounts}
-    gaps = Gaps()
-    emergency_seen: set[str] = set()
-    for key in sorted(everywhere):
-        how: set[Exclusion] = set()
-        user = per_policy[0][key][0]
-        for excluded in per_policy:
-            candidate, ways = excluded[key]
-            how |= ways
-            user = user if user.user_principal_name else candidate
-        if key in emergency:
-            emergency_seen.add(user.user_principal_name or user.id)
-            continue
-        if not user.user_principal_name:  # excluded by id alone: who is it, and does it still exist?
-            looked_up = directory.user(user.id)
-            if looked_up is None:
-                continue  # deleted: it leaves no one out
-            user = looked_up
-        if user.user_principal_name.lower() in emergency:
-            emergency_seen.add(user.user_principal_name)
-            continue
-        gaps.uncovered.append(Uncovered(user, how))
-    gaps.uncovered.sort(key=lambda u: (u.user.user_principal_name.lower(), u.user.id))
-    gaps.emergency = sorted(emergency_seen)
-    counts: dict[Exclusion, int] = {}
-    names: dict[Exclusion, str] = {}
-    for entry in gaps.uncovered:
-        for exclusion in entry.excluded_by:
-            counts[exclusion] = counts.get(exclusion, 0) + 1
-            if exclusion.kind == "user":
-                names[exclusion] = entry.user.user_principal_name or entry.user.display_name
-    gaps.exclusions = [
-        {"kind": e.kind, "id": e.id, "name": names.get(e, e.name), "uncovered": n}
-        for e, n in sorted(counts.items(), key=lambda item: (item[0].kind, item[0].id))
-    ]
-    return gaps
-
-
-LEGACY_AUTH = register(
-    ProbeSpec(
-        name="entra_legacy_auth",
-        description="Whether legacy authentication (Exchange ActiveSync and other legacy clients, which cannot "
-        "do MFA) is blocked by security defaults or an enabled conditional access policy for all users",
-        scope="tenant",
-        permissions=PERMISSIONS,
-        facts=(
-            Field("blocked", "boolean", "Legacy authentication is blocked for all users"),
-            Field("blocked_by", "array", "`security defaults` or the names of the blocking policies", items="string"),
-            Field("policies", "array", "Conditional access policies that block legacy clients", fields=POLICY_FIELDS),
-            *COMMON_FACTS,
-        ),
-        example="""\
-- id: legacy-auth-blocked
-  title: Legacy authentication is blocked
-  description: Security defaults or an enabled conditional access policy blocking legacy clients.
-  rationale: Legacy protocols cannot do MFA, so password spraying against them bypasses it.
-  remediation: Enable a conditional access policy blocking Exchange ActiveSync and other clients for all users.
-  severity: high
-  platforms: [microsoft365]
-  probe: entra_legacy_auth
-  expect: {fact: blocked, eq: true}
-""",
-    )
-)
-
-
-@cloud_collector(LEGACY_AUTH, "microsoft365")
-def collect_legacy_auth(context: CloudContext, params: Params) -> Facts:
-    tenant = read_policies(context)
-    counting, not_counted = _sort_policies(tenant, legacy_block_gaps)
-    blocked_by = _covered_by(tenant, counting)
-    return {
-        "blocked": bool(blocked_by),
-        "blocked_by": blocked_by,
-        "policies": [_counted(p) for p in counting],
-        **_common(tenant, counting, not_counted),
-    }
-
-
-ROLE_FIELDS = (
-    Field("id", "string", "Role template id"),
-    Field("name", "string", "Role name (when known)"),
-    Field("covered_by", "array", "`security defaults` or the policies requiring MFA for it", items="string"),
-)
-
-ADMIN_MFA = register(
-    ProbeSpec(
-        name="entra_admin_mfa",
-        description="Whether every privileged directory role must use MFA (security defaults, or enabled "
-        "conditional access policies for those roles and all apps requiring MFA)",
-        scope="tenant",
-        permissions=PERMISSIONS,
-        params=(
-            Field(
-                "roles",
-                "array",
-                "Role template ids that must require MFA (default: the 14 roles of Microsoft's "
-                "'require MFA for administrators' template)",
-                items="string",
-                required=False,
-                default=list(ADMIN_ROLES),
-            ),
-        ),
-        facts=(
-            Field("required", "boolean", "Every listed role must use MFA"),
-            Field("covered_roles", "array", "Roles that must use MFA, and by what", fields=ROLE_FIELDS),
-            Field("uncovered_roles", "array", "Roles no counting policy covers", fields=ROLE_FIELDS),
-            *COMMON_FACTS,
-        ),
-        example="""\
-- id: admin-mfa-required
-  title: Administrators must use MFA
-  description: Every privileged role is covered by security defaults or a conditional access policy requiring MFA.
-  rationale: An administrator account without MFA is the quickest way to take over a tenant.
-  remediation: Enable a conditional access policy requiring MFA for the administrator roles.
-  severity: critical
-  platforms: [microsoft365]
-  probe: entra_admin_mfa
-  expect: {fact: uncovered_roles, count: {eq: 0}}
-""",
-    )
-)
-
-
-@cloud_collector(ADMIN_MFA, "microsoft365")
-def collect_admin_mfa(context: CloudContext, params: Params) -> Facts:
-    tenant = read_policies(context)
-    counting, not_counted = _sort_policies(tenant, lambda p: mfa_gaps(p, all_users=False))
-    covered: list[dict[str, Any]] = []
-    uncovered: list[dict[str, Any]] = []
-    used: dict[int, dict[str, Any]] = {}
-    for role in [str(r) for r in params["roles"]]:
-        covering: list[dict[str, Any]] = []
-        for index, policy in enumerate(counting):
-            users = _part(policy, "users")
-            included = "all" in lower_all(users.get("includeUsers")) or role.lower() in lower_all(
-                users.get("includeRoles")
-            )
-            if included and role.lower() not in lower_all(users.get("excludeRoles")):
-                covering.append(policy)
-                used[index] = policy
-        by = _covered_by(tenant, covering)
-        entry = {"id": role, "name": ADMIN_ROLES.get(role.lower(), ""), "covered_by": by}
-        (covered if by else uncovered).append(entry)
-    relevant = [used[index] for index in sorted(used)]
-    return {
-        "required": not uncovered,
-        "covered_roles": covered,
-        "uncovered_roles": uncovered,
-        **_common(tenant, relevant, not_counted),
     }

@@ -1,0 +1,1 @@
+"""Microsoft Defender for Cloud plans of each Azure subscription."""

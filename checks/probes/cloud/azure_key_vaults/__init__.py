@@ -1,0 +1,1 @@
+"""Azure Key Vault recovery settings: soft delete, purge protection, the access model."""

@@ -1,0 +1,1 @@
+"""Transparent data encryption of each Azure SQL database."""

@@ -1,0 +1,1 @@
+"""Entra ID: whether every privileged directory role must use MFA."""

@@ -1,0 +1,1 @@
+"""Entra ID: the principals holding the Global Administrator role."""

@@ -1,0 +1,1 @@
+"""Entra ID: whether legacy authentication is blocked (security defaults or conditional access)."""

@@ -1,0 +1,1 @@
+"""Microsoft Secure Score: the latest value and its trend."""
