@@ -14,6 +14,8 @@ from checks.policy.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
 
 
 class Context:
+    """One file's problems as they are found, each with its path; `issues` gives them their lines."""
+
     def __init__(self, source: str, document: YamlDocument | None) -> None:
         self.source = source
         self.document = document

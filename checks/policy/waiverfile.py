@@ -47,6 +47,7 @@ def _waiver_where(data: Any) -> Callable[[PathT], str]:
 
 
 def load_waivers(data: Any, ctx: Context) -> list[Waiver]:
+    """The waivers of a parsed document (`load_files` reads a file once, then tells its kind)."""
     if not isinstance(data, dict):
         raise PolicyError([Issue(ctx.source, 1, "a waiver file is a mapping with a `waivers:` list")])
     validator = jsonschema.Draft202012Validator(schema_mod.waiver_schema())
