@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_policy_and_waivers(policy_file: str | None, waiver_files: list[str]) -> tuple[Any, list[Any]]:
-    from checks.policy.loader import PolicyError, check_waivers_against, load_policy_file, load_waiver_file
+    from checks.policy.loader import PolicyError, load_policy_file
+    from checks.policy.waiverfile import check_waivers_against, load_waiver_file
     from policies import shipped_path
 
     path = policy_file or str(shipped_path("baseline.yaml"))

@@ -15,8 +15,9 @@ from typing import Any
 
 from agent.state import StatePaths, write_json
 from checks import wire
-from checks.policy.loader import PolicyError, check_waivers_against, load_policy_document, load_waiver_document
+from checks.policy.loader import PolicyError, load_policy_document
 from checks.policy.model import Policy, Waiver
+from checks.policy.waiverfile import check_waivers_against, load_waiver_document
 
 
 class PolicyRefused(Exception):

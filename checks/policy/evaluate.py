@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.policy.contract import fact_problems
 from checks.policy.expr import Outcome, Truth, substitute_inputs
 from checks.policy.model import Check, Policy, ProbeRef, Waiver, canonical_json
 from checks.probes import registry
@@ -126,8 +127,16 @@ def evaluate_policy(
     waivers: list[Waiver] | None = None,
     today: dt.date | None = None,
     only: set[str] | None = None,
+    strict: bool = False,
 ) -> Evaluation:
-    """Judge every check of a policy (or those in `only`) on one subject."""
+    """Judge every check of a policy (or those in `only`) on one subject.
+
+    `strict`: a fact whose value is not of the type its probe's spec declares makes the check `error`,
+    naming the probe and the fact. `policy test` and the tests are strict. The agent's scheduled runs are
+    not: there a fact of the wrong type is judged as it is (a comparison it cannot take is unknown, so
+    `error` anyway; one it can take still tells the truth), because a new OS release whose odd output trips
+    one fact must not turn every check on that probe into an error across the fleet before a fix ships.
+    """
     inputs = policy.inputs_for(groups)
     today = today or _utcnow().date()
     applicable_waivers = [w for w in waivers or [] if w.policy in (None, policy.id)]
@@ -137,7 +146,7 @@ def evaluate_policy(
         if only is not None and check.id not in only:
             continue
         for result in evaluate_check(
-            policy, check, subject=subject, platform=platform, run_probe=run_probe, inputs=inputs
+            policy, check, subject=subject, platform=platform, run_probe=run_probe, inputs=inputs, strict=strict
         ):
             _apply_waivers(result, policy, check, groups, applicable_waivers, today, expired)
             results.append(result)
@@ -152,6 +161,7 @@ def evaluate_check(
     platform: str,
     run_probe: ProbeRunner,
     inputs: dict[str, Any],
+    strict: bool = False,
 ) -> list[Result]:
     started = time.monotonic()
     evaluated_at = _utcnow().isoformat(timespec="seconds")
@@ -189,6 +199,9 @@ def evaluate_check(
             condition_facts = run_probe(resolve_params(condition.probe, inputs))
         except ProbeError as exc:
             return [result(Status.ERROR, f"cannot tell whether the check applies: {exc.reason}")]
+        broken = _contract_breaks(condition.probe.name, condition_facts) if strict else ""
+        if broken:
+            return [result(Status.ERROR, f"cannot tell whether the check applies: {broken}", condition_facts)]
         if isinstance(condition_facts, dict):
             outcome = condition.expect.evaluate(condition_facts, inputs)
             if outcome.truth is Truth.FALSE:
@@ -210,11 +223,26 @@ def evaluate_check(
             if resource.error is not None:
                 results.append(result(Status.ERROR, resource.error, resource.facts, on))
                 continue
+            broken = _contract_breaks(check.probe.name, resource.facts) if strict else ""
+            if broken:
+                results.append(result(Status.ERROR, broken, resource.facts, on))
+                continue
             status, reason = judge(check.expect.evaluate(resource.facts, inputs))
             results.append(result(status, _with_redaction_note(reason, resource.facts), resource.facts, on))
         return results
+    broken = _contract_breaks(check.probe.name, facts) if strict else ""
+    if broken:
+        return [result(Status.ERROR, broken, facts if isinstance(facts, dict) else None)]
     status, reason = judge(check.expect.evaluate(facts, inputs))
     return [result(status, _with_redaction_note(reason, facts), facts)]
+
+
+def _contract_breaks(probe: str, facts: Any) -> str:
+    """Strict mode's reason: how the facts break the probe's spec ("" when they keep it)."""
+    spec = registry.get(probe)
+    if spec is None:
+        return ""
+    return "; ".join(fact_problems(spec, facts, ignore=(REDACTED_FACT,)))
 
 
 def _with_redaction_note(reason: str, facts: Any) -> str:

@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection, Engine
 
 from checks import __version__, wire
-from checks.policy.loader import load_waiver_document
+from checks.policy.waiverfile import load_waiver_document
 from checks.results import Subject, SubjectKind
 from checks.safetext import SafeDictWriter
 from collector.config import CollectorConfig

@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from checks.policy.loader import PolicyError, load_waiver_document
+from checks.policy.errors import PolicyError
 from checks.policy.model import Waiver
+from checks.policy.waiverfile import load_waiver_document
 from checks.results import Status, Subject, SubjectKind
 from collector.security import new_id
 from collector.storage import audit

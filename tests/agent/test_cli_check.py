@@ -274,3 +274,34 @@ def test_errors_show_the_probes_notes() -> None:
     assert recent["status"] == "error" and len(recent["notes"]) == 4  # whole in JSON
     assert any(note.startswith("last install unknown:") for note in recent["notes"])
     assert all(r["notes"] == [] for r in report["results"] if r["status"] != "error")
+
+
+def test_policy_test_refuses_recorded_facts_of_the_wrong_type(write: Write) -> None:
+    """Recorded facts a probe could never return prove nothing: the run fails, naming probe and fact."""
+    wrong = write(
+        "p.yaml",
+        """
+        id: t
+        version: "1"
+        title: t
+        checks:
+          - id: telnet-absent
+            title: t
+            description: d
+            rationale: r
+            remediation: m
+            severity: high
+            probe: {name: package, params: {name: telnetd}}
+            expect: {fact: installed, eq: false}
+        tests:
+          - name: telnet absent, version recorded as a list
+            check: telnet-absent
+            facts: {installed: false, version: ["1", "2"], manager: dpkg}
+            status: pass
+        """,
+    )
+    failed = run_cli("rampart-agent", "policy", "test", str(wrong))
+    assert failed.returncode == 2, failed.stdout
+    # The loader sees it first, with the file's line; the evaluator's strict mode is the second line.
+    assert f"{wrong}:16: facts for probe package: version: expected a string, got ['1', '2']" in failed.stderr
+    assert "passed" not in failed.stdout

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from checks.policy.evaluate import CachingRunner, evaluate_policy
-from checks.policy.loader import PolicyError, load_policy_text, load_waiver_file
+from checks.policy.loader import PolicyError, load_policy_text
 from checks.policy.model import ProbeRef
+from checks.policy.waiverfile import load_waiver_file
 from checks.probes.host import ProbeError, ReplayHost
 from checks.results import Result, Status, Subject, SubjectKind, score
 

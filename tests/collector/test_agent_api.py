@@ -9,7 +9,8 @@ import uuid
 import sqlalchemy as sa
 
 from checks import wire
-from checks.policy.loader import load_policy_document, load_waiver_document
+from checks.policy.loader import load_policy_document
+from checks.policy.waiverfile import load_waiver_document
 from collector.storage import models
 from tests.support.agents import make_results
 from tests.support.live import LiveCollector

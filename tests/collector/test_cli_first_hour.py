@@ -9,6 +9,7 @@ import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -54,7 +55,7 @@ def _store_fixable_policy(live: LiveCollector) -> str:
 def test_host_and_check_show_the_remediation_of_failures_and_errors(live: LiveCollector, cli: Cli) -> None:
     digest = _store_fixable_policy(live)
     agent = live.enrolled_agent(group="fixers", hostname="pc-1")
-    judged = {"policy_id": "fixable", "policy_hash": digest, "policy_version": "1"}
+    judged: dict[str, Any] = {"policy_id": "fixable", "policy_hash": digest, "policy_version": "1"}
     results = [make_result("fw", "fail", **judged), make_result("ok", "pass", **judged)]
     results.append(make_result("unknown", "error", **judged))
     assert agent.report(results).status_code == 200

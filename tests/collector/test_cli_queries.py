@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,11 @@ from tests.support.live import LiveCollector
 pytestmark = pytest.mark.slow
 
 
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
 @pytest.fixture
-def cli(live: LiveCollector, tmp_path: Path) -> object:
+def cli(live: LiveCollector, tmp_path: Path) -> Cli:
     config = tmp_path / "cli.yaml"
     section = {
         "data_dir": live.config.data_dir,
@@ -44,8 +48,8 @@ def fill(live: LiveCollector) -> list[str]:
     return ids
 
 
-def test_summary_hosts_host_check_and_trends(live: LiveCollector, cli: object) -> None:
-    run = cli  # type: ignore[assignment]
+def test_summary_hosts_host_check_and_trends(live: LiveCollector, cli: Cli) -> None:
+    run = cli
     ids = fill(live)
     summary = run("summary")
     assert summary.returncode == 0, summary.stderr
@@ -82,8 +86,8 @@ def test_summary_hosts_host_check_and_trends(live: LiveCollector, cli: object) -
 
 # The management commands' storage is covered on both databases by the API tests; as processes, SQLite.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: object, tmp_path: Path) -> None:
-    run = cli  # type: ignore[assignment]
+def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: Cli, tmp_path: Path) -> None:
+    run = cli
     agent = live.enrolled_agent(group="servers")
     assert agent.report([make_result("c00", "fail")]).status_code == 200
     assert run("users", "add", "alice", "--role", "analyst").returncode == 0

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -82,8 +83,9 @@ def test_two_processes_ingesting_at_once_give_exact_totals(
     try:
         with engine.connect() as connection:
 
-            def scalar(statement: sa.Select[tuple[int]]) -> int:
-                return int(connection.execute(statement).scalar_one())
+            def scalar(statement: sa.Select[Any]) -> int:
+                value: Any = connection.execute(statement).scalar_one()
+                return int(value)
 
             assert scalar(sa.select(sa.func.count()).select_from(models.reports)) == 20 * reports_per_agent
             assert scalar(sa.select(sa.func.count()).select_from(models.latest_results)) == 20 * 40
@@ -91,7 +93,7 @@ def test_two_processes_ingesting_at_once_give_exact_totals(
             assert scalar(sa.select(sa.func.sum(models.daily_changes.c.delta))) == 20 * 40
             open_intervals = sa.select(sa.func.count()).where(models.result_intervals.c.valid_to.is_(None))
             assert scalar(open_intervals) == 20 * 40
-            latest = dict(
+            latest: dict[str, int] = dict(
                 connection.execute(
                     sa.select(models.latest_results.c.status, sa.func.count()).group_by(models.latest_results.c.status)
                 ).all()

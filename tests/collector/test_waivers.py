@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from checks import wire
-from checks.policy.loader import load_waiver_document
+from checks.policy.waiverfile import load_waiver_document
 from collector import jobs
 from collector.initialise import load_signing_key
 from tests.support.agents import SimAgent, make_result, make_results

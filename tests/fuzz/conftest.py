@@ -8,12 +8,13 @@ examples, random, for a run by hand). A property counts the examples it tried in
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
 from tests.reliability.figures import figures, pytest_runtest_makereport  # noqa: F401 - fixture and hook
 
-COMMON = {
+COMMON: dict[str, Any] = {
     "deadline": None,
     "database": None,
     # the figures fixture is function-scoped on purpose: it counts every example of the property

@@ -203,7 +203,7 @@ def test_parser_returns_facts_or_a_probe_error(
 
 # Each crash the fuzzer found (AttributeError or TypeError on valid JSON of an unexpected shape), kept as a
 # reproducer: the probe now says what it could not read instead of naming a Python exception.
-REPRODUCERS = {
+REPRODUCERS: dict[str, tuple[Callable[..., object], tuple[object, ...]]] = {
     "disk_encryption.parse_linux.parse_lsblk": (disk_encryption_linux.parse_lsblk, ("null",)),
     "disk_encryption.parse_windows.parse_bitlocker": (disk_encryption_windows.parse_bitlocker, ({"Volumes": [True]},)),
     "firewall.parse.parse_nft_ruleset": (firewall.parse_nft_ruleset, ("null",)),

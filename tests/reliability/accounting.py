@@ -101,7 +101,7 @@ def collector_books(database_url: str) -> CollectorBooks:
             rows = connection.execute(
                 sa.select(r.report_id, r.agent_id, r.result_count, r.dropped, r.received_at).order_by(r.id)
             ).all()
-            latest = dict(
+            latest: dict[str, Any] = dict(
                 connection.execute(
                     sa.select(models.latest_results.c.status, sa.func.count()).group_by(models.latest_results.c.status)
                 ).all()

@@ -37,7 +37,7 @@ def observe(session: requests.Session, log: list[tuple[float, int, str | None]])
             log.append((sent, response.status_code, response.headers.get("Retry-After")))
         return response
 
-    session.request = request  # type: ignore[method-assign]
+    session.request = request  # type: ignore[method-assign, assignment]
 
 
 def agent_loop(config_path: str, deadline: float, record: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 class SmallDiskUnavailable(Exception):
@@ -30,15 +31,16 @@ class SmallDisk:
             self.close()
             raise SmallDiskUnavailable(f"cannot mount a tmpfs in a private namespace: {mounted.stderr.strip()}")
 
-    def inside(self, *argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def inside(self, *argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """Run a program in the namespace (sees the small filesystem at `mountpoint`)."""
-        return subprocess.run(
+        done: subprocess.CompletedProcess[str] = subprocess.run(
             ["nsenter", "-t", str(self.holder.pid), "-m", "--", *argv],
             capture_output=True,
             text=True,
-            timeout=kwargs.pop("timeout", 120),  # type: ignore[arg-type]
-            **kwargs,  # type: ignore[call-overload]
+            timeout=kwargs.pop("timeout", 120),
+            **kwargs,
         )
+        return done
 
     def outside(self, path: Path) -> Path:
         """The same file seen from outside the namespace."""

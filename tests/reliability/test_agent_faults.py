@@ -12,6 +12,7 @@ import datetime as dt
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -139,11 +140,11 @@ def test_the_agent_sigkilled_mid_spool_and_mid_delivery_loses_nothing(
             target = counter() + 6
             process = worker(drainer.config, "deliver")
             try:
-                wait_for(
-                    lambda target=target, process=process: counter() >= target or process.poll() is not None,
-                    60,
-                    "six more reports stored",
-                )
+
+                def stored_or_ended(target: int = target, process: subprocess.Popen[str] = process) -> bool:
+                    return counter() >= target or process.poll() is not None
+
+                wait_for(stored_or_ended, 60, "six more reports stored")
             finally:
                 process.send_signal(signal.SIGKILL)
                 process.communicate(timeout=30)

@@ -71,8 +71,8 @@ def finished(collector: RunningCollector) -> dict[str, Any]:
     return result
 
 
-def latest(collector: RunningCollector) -> dict[str, tuple[str, dict[str, Any]]]:
-    """(status, observed) of every stored cloud result by check id and subject."""
+def latest(collector: RunningCollector) -> dict[str, tuple[str, dict[str, Any], str]]:
+    """(status, observed, reason) of every stored cloud result by check id and subject."""
     engine = make_engine(f"sqlite:///{collector.data_dir / 'collector.db'}", 1)
     try:
         with engine.connect() as connection:

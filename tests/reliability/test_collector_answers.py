@@ -122,7 +122,8 @@ def test_collector_answers(
     """A backlog drained through the collector's faulty answers: nothing lost, nothing twice."""
     figures.scenario = f"collector_answers-{scenario.name}"
     figures.title = f"collector answers {scenario.name.replace('-', ' ')}"
-    proxy = ReliabilityProxy(collector.url, collector.ca_file, tmp_path / "proxy").start()
+    proxy = ReliabilityProxy(collector.url, collector.ca_file, tmp_path / "proxy")
+    proxy.start()
     try:
         agents, template = spare_agents
         agent = agents.pop()

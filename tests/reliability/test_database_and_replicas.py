@@ -140,7 +140,12 @@ def test_a_replica_killed_behind_haproxy_while_the_other_serves(
         deliveries = Deliveries(agents, parallel=4)
         try:
             deliveries.run(300, between=steps)
-            wait_for(lambda: (steps(), len(steps.done) == 4)[1], 60, "the restarted replica back in HAProxy")
+
+            def all_steps_taken() -> bool:
+                steps()
+                return len(steps.done) == 4
+
+            wait_for(all_steps_taken, 60, "the restarted replica back in HAProxy")
             restarted_pid = collector.processes[-1].pid
             # one more report from each of four agents, each on a new connection: round robin sends some
             # to the restarted replica, which must store them like the other

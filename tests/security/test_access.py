@@ -113,7 +113,7 @@ def test_every_route_refuses_every_bad_caller_and_allows_exactly_its_roles(
 ) -> None:
     """Every route x (no token, 14 bad tokens, revoked, expired, disabled, each role): 401/403 as due, no 5xx."""
     table = route_table(live)
-    bad = (
+    bad: list[dict[str, str]] = (
         [{}]
         + [{"Authorization": f"Bearer {token}"} for token in GARBAGE_TOKENS]
         + GARBAGE_HEADERS

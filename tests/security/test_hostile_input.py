@@ -378,6 +378,7 @@ def test_hostile_text_is_text_in_the_evidence_packs_members(
     assert {a["hostname"] for a in inventory} >= set(names)  # the JSON keeps the text exactly, escaped by JSON
     waivers = json.loads(members["waivers.json"])["waivers"]
     assert [w["justification"] for w in waivers] == [WAIVER_JUSTIFICATION]
-    (row,) = list(csv.DictReader(io.StringIO(members["waivers.csv"].decode("utf-8"), newline="")))
-    assert row["justification"] == WAIVER_JUSTIFICATION.replace("\x1b", "\\x1b") and row["ticket"] == "'=1+2"
+    (waiver_row,) = list(csv.DictReader(io.StringIO(members["waivers.csv"].decode("utf-8"), newline="")))
+    assert waiver_row["justification"] == WAIVER_JUSTIFICATION.replace("\x1b", "\\x1b")
+    assert waiver_row["ticket"] == "'=1+2"
     figures.set(inputs_tried=tried, members=len(members), outputs=["evidence csv", "evidence json"])

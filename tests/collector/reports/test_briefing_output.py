@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 from PIL import Image
@@ -101,7 +102,7 @@ def test_the_briefing_pdf_answers_the_questions_with_figures_names_and_charts(
     subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", str(chart_page), "-l", str(chart_page), str(pdf),
                     str(tmp_path / "page")], check=True)  # fmt: skip
     (png,) = tmp_path.glob("page*.png")
-    colours = Image.open(png).convert("RGB").getcolors(maxcolors=1 << 24) or []
+    colours: list[tuple[int, Any]] = Image.open(png).convert("RGB").getcolors(maxcolors=1 << 24) or []
     # This period's bars are the palette's second colour, vermillion #D55E00 (hatched).
     drawn = sum(n for n, (r, g, b) in colours if abs(r - 0xD5) < 40 and abs(g - 0x5E) < 40 and abs(b - 0x00) < 40)
     assert drawn > 200, "the devices chart's bars are not drawn on its page"

@@ -176,7 +176,7 @@ def area(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 def comparable(data: dict[str, Any]) -> dict[str, Any]:
     """The figures that must not depend on when the briefing was written."""
-    copied = json.loads(json.dumps(data))
+    copied: dict[str, Any] = json.loads(json.dumps(data))
     for name in ("generated_at", "period"):
         copied.pop(name)
     for section in copied["areas"]:
@@ -243,8 +243,8 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
 
     posture = {a["key"]: a["rag"] for a in _posture(engine, NOW)}
     assert posture == {a["key"]: a["rag"] for a in q3["areas"]}  # what the dashboard shows: the same judgement
-    then = {a["key"]: a["rag"] for a in _posture(engine, NOW, dt.date(2026, 9, 30))}
-    assert then == {a["key"]: a["rag"] for a in q2_then["areas"]}
+    rags_then = {a["key"]: a["rag"] for a in _posture(engine, NOW, dt.date(2026, 9, 30))}
+    assert rags_then == {a["key"]: a["rag"] for a in q2_then["areas"]}
 
     # --- Q2 as written on its last day, and as read back in November from the history ----------------------
     q2_later = briefing(engine, "2026-Q2", NOW)
