@@ -11,9 +11,11 @@ unless sticky (as /tmp is: others cannot rename or remove what is ours in it). A
 directory, a world-writable one, one that cannot be created or written) means no cache: the run is slower
 and otherwise the same. In that order:
 
-1. as root, the agent's own probe cache (`cache/` in the config's `agent.state_dir`), shared with the
-   daemon's worker, when the state directory exists and is root's (the Debian package's daemon runs as the
-   `rampart` user: its directory is another user's, and root does not read a cache that user could write);
+1. the agent's own probe cache (`cache/` in the config's `agent.state_dir`), shared with the daemon's
+   worker, when the state directory exists and is the current user's: root's when the agent runs as root;
+   the `rampart` user's with the Debian package, whose /usr/bin/rampart-agent runs `check` for root as
+   that user, as its service runs. Root never uses a state directory another user owns: it would read a
+   cache that user could write. `check` never creates the state directory;
 2. a per-user cache directory: `$XDG_CACHE_HOME/rampart`, else `~/.cache/rampart` (created 0700);
 3. none.
 """
@@ -79,20 +81,17 @@ def _safe(info: os.stat_result, uid: int, *, final: bool) -> bool:
 
 
 def agent_probe_cache(config_path: str | None) -> Path | None:
-    """As root, the agent's own probe cache, when its state directory exists and is safe for root to use.
+    """The agent's own probe cache, when its state directory exists and is the current user's.
 
     A config named with --config must be valid, as every command's (ConfigError otherwise). The default one
     only decides where the cache is: when it cannot be read, `check` does without the agent's directory."""
-    root = os.name == "posix" and os.geteuid() == 0
-    if not root and not config_path:
+    if os.name != "posix":
         return None
     try:
         config = load_agent_config(config_path)
     except ConfigError:
         if config_path:
             raise
-        return None
-    if not root:
         return None
     state_dir = private_dir(Path(config.state_dir), create=False)  # never created by `check`
     if state_dir is None:

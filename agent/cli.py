@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--no-cache",
         action="store_true",
-        help="keep no tools' caches between runs (by default apt's package cache is kept: as root in the agent's "
-        "state directory when it is root's, else in $XDG_CACHE_HOME/rampart or ~/.cache/rampart)",
+        help="keep no tools' caches between runs (by default apt's package cache is kept: in the agent's state "
+        "directory when it is this user's, else in $XDG_CACHE_HOME/rampart or ~/.cache/rampart)",
     )
     check.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     check.set_defaults(handler=cmd_check)

@@ -91,8 +91,7 @@ def test_without_xdg_cache_home_the_cache_is_under_home(tmp_path: Path) -> None:
 
 
 @needs_apt
-@needs_root
-def test_as_root_check_shares_the_agents_probe_cache(tmp_path: Path) -> None:
+def test_check_shares_the_agents_probe_cache_when_the_state_directory_is_this_users(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     xdg = tmp_path / "xdg"
