@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -521,7 +522,8 @@ def render(f: dict[str, Any]) -> str:
         "",
         f"Measured {m['date']}: {m['cpus']} vCPUs (shared), Debian {m['debian']}, Linux {m['kernel']}, "
         f"virtualisation: {m['virtualisation']}, Lynis {m['lynis']}, OpenSCAP {m['oscap']}, Python {m['python']}, "
-        f"load average {m['load_avg_1m']} at the end; {f['rounds']} round(s).",
+        f"load average {m['load_avg_1m']} at the end; {f['rounds']} round(s). Wall times grow with the load of this "
+        "shared machine; CPU seconds and memory hardly do.",
         "",
         "| tool | wall | CPU with children | peak RSS, largest process | peak RSS, tree | checks run | issue 14 |",
         "|---|---|---|---|---|---|---|",
@@ -573,7 +575,15 @@ def render(f: dict[str, Any]) -> str:
         "bench/endpoint_side_by_side.py [--rounds N] [--quick] [--write-docs] [--json] [--no-footprint]`.",
         END,
     ]
-    return "\n".join(lines)
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str, width: int = 110) -> str:
+    """Long prose lines folded as the rest of docs/ is (tables, headings and markers left whole)."""
+    if len(line) <= width or line.startswith(("|", "#", "<!--")):
+        return line
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def write_docs(section: str, path: Path = DOCS) -> None:
