@@ -622,7 +622,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(section)
     if args.write_docs:
         write_docs(section)
+    for problem in regressions(figures):
+        print(f"endpoint_side_by_side: {problem}", file=sys.stderr)
     return 0
+
+
+def regressions(f: dict[str, Any]) -> list[str]:
+    """What issue 14 asks to keep: Rampart the lightest of the three, the agent within its targets.
+    Said on stderr (bench/agent_footprint.py is the one that fails on its targets)."""
+    t, problems = f["tools"], []
+    for other in ("openscap", "lynis"):
+        for key, what in (("cpu_s", "CPU"), ("max_rss_mib", "memory")):
+            if t["rampart"][key] >= t[other][key]:
+                problems.append(f"Rampart's baseline uses no less {what} than {other}")
+    fp = f.get("footprint")
+    if fp and fp["daemon_idle_rss_mb"] >= IDLE_TARGET_MB:
+        problems.append(f"TARGET MISSED: daemon idle {fp['daemon_idle_rss_mb']} MB (< {IDLE_TARGET_MB:g} MB)")
+    if fp and fp["run_cpu_total_s"] >= RUN_CPU_TARGET_S:
+        problems.append(f"TARGET MISSED: baseline run {fp['run_cpu_total_s']} CPU s (< {RUN_CPU_TARGET_S:g} s)")
+    return problems
 
 
 if __name__ == "__main__":
