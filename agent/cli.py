@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="judge a recorded machine (a directory with host.json) instead of this one",
     )
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="keep no tools' caches between runs (by default apt's package cache is kept: in the agent's state "
+        "directory when it is this user's, else in $XDG_CACHE_HOME/rampart or ~/.cache/rampart)",
+    )
     check.add_argument("--format", choices=("table", "json"), default="table", help=FORMAT_HELP)
     check.set_defaults(handler=cmd_check)
 
@@ -120,7 +126,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"cannot read recording {args.replay}: {exc}") from exc
     else:
-        host = LocalHost()
+        host = LocalHost(cache_dir=_cache_dir(args))
     if args.only:
         unknown = [c for c in args.only if policy.check(c) is None]
         if unknown:
@@ -208,6 +214,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         origin = f"{waiver.source}:{waiver.line}"
         print(f"expired waiver: {waiver.id} for {waiver.check} expired on {waiver.expires} ({origin})")
     return EXIT_OK
+
+
+def _cache_dir(args: argparse.Namespace) -> str | None:
+    """Where the probes keep tools' caches, as the daemon's worker does (agent/check_cache.py), or None."""
+    import os
+
+    from agent.check_cache import check_cache_dir
+    from checks.config import ConfigError
+
+    if args.no_cache:
+        return None
+    try:
+        directory = check_cache_dir(args.config, os.environ)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    return None if directory is None else str(directory)
 
 
 def _remediation(policy: Any, check_id: str, status: str) -> str | None:
