@@ -10,6 +10,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from agent.spool import Spool
 from agent.state import StatePaths
@@ -36,7 +37,7 @@ def agent_config(tmp_path: Path, state_root: Path, **extra: object) -> Path:
     return write_config(tmp_path / "config.yaml", **settings)
 
 
-def spooled_results(state_root: Path) -> list[dict[str, object]]:
+def spooled_results(state_root: Path) -> list[dict[str, Any]]:
     with Spool(StatePaths(state_root).spool, 1 << 30) as spool:
         return [result for report in spool.pending(1000) for result in json.loads(report.body)["results"]]
 

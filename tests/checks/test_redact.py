@@ -84,7 +84,7 @@ def test_private_keys_are_replaced_whole(name: str) -> None:
 @pytest.mark.parametrize("value", HASHES)
 def test_password_hashes_are_replaced_in_place(value: str) -> None:
     line = f"svc:{value}:19000:0:99999:7:::"
-    assert redact_text(line) == (f"svc:{HASH_MARKER}:19000:0:99999:7:::", {PASSWORD_HASH})
+    assert redact_text(line) == (f"svc:{HASH_MARKER}:19000:0:99999:7:::", frozenset({PASSWORD_HASH}))
     locked, _ = redact_text(f"svc:!{value}:19000::::::")
     assert locked == f"svc:!{HASH_MARKER}:19000::::::"  # a locked account still reads as locked
 

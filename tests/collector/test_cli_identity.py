@@ -30,7 +30,7 @@ ROOT_WITHOUT_AUDIT_LOGIN = (
 
 def cli_for(live: LiveCollector, tmp_path: Path, cli_users: dict[str, Any] | None = None) -> Cli:
     config = tmp_path / f"cli-{len(list(tmp_path.glob('cli-*.yaml')))}.yaml"
-    section = {"data_dir": live.config.data_dir, "database_url": live.config.database_url}
+    section: dict[str, Any] = {"data_dir": live.config.data_dir, "database_url": live.config.database_url}
     if cli_users is not None:
         section["cli_users"] = cli_users
     config.write_text(yaml.safe_dump({"collector": section}), encoding="utf-8")

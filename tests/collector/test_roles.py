@@ -69,7 +69,7 @@ def concrete(path: str) -> str:
 
 
 def call(session: requests.Session, live: LiveCollector, method: str, path: str) -> requests.Response:
-    body = {} if method in ("POST", "PUT") else None
+    body: dict[str, object] | None = {} if method in ("POST", "PUT") else None
     return session.request(method, live.url + concrete(path), json=body, params=REFUSED_QUERY.get(path))
 
 

@@ -57,8 +57,9 @@ def wait_until_closed(sockets: list[ssl.SSLSocket], within: float = BOUND_S) -> 
     deadline = time.monotonic() + within
     while open_ and time.monotonic() < deadline:
         for key, _ in selector.select(timeout=max(deadline - time.monotonic(), 0)):
-            sock = key.fileobj
-            assert isinstance(sock, ssl.SSLSocket)
+            ready = key.fileobj
+            assert isinstance(ready, ssl.SSLSocket)
+            sock = ready
             if closed_by_server(sock):
                 selector.unregister(sock)
                 open_.discard(sock)

@@ -26,7 +26,7 @@ def fixture(name: str) -> str:
 
 
 def by_mount(facts: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {v["mount"]: v for v in facts["volumes"]}  # type: ignore[attr-defined, index]
+    return {v["mount"]: v for v in facts["volumes"]}  # type: ignore[attr-defined]
 
 
 def test_lvm_on_luks_root_and_swap_are_encrypted_a_plain_data_disk_is_not() -> None:
@@ -41,7 +41,7 @@ def test_lvm_on_luks_root_and_swap_are_encrypted_a_plain_data_disk_is_not() -> N
     assert volumes["/dev/dm-2"]["kind"] == "swap" and volumes["/dev/dm-2"]["compliant"] is True
     assert volumes["/data"]["compliant"] is False and volumes["/data"]["status"] == "not_encrypted"
     assert facts["system_encrypted"] is True and facts["noncompliant"] == ["/data"]
-    assert any("/boot/efi" in note for note in facts["notes"])  # type: ignore[attr-defined]
+    assert any("/boot/efi" in note for note in facts["notes"])
 
 
 def test_a_volume_group_spanning_a_plain_disk_is_not_encrypted() -> None:
@@ -57,9 +57,9 @@ def test_crypt_root_directly_on_a_partition_with_zram_swap() -> None:
     )
     swaps = "Filename Type Size Used Priority\n/dev/zram0 partition 8000000 0 5\n"
     facts = linux_volumes(fixture("armbian-crypt-root-lsblk.json"), mountinfo, swaps)
-    assert [v["mount"] for v in facts["volumes"]] == ["/"]  # type: ignore[attr-defined, index]
+    assert [v["mount"] for v in facts["volumes"]] == ["/"]
     assert facts["system_encrypted"] is True
-    assert any("compressed memory" in note for note in facts["notes"])  # type: ignore[attr-defined]
+    assert any("compressed memory" in note for note in facts["notes"])
 
 
 def test_swap_file_inherits_the_filesystem_it_lives_on() -> None:

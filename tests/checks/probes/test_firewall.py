@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_iptables_policy_and_final_rule() -> None:
     assert parse_iptables_save("*raw\n:INPUT DROP [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n") is False
 
 
-def replay(tmp_path: Path, spec: dict[str, object]) -> ReplayHost:
+def replay(tmp_path: Path, spec: Mapping[str, object]) -> ReplayHost:
     (tmp_path / "host.json").write_text(json.dumps(spec))
     return ReplayHost(tmp_path)
 

@@ -283,7 +283,7 @@ def test_live_apt_keeps_its_package_cache_in_the_agents_directory_and_the_facts_
     # The same facts, but for the note on how the age of a pending security update is bounded: with the
     # agent's directory there is a record of when updates appeared (apt_release_record), and so for the words
     # on what is known of that age (unknown_because).
-    same = {"notes": [], "unknown_because": {}}
+    same: dict[str, object] = {"notes": [], "unknown_because": {}}
     assert {**plain, **same} == {**first, **same} == {**second, **same}
     assert first["notes"] == second["notes"]
     if first["security_updates"]:

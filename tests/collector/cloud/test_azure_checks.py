@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from checks.results import Status, SubjectKind
 from tests.collector.cloud.conftest import (
     DEFENDER_PLANS,
@@ -23,7 +25,7 @@ from tests.fakes.microsoft import (
 )
 
 
-def by_name(fake: FakeMicrosoft, check: str) -> dict[str, tuple[Status, str, dict[str, object]]]:
+def by_name(fake: FakeMicrosoft, check: str) -> dict[str, tuple[Status, str, dict[str, Any]]]:
     return {r.subject.name: (r.status, r.reason, r.observed) for r in results_of(run_checks(fake), check) if r.subject}
 
 

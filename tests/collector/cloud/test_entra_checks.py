@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from checks.policy.loader import load_policy_text
@@ -164,8 +165,8 @@ def test_an_all_users_policy_counts_and_its_exclusions_are_listed(fake: FakeMicr
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
 
-def directory(fake: FakeMicrosoft, *objects: dict[str, object]) -> None:
-    fake.scenario.directory.update({str(o["id"]): o for o in objects})
+def directory(fake: FakeMicrosoft, *objects: Mapping[str, object]) -> None:
+    fake.scenario.directory.update({str(o["id"]): dict(o) for o in objects})
 
 
 def test_a_policy_excluding_a_group_of_ordinary_accounts_does_not_enforce_mfa_for_all(fake: FakeMicrosoft) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ def with_cloud(collector: RunningCollector, fake: FakeMicrosoft, **cloud: object
     collector.config_path.write_text(yaml.safe_dump(document))
 
 
-def cloud_runs(engine: sa.Engine) -> list[sa.Row[tuple[str, str, object]]]:
+def cloud_runs(engine: sa.Engine) -> list[Any]:
     with engine.connect() as connection:
         return list(
             connection.execute(
