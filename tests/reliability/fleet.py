@@ -156,11 +156,17 @@ def template_report(agent: EnrolledAgent) -> dict[str, Any]:
     summary = run_worker(agent.config, "run", env=clean_env(RAMPART_AGENT__COLLECTOR_URL=closed))
     assert summary.get("results") and summary.get("pending"), summary
     with Spool(StatePaths(agent.state).spool, 1 << 40) as spool:
-        (pending,) = spool.pending(2)
-        data: dict[str, Any] = json.loads(pending.body)
+        # One run is one report, or several when its results exceed report_max_bytes (the process probe's
+        # facts grow with the processes of a busy machine): the template is the first with the others' results.
+        pending = spool.pending(100)
+        assert pending, "the run spooled nothing"
+        data: dict[str, Any] = json.loads(pending[0].body)
+        for more in pending[1:]:
+            data["results"].extend(json.loads(more.body)["results"])
         # the run is now the template, not a report to deliver: out of the spool with its counts
-        spool.db.execute("DELETE FROM reports WHERE seq = ?", (pending.seq,))
-        spool.db.execute("UPDATE meta SET value = value - ? WHERE key = 'collected_results'", (pending.results,))
+        for report in pending:
+            spool.db.execute("DELETE FROM reports WHERE seq = ?", (report.seq,))
+            spool.db.execute("UPDATE meta SET value = value - ? WHERE key = 'collected_results'", (report.results,))
         spool.set(next_attempt_at=None, delivery_failures=0)
     return data
 
