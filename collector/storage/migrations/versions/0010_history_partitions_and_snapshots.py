@@ -1,0 +1,221 @@
+"""History that stays cheap at scale: counter snapshots, and (PostgreSQL) the history tables by month.
+
+- `snapshot_days` and `count_snapshots`: the counts per (group, policy, check, status) at the end of one
+  day a week, written by the retention job (collector/storage/snapshots.py), so "as at a date" sums a week
+  of daily changes at most. Triggers on `daily_changes` keep every snapshot equal to the sum of the
+  changes up to its day when a change lands on a day already snapshotted (a late report). They act only
+  on rows dated on or before the newest snapshot, which ingest of today's results never is, after one
+  read of snapshot_days' index.
+- PostgreSQL: `result_intervals` (by valid_to), `daily_changes` and `observations` (by day) become
+  range-partitioned by month (collector/storage/partitions.py), existing rows moved; their indexes are
+  rebuilt as they were, and their primary keys where they hold the partition key (result_intervals' id
+  is unique per partition instead: its key column valid_to is nullable).
+
+Revision ID: 0010
+Revises: 0008
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_KEY = (
+    "group_name = {row}.group_name AND policy_id = {row}.policy_id AND check_id = {row}.check_id "
+    "AND status = {row}.status"
+)
+
+# SQLite: one trigger per kind of write. What a row adds (inserted), adds more (updated) or no longer adds
+# (deleted) to the sum of changes is added to every snapshot on or after its day.
+_SQLITE_ADD = """
+INSERT OR IGNORE INTO count_snapshots (day, group_name, policy_id, check_id, status, count)
+SELECT day, {row}.group_name, {row}.policy_id, {row}.check_id, {row}.status, 0
+  FROM snapshot_days WHERE day >= {row}.day;
+UPDATE count_snapshots SET count = count + ({amount}) WHERE day >= {row}.day AND {key};
+"""
+_SQLITE_TRIGGERS = {
+    "daily_changes_snapshot_insert": (
+        "AFTER INSERT ON daily_changes WHEN NEW.delta <> 0 AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
+        _SQLITE_ADD.format(row="NEW", amount="NEW.delta", key=_KEY.format(row="NEW")),
+    ),
+    "daily_changes_snapshot_update": (
+        "AFTER UPDATE OF delta ON daily_changes "
+        "WHEN NEW.delta <> OLD.delta AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
+        _SQLITE_ADD.format(row="NEW", amount="NEW.delta - OLD.delta", key=_KEY.format(row="NEW")),
+    ),
+    "daily_changes_snapshot_delete": (
+        "AFTER DELETE ON daily_changes WHEN OLD.delta <> 0 AND OLD.day <= (SELECT max(day) FROM snapshot_days)",
+        f"UPDATE count_snapshots SET count = count - OLD.delta WHERE day >= OLD.day AND {_KEY.format(row='OLD')};",
+    ),
+}
+
+# PostgreSQL: the same, in one function; the retention job quiets it (rampart.snapshot_sync = off) while it
+# folds and compacts, moves that change no snapshot it keeps (collector/storage/snapshots.py).
+_PG_FUNCTION = f"""
+CREATE FUNCTION rampart_daily_change_to_snapshots() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_newest date;
+BEGIN
+    IF current_setting('rampart.snapshot_sync', true) = 'off' THEN
+        RETURN NULL;
+    END IF;
+    SELECT max(day) INTO v_newest FROM snapshot_days;
+    IF v_newest IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.day <= v_newest AND OLD.delta <> 0 THEN
+        UPDATE count_snapshots SET count = count - OLD.delta WHERE day >= OLD.day AND {_KEY.format(row="OLD")};
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.day <= v_newest AND NEW.delta <> 0 THEN
+        INSERT INTO count_snapshots AS cs (day, group_name, policy_id, check_id, status, count)
+        SELECT s.day, NEW.group_name, NEW.policy_id, NEW.check_id, NEW.status, NEW.delta
+          FROM snapshot_days s WHERE s.day >= NEW.day
+         ORDER BY s.day
+        ON CONFLICT (day, group_name, policy_id, check_id, status) DO UPDATE SET count = cs.count + excluded.count;
+    END IF;
+    RETURN NULL;
+END $$
+"""
+_PG_TRIGGER = (
+    "CREATE TRIGGER daily_changes_to_snapshots AFTER INSERT OR UPDATE OR DELETE ON daily_changes "
+    "FOR EACH ROW EXECUTE FUNCTION rampart_daily_change_to_snapshots()"
+)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "snapshot_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("taken_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("day", name="pk_snapshot_days"),
+    )
+    op.create_table(
+        "count_snapshots",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("group_name", sa.String(length=100), nullable=False),
+        sa.Column("policy_id", sa.String(length=100), nullable=False),
+        sa.Column("check_id", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "group_name", "policy_id", "check_id", "status", name="pk_count_snapshots"),
+    )
+    op.create_index(
+        "ix_count_snapshots_count_day", "count_snapshots", ["group_name", "policy_id", "check_id", "status", "day"]
+    )
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        for table in ("result_intervals", "daily_changes", "observations"):
+            _partition(bind, table)
+        op.execute(_PG_FUNCTION)
+        op.execute(_PG_TRIGGER)
+    else:
+        for name, (when, body) in _SQLITE_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+
+
+def _partition(bind: sa.Connection, table: str) -> None:
+    """Rebuild `table` as a partitioned table with the same columns, defaults, indexes and rows."""
+    from collector.storage import partitions
+
+    column, _timestamp = partitions.PARTITIONED[table]
+    indexes = (
+        bind.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes i WHERE schemaname = 'public' AND tablename = %(t)s AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
+            {"t": table},
+        )
+        .scalars()
+        .all()
+    )
+    primary = bind.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %(t)s::regclass AND contype = 'p'",
+        {"t": table},
+    ).first()
+    sequence = (
+        bind.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table}).scalar()
+        if (table == "result_intervals")
+        else None
+    )
+    found = bind.exec_driver_sql(f"SELECT min({column}), max({column}) FROM {table}").first()
+    today = dt.datetime.now(dt.UTC).date()
+    oldest_month = partitions.add_months(partitions.month_of(today), -24)  # older rows go to `before`
+    first = (
+        partitions.month_of(today)
+        if found is None or found[0] is None
+        else partitions.month_of(found[0] if isinstance(found[0], dt.date) else found[0].date())
+    )
+    first = max(min(first, partitions.month_of(today)), oldest_month)
+    last = partitions.add_months(partitions.month_of(today), partitions.AHEAD_MONTHS)
+    bind.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_unpartitioned")
+    bind.exec_driver_sql(
+        f"CREATE TABLE {table} (LIKE {table}_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE ({column})"
+    )
+    partitions.create_layout(bind, table, first, last)
+    bind.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM {table}_unpartitioned")
+    if sequence:
+        bind.exec_driver_sql(f"ALTER SEQUENCE {sequence} OWNED BY {table}.id")
+    bind.exec_driver_sql(f"DROP TABLE {table}_unpartitioned")
+    if primary is not None and column in primary[1]:
+        bind.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {primary[0]} {primary[1]}")
+    for definition in indexes:
+        bind.exec_driver_sql(definition)
+    bind.exec_driver_sql(f"ANALYZE {table}")
+
+
+def _unpartition(bind: sa.Connection, table: str) -> None:
+    indexes = (
+        bind.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes i WHERE schemaname = 'public' AND tablename = %(t)s AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
+            {"t": table},
+        )
+        .scalars()
+        .all()
+    )
+    primary = bind.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %(t)s::regclass AND contype = 'p'",
+        {"t": table},
+    ).first()
+    sequence = (
+        bind.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table}).scalar()
+        if (table == "result_intervals")
+        else None
+    )
+    bind.exec_driver_sql(f"CREATE TABLE {table}_plain (LIKE {table} INCLUDING DEFAULTS)")
+    bind.exec_driver_sql(f"INSERT INTO {table}_plain SELECT * FROM {table}")
+    if sequence:
+        bind.exec_driver_sql(f"ALTER SEQUENCE {sequence} OWNED BY {table}_plain.id")
+    bind.exec_driver_sql(f"DROP TABLE {table} CASCADE")
+    bind.exec_driver_sql(f"ALTER TABLE {table}_plain RENAME TO {table}")
+    if table == "result_intervals":
+        bind.exec_driver_sql("ALTER TABLE result_intervals ADD CONSTRAINT pk_result_intervals PRIMARY KEY (id)")
+    elif primary is not None:
+        bind.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {primary[0]} {primary[1]}")
+    for definition in indexes:
+        bind.exec_driver_sql(definition)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP TRIGGER daily_changes_to_snapshots ON daily_changes")
+        op.execute("DROP FUNCTION rampart_daily_change_to_snapshots()")
+        for table in ("result_intervals", "daily_changes", "observations"):
+            _unpartition(bind, table)
+        op.execute("DROP SCHEMA IF EXISTS history_partitions CASCADE")
+    else:
+        for name in _SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name}")
+    op.drop_index("ix_count_snapshots_count_day", table_name="count_snapshots")
+    op.drop_table("count_snapshots")
+    op.drop_table("snapshot_days")
