@@ -2,7 +2,8 @@
 months instead of deleting rows one by one, and queries on a date read only the months it can be in.
 
 Each table is range-partitioned on its date (`result_intervals` on `valid_to`, when the interval closed;
-`daily_changes` and `observations` on `day`) into partitions kept in the schema `history_partitions`:
+`daily_changes` and `observations` on `day`) into partitions kept in a schema of their own, named after the
+tables' (`public_partitions`), out of the way of the tables the models describe:
 - `<table>_YYYY_MM`, one per month, created AHEAD_MONTHS ahead by the retention job;
 - `<table>_before` (everything older than the first month) and `<table>_after` (everything past the last
   month): a late report dated long ago, or a job that did not run for months, never finds no partition;
@@ -23,11 +24,15 @@ import re
 
 from sqlalchemy.engine import Connection
 
-SCHEMA = "history_partitions"
 AHEAD_MONTHS = 2
 # Table -> its partition key and whether that is a timestamp (else a date).
 PARTITIONED = {"result_intervals": ("valid_to", True), "daily_changes": ("day", False), "observations": ("day", False)}
 _MONTH = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
+
+
+def _schema(connection: Connection) -> str:
+    """The partitions' schema: the tables' own (the first on the search path) + `_partitions`."""
+    return f"{connection.exec_driver_sql('SELECT current_schema()').scalar()}_partitions"
 
 
 def month_of(day: dt.date) -> dt.date:
@@ -47,7 +52,7 @@ def _bound(table: str, month: dt.date) -> str:
 def _create_month(connection: Connection, table: str, month: dt.date) -> None:
     name = f"{table}_{month.year:04d}_{month.month:02d}"
     connection.exec_driver_sql(
-        f"CREATE TABLE {SCHEMA}.{name} PARTITION OF {table} "
+        f"CREATE TABLE {_schema(connection)}.{name} PARTITION OF {table} "
         f"FOR VALUES FROM ({_bound(table, month)}) TO ({_bound(table, add_months(month, 1))})"
     )
     _index_ids(connection, table, name)
@@ -55,7 +60,7 @@ def _create_month(connection: Connection, table: str, month: dt.date) -> None:
 
 def _index_ids(connection: Connection, table: str, name: str) -> None:
     if table == "result_intervals":
-        connection.exec_driver_sql(f"CREATE UNIQUE INDEX ON {SCHEMA}.{name} (id)")
+        connection.exec_driver_sql(f"CREATE UNIQUE INDEX ON {_schema(connection)}.{name} (id)")
 
 
 def months(connection: Connection, table: str) -> list[dt.date]:
@@ -85,9 +90,9 @@ def partition_names(connection: Connection, table: str) -> list[str]:
 
 def create_layout(connection: Connection, table: str, first: dt.date, last: dt.date) -> None:
     """The partitions of a new, empty partitioned `table`: before `first`, each month to `last`, after."""
-    connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {_schema(connection)}")
     connection.exec_driver_sql(
-        f"CREATE TABLE {SCHEMA}.{table}_before PARTITION OF {table} "
+        f"CREATE TABLE {_schema(connection)}.{table}_before PARTITION OF {table} "
         f"FOR VALUES FROM (MINVALUE) TO ({_bound(table, first)})"
     )
     _index_ids(connection, table, f"{table}_before")
@@ -97,9 +102,11 @@ def create_layout(connection: Connection, table: str, first: dt.date, last: dt.d
         month = add_months(month, 1)
     _create_after(connection, table, month)
     if table == "result_intervals":
-        connection.exec_driver_sql(f"CREATE TABLE {SCHEMA}.result_intervals_open PARTITION OF result_intervals DEFAULT")
         connection.exec_driver_sql(
-            f"ALTER TABLE {SCHEMA}.result_intervals_open ADD CONSTRAINT result_intervals_open_only "
+            f"CREATE TABLE {_schema(connection)}.result_intervals_open PARTITION OF result_intervals DEFAULT"
+        )
+        connection.exec_driver_sql(
+            f"ALTER TABLE {_schema(connection)}.result_intervals_open ADD CONSTRAINT result_intervals_open_only "
             "CHECK (valid_to IS NULL)"
         )
         _index_ids(connection, table, "result_intervals_open")
@@ -107,7 +114,7 @@ def create_layout(connection: Connection, table: str, first: dt.date, last: dt.d
 
 def _create_after(connection: Connection, table: str, start: dt.date) -> None:
     connection.exec_driver_sql(
-        f"CREATE TABLE {SCHEMA}.{table}_after PARTITION OF {table} "
+        f"CREATE TABLE {_schema(connection)}.{table}_after PARTITION OF {table} "
         f"FOR VALUES FROM ({_bound(table, start)}) TO (MAXVALUE)"
     )
     _index_ids(connection, table, f"{table}_after")
@@ -121,8 +128,8 @@ def ensure_ahead(connection: Connection, table: str, today: dt.date) -> int:
     last = existing[-1] if existing else add_months(month_of(today), -1)
     if last >= through:
         return 0
-    connection.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {SCHEMA}.{table}_after")
-    connection.exec_driver_sql(f"ALTER TABLE {SCHEMA}.{table}_after RENAME TO {table}_after_old")
+    connection.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {_schema(connection)}.{table}_after")
+    connection.exec_driver_sql(f"ALTER TABLE {_schema(connection)}.{table}_after RENAME TO {table}_after_old")
     created = 0
     month = add_months(last, 1)
     while month <= through:
@@ -130,8 +137,8 @@ def ensure_ahead(connection: Connection, table: str, today: dt.date) -> int:
         month = add_months(month, 1)
         created += 1
     _create_after(connection, table, month)
-    connection.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM {SCHEMA}.{table}_after_old")
-    connection.exec_driver_sql(f"DROP TABLE {SCHEMA}.{table}_after_old")
+    connection.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM {_schema(connection)}.{table}_after_old")
+    connection.exec_driver_sql(f"DROP TABLE {_schema(connection)}.{table}_after_old")
     return created
 
 
@@ -145,10 +152,10 @@ def drop_before(connection: Connection, table: str, cutoff: dt.date) -> int:
     kept = [month for month in existing if month not in old]
     first_kept = kept[0] if kept else add_months(old[-1], 1)
     for month in old:
-        connection.exec_driver_sql(f"DROP TABLE {SCHEMA}.{table}_{month.year:04d}_{month.month:02d}")
-    connection.exec_driver_sql(f"DROP TABLE {SCHEMA}.{table}_before")
+        connection.exec_driver_sql(f"DROP TABLE {_schema(connection)}.{table}_{month.year:04d}_{month.month:02d}")
+    connection.exec_driver_sql(f"DROP TABLE {_schema(connection)}.{table}_before")
     connection.exec_driver_sql(
-        f"CREATE TABLE {SCHEMA}.{table}_before PARTITION OF {table} "
+        f"CREATE TABLE {_schema(connection)}.{table}_before PARTITION OF {table} "
         f"FOR VALUES FROM (MINVALUE) TO ({_bound(table, first_kept)})"
     )
     _index_ids(connection, table, f"{table}_before")

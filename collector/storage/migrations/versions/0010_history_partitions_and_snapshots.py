@@ -128,7 +128,7 @@ def _partition(bind: sa.Connection, table: str) -> None:
     column, _timestamp = partitions.PARTITIONED[table]
     indexes = (
         bind.exec_driver_sql(
-            "SELECT indexdef FROM pg_indexes i WHERE schemaname = 'public' AND tablename = %(t)s AND NOT EXISTS "
+            "SELECT indexdef FROM pg_indexes i WHERE schemaname = current_schema() AND tablename = %(t)s AND NOT EXISTS "
             "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
             {"t": table},
         )
@@ -148,11 +148,10 @@ def _partition(bind: sa.Connection, table: str) -> None:
     found = bind.exec_driver_sql(f"SELECT min({column}), max({column}) FROM {table}").first()
     today = dt.datetime.now(dt.UTC).date()
     oldest_month = partitions.add_months(partitions.month_of(today), -24)  # older rows go to `before`
-    first = (
-        partitions.month_of(today)
-        if found is None or found[0] is None
-        else partitions.month_of(found[0] if isinstance(found[0], dt.date) else found[0].date())
-    )
+    oldest = None if found is None else found[0]
+    if isinstance(oldest, dt.datetime):
+        oldest = oldest.date()
+    first = partitions.month_of(oldest or today)
     first = max(min(first, partitions.month_of(today)), oldest_month)
     last = partitions.add_months(partitions.month_of(today), partitions.AHEAD_MONTHS)
     bind.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_unpartitioned")
@@ -174,7 +173,7 @@ def _partition(bind: sa.Connection, table: str) -> None:
 def _unpartition(bind: sa.Connection, table: str) -> None:
     indexes = (
         bind.exec_driver_sql(
-            "SELECT indexdef FROM pg_indexes i WHERE schemaname = 'public' AND tablename = %(t)s AND NOT EXISTS "
+            "SELECT indexdef FROM pg_indexes i WHERE schemaname = current_schema() AND tablename = %(t)s AND NOT EXISTS "
             "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
             {"t": table},
         )
@@ -212,7 +211,9 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION rampart_daily_change_to_snapshots()")
         for table in ("result_intervals", "daily_changes", "observations"):
             _unpartition(bind, table)
-        op.execute("DROP SCHEMA IF EXISTS history_partitions CASCADE")
+        op.execute(
+            f"DROP SCHEMA IF EXISTS {bind.exec_driver_sql('SELECT current_schema()').scalar()}_partitions CASCADE"
+        )
     else:
         for name in _SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
