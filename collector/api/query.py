@@ -94,6 +94,7 @@ def hosts(
     include_revoked: bool = False,
     limit: Limit = 100,
     offset: Offset = 0,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     return reading(
         request,
@@ -107,7 +108,9 @@ def hosts(
             include_revoked=include_revoked,
             limit=limit,
             offset=offset,
+            as_of=as_of,
         ),
+        as_of,
     )
 
 

@@ -34,11 +34,14 @@ _KEY = (
 )
 
 # SQLite: one trigger per kind of write. What a row adds (inserted), adds more (updated) or no longer adds
-# (deleted) to the sum of changes is added to every snapshot on or after its day.
+# (deleted) to the sum of changes is added to every snapshot on or after its day, whose row for that count
+# is made first if it had none (a count at zero has no row). (No INSERT OR IGNORE: the
+# statement that fires a trigger imposes its own conflict policy on the trigger's.)
 _SQLITE_ADD = """
-INSERT OR IGNORE INTO count_snapshots (day, group_name, policy_id, check_id, status, count)
-SELECT day, {row}.group_name, {row}.policy_id, {row}.check_id, {row}.status, 0
-  FROM snapshot_days WHERE day >= {row}.day;
+INSERT INTO count_snapshots (day, group_name, policy_id, check_id, status, count)
+SELECT s.day, {row}.group_name, {row}.policy_id, {row}.check_id, {row}.status, 0
+  FROM snapshot_days s WHERE s.day >= {row}.day AND NOT EXISTS (
+       SELECT 1 FROM count_snapshots WHERE day = s.day AND {key});
 UPDATE count_snapshots SET count = count + ({amount}) WHERE day >= {row}.day AND {key};
 """
 _SQLITE_TRIGGERS = {
@@ -53,7 +56,7 @@ _SQLITE_TRIGGERS = {
     ),
     "daily_changes_snapshot_delete": (
         "AFTER DELETE ON daily_changes WHEN OLD.delta <> 0 AND OLD.day <= (SELECT max(day) FROM snapshot_days)",
-        f"UPDATE count_snapshots SET count = count - OLD.delta WHERE day >= OLD.day AND {_KEY.format(row='OLD')};",
+        _SQLITE_ADD.format(row="OLD", amount="-OLD.delta", key=_KEY.format(row="OLD")),
     ),
 }
 
@@ -72,7 +75,11 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.day <= v_newest AND OLD.delta <> 0 THEN
-        UPDATE count_snapshots SET count = count - OLD.delta WHERE day >= OLD.day AND {_KEY.format(row="OLD")};
+        INSERT INTO count_snapshots AS cs (day, group_name, policy_id, check_id, status, count)
+        SELECT s.day, OLD.group_name, OLD.policy_id, OLD.check_id, OLD.status, -OLD.delta
+          FROM snapshot_days s WHERE s.day >= OLD.day
+         ORDER BY s.day
+        ON CONFLICT (day, group_name, policy_id, check_id, status) DO UPDATE SET count = cs.count + excluded.count;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.day <= v_newest AND NEW.delta <> 0 THEN
         INSERT INTO count_snapshots AS cs (day, group_name, policy_id, check_id, status, count)
@@ -147,12 +154,14 @@ def _partition(bind: sa.Connection, table: str) -> None:
     )
     found = bind.exec_driver_sql(f"SELECT min({column}), max({column}) FROM {table}").first()
     today = dt.datetime.now(dt.UTC).date()
-    oldest_month = partitions.add_months(partitions.month_of(today), -24)  # older rows go to `before`
+    this_month = partitions.month_of(today)
     oldest = None if found is None else found[0]
     if isinstance(oldest, dt.datetime):
         oldest = oldest.date()
-    first = partitions.month_of(oldest or today)
-    first = max(min(first, partitions.month_of(today)), oldest_month)
+    # Months for the rows there are and for the default 400 days kept; rows older than two years go to
+    # `before` (a host's clock set to 1970 must not make six hundred months).
+    first = min(partitions.month_of(oldest or today), partitions.add_months(this_month, -13))
+    first = max(first, partitions.add_months(this_month, -24))
     last = partitions.add_months(partitions.month_of(today), partitions.AHEAD_MONTHS)
     bind.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_unpartitioned")
     bind.exec_driver_sql(
