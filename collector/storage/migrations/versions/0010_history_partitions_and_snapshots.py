@@ -19,6 +19,7 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -62,7 +63,7 @@ _SQLITE_TRIGGERS = {
 
 # PostgreSQL: the same, in one function; the retention job quiets it (rampart.snapshot_sync = off) while it
 # folds and compacts, moves that change no snapshot it keeps (collector/storage/snapshots.py).
-_PG_FUNCTION = f"""
+_PG_FUNCTION = """
 CREATE FUNCTION rampart_daily_change_to_snapshots() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_newest date;
@@ -128,30 +129,31 @@ def upgrade() -> None:
             op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
 
 
+def _shape(bind: sa.Connection, table: str) -> tuple[list[str], Any, str | None]:
+    """What a rebuilt `table` must have again: its index definitions (not its primary key's), its primary
+    key (name, definition) and the sequence behind its id."""
+    indexes = bind.exec_driver_sql(
+        "SELECT indexdef FROM pg_indexes i WHERE schemaname = current_schema() AND tablename = %(t)s "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
+        {"t": table},
+    )
+    primary = bind.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(t)s::regclass "
+        "AND contype = 'p'",
+        {"t": table},
+    ).first()
+    sequence = None
+    if table == "result_intervals":
+        sequence = bind.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table}).scalar()
+    return list(indexes.scalars()), primary, sequence
+
+
 def _partition(bind: sa.Connection, table: str) -> None:
     """Rebuild `table` as a partitioned table with the same columns, defaults, indexes and rows."""
     from collector.storage import partitions
 
     column, _timestamp = partitions.PARTITIONED[table]
-    indexes = (
-        bind.exec_driver_sql(
-            "SELECT indexdef FROM pg_indexes i WHERE schemaname = current_schema() AND tablename = %(t)s AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
-            {"t": table},
-        )
-        .scalars()
-        .all()
-    )
-    primary = bind.exec_driver_sql(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %(t)s::regclass AND contype = 'p'",
-        {"t": table},
-    ).first()
-    sequence = (
-        bind.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table}).scalar()
-        if (table == "result_intervals")
-        else None
-    )
+    indexes, primary, sequence = _shape(bind, table)
     found = bind.exec_driver_sql(f"SELECT min({column}), max({column}) FROM {table}").first()
     today = dt.datetime.now(dt.UTC).date()
     this_month = partitions.month_of(today)
@@ -180,25 +182,7 @@ def _partition(bind: sa.Connection, table: str) -> None:
 
 
 def _unpartition(bind: sa.Connection, table: str) -> None:
-    indexes = (
-        bind.exec_driver_sql(
-            "SELECT indexdef FROM pg_indexes i WHERE schemaname = current_schema() AND tablename = %(t)s AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype = 'p')",
-            {"t": table},
-        )
-        .scalars()
-        .all()
-    )
-    primary = bind.exec_driver_sql(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %(t)s::regclass AND contype = 'p'",
-        {"t": table},
-    ).first()
-    sequence = (
-        bind.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table}).scalar()
-        if (table == "result_intervals")
-        else None
-    )
+    indexes, primary, sequence = _shape(bind, table)
     bind.exec_driver_sql(f"CREATE TABLE {table}_plain (LIKE {table} INCLUDING DEFAULTS)")
     bind.exec_driver_sql(f"INSERT INTO {table}_plain SELECT * FROM {table}")
     if sequence:
