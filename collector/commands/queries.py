@@ -58,6 +58,7 @@ def register(commands: Any) -> None:
     hosts.add_argument("--include-revoked", action="store_true", help="list revoked agents too")
     hosts.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
     hosts.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
+    hosts.add_argument("--as-of", type=day, metavar="DATE", help="hosts enrolled then, results at the end of this day")
     add_format(hosts)
     hosts.set_defaults(handler=cmd_hosts)
 
@@ -268,11 +269,15 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             include_revoked=args.include_revoked,
             limit=args.limit,
             offset=args.offset,
+            as_of=args.as_of,
         ),
+        args.as_of,
     )
     if args.format == "json":
         print_json(data)
         return EXIT_OK
+    if data["hosts"] and args.as_of:
+        print(f"Hosts as at the end of {args.as_of.isoformat()} (UTC):")
     print(
         format_table(
             ("AGENT", "HOSTNAME", "GROUP", "OS", "LAST SEEN", "STALE", "COMPLIANCE", "FAIL", "ERROR"),
