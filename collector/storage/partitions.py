@@ -162,20 +162,33 @@ def drop_before(connection: Connection, table: str, cutoff: dt.date) -> int:
     return len(old)
 
 
+def _work_due(connection: Connection, today: dt.date, cutoffs: dict[str, dt.date]) -> bool:
+    through = add_months(month_of(today), AHEAD_MONTHS)
+    for table, cutoff in cutoffs.items():
+        existing = months(connection, table)
+        if not existing or existing[-1] < through or add_months(existing[0], 1) <= cutoff:
+            return True
+    return False
+
+
 def maintain(connection: Connection, today: dt.date, horizon: dt.date) -> dict[str, int]:
     """The retention job's work on PostgreSQL: months created ahead, months before the horizon dropped.
-    daily_changes is locked first and folded again, so that a change dated long ago that arrived since the
+
+    Only when there is some (a month to make or to drop, about once a month): the tables are then locked,
+    daily_changes first, and it is folded again, so that a change dated long ago that arrived since the
     job's fold is in the starting balance before its month goes."""
     from collector.storage import snapshots
 
+    # The balance lives on the horizon's eve: a month of daily changes goes once it ends on or before it.
+    cutoffs = {"result_intervals": horizon, "daily_changes": horizon - dt.timedelta(days=1), "observations": horizon}
+    outcome = {"partitions_created": 0, "partitions_dropped": 0}
+    if not _work_due(connection, today, cutoffs):
+        return outcome
     connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")  # never queue ingest behind a long wait
     snapshots.lock_changes(connection, "ACCESS EXCLUSIVE")
     snapshots.quiet_triggers(connection)
     snapshots.fold_before(connection, horizon)
     snapshots.quiet_triggers(connection, False)
-    outcome = {"partitions_created": 0, "partitions_dropped": 0}
-    # The balance lives on the horizon's eve: a month is dropped once it ends on or before that day.
-    cutoffs = {"result_intervals": horizon, "daily_changes": horizon - dt.timedelta(days=1), "observations": horizon}
     for table in PARTITIONED:
         outcome["partitions_created"] += ensure_ahead(connection, table, today)
         outcome["partitions_dropped"] += drop_before(connection, table, cutoffs[table])
