@@ -42,10 +42,6 @@ def snapshot_on_or_before(connection: Connection, day: dt.date) -> dt.date | Non
     return _as_date(found)
 
 
-def oldest_snapshot(connection: Connection) -> dt.date | None:
-    return _as_date(connection.execute(sa.select(sa.func.min(snapshot_days.c.day))).scalar())
-
-
 def _as_date(value: Any) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
