@@ -11,8 +11,10 @@ before the first weekly snapshot sums the balance and six days at most.
 Exact whatever arrives late: a snapshot is the sum of every daily change up to its day. Ingest writes
 changes dated when a result was evaluated, which may be a day already snapshotted (a report queued while
 its host was offline); migration 0010's triggers on `daily_changes` add any insert, update or delete on
-or before a snapshot's day to that snapshot, in the same transaction. Folding and compacting move changes
-without changing any sum on or after the day they land on, so on PostgreSQL the job quiets the triggers
+or before a snapshot's day to that snapshot, in the same transaction. Snapshots are only of days over by
+the database's clock, so the triggers skip rows dated today (nearly all ingest writes) in their WHEN.
+Folding and compacting move changes without changing any sum on or after the day they land on, so on
+PostgreSQL the job quiets the triggers
 for them (`quiet_triggers`), and the snapshots older than the horizon, which a fold does change, go.
 
 While snapshots are written or changes folded, `daily_changes` is locked against writers (PostgreSQL SHARE
@@ -90,9 +92,22 @@ def _add_changes(connection: Connection, counts: dict[Key, int], after: dt.date 
         counts[key] = counts.get(key, 0) + int(row.n or 0)
 
 
+def database_today(connection: Connection) -> dt.date:
+    """Today (UTC) by the database's clock, which the triggers' WHEN clauses read."""
+    if connection.dialect.name == "postgresql":
+        value = connection.exec_driver_sql("SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date").scalar()
+    else:
+        value = connection.exec_driver_sql("SELECT date('now')").scalar()
+    found = _as_date(value)
+    assert found is not None
+    return found
+
+
 def take_snapshots(connection: Connection, *, first: dt.date, yesterday: dt.date, now: dt.datetime) -> int:
     """Write the snapshots due (see `days_due`) that are not there yet, each from the newest snapshot before
-    it plus the changes since; returns how many were written. The caller holds `lock_changes`."""
+    it plus the changes since; returns how many were written. The caller holds `lock_changes`. Never of a
+    day that is not over by the database's clock: the triggers skip rows dated today (migration 0010)."""
+    yesterday = min(yesterday, database_today(connection) - dt.timedelta(days=1))
     existing = {_as_date(d) for d in connection.execute(sa.select(snapshot_days.c.day)).scalars()}
     written = 0
     counts: dict[Key, int] | None = None

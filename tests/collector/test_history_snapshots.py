@@ -113,9 +113,11 @@ def test_as_at_figures_are_the_same_with_snapshots_late_reports_and_retention(li
     for day in days:
         if day >= new_horizon:
             assert as_at(live, day) == before_second[day], day
-    # And today's reports still move the snapshots taken after today (that run's "yesterday").
+    # Snapshots are never of a day not over by the database's clock, whatever `now` the job is given.
+    assert max(d for (d,) in live.rows(sa.select(models.snapshot_days.c.day))) < NOW.date()
     assert agents[0].report([make_result(c, "fail", evaluated_at=at(0)) for c in CHECKS]).status_code == 200
-    for day in days[-3:]:
+    assert late.report([make_result(c, "error", evaluated_at=at(5)) for c in CHECKS]).status_code == 200
+    for day in days[-10:]:
         assert by_check_counts(as_at(live, day)) == summed_changes(live, day)
 
 

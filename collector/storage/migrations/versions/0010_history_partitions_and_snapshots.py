@@ -3,9 +3,9 @@
 - `snapshot_days` and `count_snapshots`: the counts per (group, policy, check, status) at the end of one
   day a week, written by the retention job (collector/storage/snapshots.py), so "as at a date" sums a week
   of daily changes at most. Triggers on `daily_changes` keep every snapshot equal to the sum of the
-  changes up to its day when a change lands on a day already snapshotted (a late report). They act only
-  on rows dated on or before the newest snapshot, which ingest of today's results never is, after one
-  read of snapshot_days' index.
+  changes up to its day when a change lands on a day already snapshotted (a late report). Snapshots are
+  of past days only, so a row dated today (what ingest writes nearly always) skips them in their WHEN
+  clause, without a read.
 - PostgreSQL: `result_intervals` (by valid_to), `daily_changes` and `observations` (by day) become
   range-partitioned by month (collector/storage/partitions.py), existing rows moved; their indexes are
   rebuilt as they were, and their primary keys where they hold the partition key (result_intervals' id
@@ -47,16 +47,18 @@ UPDATE count_snapshots SET count = count + ({amount}) WHERE day >= {row}.day AND
 """
 _SQLITE_TRIGGERS = {
     "daily_changes_snapshot_insert": (
-        "AFTER INSERT ON daily_changes WHEN NEW.delta <> 0 AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
+        "AFTER INSERT ON daily_changes WHEN NEW.day < date('now') AND NEW.delta <> 0 "
+        "AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
         _SQLITE_ADD.format(row="NEW", amount="NEW.delta", key=_KEY.format(row="NEW")),
     ),
     "daily_changes_snapshot_update": (
         "AFTER UPDATE OF delta ON daily_changes "
-        "WHEN NEW.delta <> OLD.delta AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
+        "WHEN NEW.day < date('now') AND NEW.delta <> OLD.delta AND NEW.day <= (SELECT max(day) FROM snapshot_days)",
         _SQLITE_ADD.format(row="NEW", amount="NEW.delta - OLD.delta", key=_KEY.format(row="NEW")),
     ),
     "daily_changes_snapshot_delete": (
-        "AFTER DELETE ON daily_changes WHEN OLD.delta <> 0 AND OLD.day <= (SELECT max(day) FROM snapshot_days)",
+        "AFTER DELETE ON daily_changes WHEN OLD.day < date('now') AND OLD.delta <> 0 "
+        "AND OLD.day <= (SELECT max(day) FROM snapshot_days)",
         _SQLITE_ADD.format(row="OLD", amount="-OLD.delta", key=_KEY.format(row="OLD")),
     ),
 }
@@ -92,10 +94,18 @@ BEGIN
     RETURN NULL;
 END $$
 """
-_PG_TRIGGER = (
-    "CREATE TRIGGER daily_changes_to_snapshots AFTER INSERT OR UPDATE OR DELETE ON daily_changes "
-    "FOR EACH ROW EXECUTE FUNCTION rampart_daily_change_to_snapshots()"
-)
+# Snapshots are only of days before today (UTC, the database's clock: collector/storage/snapshots.py), so a
+# row of today, what ingest writes nearly always, cannot touch one: the WHEN clauses skip the function for it.
+# clock_timestamp(), not the transaction's start: a transaction begun before midnight that writes after the
+# job snapshotted that day must still reach the snapshot.
+_PG_TODAY = "(clock_timestamp() AT TIME ZONE 'UTC')::date"
+_PG_TRIGGERS = {
+    "daily_changes_to_snapshots_insert": f"AFTER INSERT ON daily_changes FOR EACH ROW WHEN (NEW.day < {_PG_TODAY})",
+    "daily_changes_to_snapshots_update": (
+        f"AFTER UPDATE ON daily_changes FOR EACH ROW WHEN (NEW.day < {_PG_TODAY} OR OLD.day < {_PG_TODAY})"
+    ),
+    "daily_changes_to_snapshots_delete": f"AFTER DELETE ON daily_changes FOR EACH ROW WHEN (OLD.day < {_PG_TODAY})",
+}
 
 
 def upgrade() -> None:
@@ -123,7 +133,8 @@ def upgrade() -> None:
         for table in ("result_intervals", "daily_changes", "observations"):
             _partition(bind, table)
         op.execute(_PG_FUNCTION)
-        op.execute(_PG_TRIGGER)
+        for name, when in _PG_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION rampart_daily_change_to_snapshots()")
     else:
         for name, (when, body) in _SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
@@ -200,7 +211,8 @@ def _unpartition(bind: sa.Connection, table: str) -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        op.execute("DROP TRIGGER daily_changes_to_snapshots ON daily_changes")
+        for name in _PG_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name} ON daily_changes")
         op.execute("DROP FUNCTION rampart_daily_change_to_snapshots()")
         for table in ("result_intervals", "daily_changes", "observations"):
             _unpartition(bind, table)
