@@ -108,6 +108,28 @@ _PG_TRIGGERS = {
 }
 
 
+# The store function of migration 0003 closes each changed interval by its id alone: on a partitioned table
+# that reads every partition (3 ms a statement here, against 0.06 ms). The interval it closes is the open
+# one, so saying so (valid_to IS NULL) reads the open partition only. Amended where the function still has
+# that line (a later store pipeline may have replaced it), without copying the rest of it here.
+_CLOSE_BY_ID = "UPDATE result_intervals SET valid_to = v_closing_at[i] WHERE id = v_closing_ids[i];"
+_CLOSE_OPEN_BY_ID = (
+    "UPDATE result_intervals SET valid_to = v_closing_at[i] WHERE id = v_closing_ids[i] AND valid_to IS NULL;"
+)
+
+
+def _amend_store_function(bind: sa.Connection, old: str, new: str) -> None:
+    definitions = bind.exec_driver_sql(
+        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
+        "WHERE p.proname = 'rampart_store_report' AND pg_function_is_visible(p.oid)"
+    ).scalars()
+    for definition in list(definitions):
+        if old in definition:
+            # The driver's own cursor, without parameters: the body's % and := stay as they are.
+            cursor = bind.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(definition.replace(old, new))
+
+
 def upgrade() -> None:
     op.create_table(
         "snapshot_days",
@@ -132,6 +154,7 @@ def upgrade() -> None:
     if bind.dialect.name == "postgresql":
         for table in ("result_intervals", "daily_changes", "observations"):
             _partition(bind, table)
+        _amend_store_function(bind, _CLOSE_BY_ID, _CLOSE_OPEN_BY_ID)
         op.execute(_PG_FUNCTION)
         for name, when in _PG_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION rampart_daily_change_to_snapshots()")
@@ -213,6 +236,7 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         for name in _PG_TRIGGERS:
             op.execute(f"DROP TRIGGER {name} ON daily_changes")
+        _amend_store_function(bind, _CLOSE_OPEN_BY_ID, _CLOSE_BY_ID)
         op.execute("DROP FUNCTION rampart_daily_change_to_snapshots()")
         for table in ("result_intervals", "daily_changes", "observations"):
             _unpartition(bind, table)
