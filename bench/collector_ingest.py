@@ -58,11 +58,16 @@ import sqlalchemy as sa  # noqa: E402
 
 from checks import wire  # noqa: E402
 from collector.config import CollectorConfig  # noqa: E402
-from collector.storage import migrate, models, queries, registry  # noqa: E402
+from collector.storage import migrate, models, registry  # noqa: E402
 from collector.storage.assignments import AssignmentCache  # noqa: E402
 from collector.storage.engine import make_engine, normalise_url, read_tx, run_write, write_tx  # noqa: E402
 from collector.storage.fast_ingest import FastReportStore, available  # noqa: E402
 from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report  # noqa: E402
+from collector.storage.queries import checks as check_view  # noqa: E402
+from collector.storage.queries import host as host_view  # noqa: E402
+from collector.storage.queries import hosts as hosts_view  # noqa: E402
+from collector.storage.queries import summary as summary_view  # noqa: E402
+from collector.storage.queries import trends as trend_view  # noqa: E402
 from collector.storage.report_codec import decode_report  # noqa: E402
 from collector.storage.waivers import WaiverCache  # noqa: E402
 from tests.support.agents import make_results  # noqa: E402
@@ -579,13 +584,13 @@ def bench_queries(args: argparse.Namespace, kind: str, database_url: str, direct
         return run
 
     checks = {
-        "summary": lambda c: queries.summary(c, now=now, stale_after=stale),
-        "summary as at a date": lambda c: queries.summary(c, now=now, stale_after=stale, as_of=as_of),
-        "hosts, first page of 100": lambda c: queries.hosts(c, now=now, stale_after=stale),
-        "one host (40 results)": lambda c: queries.host(c, f"ag-{args.hosts // 2:032x}", now=now, stale_after=stale),
-        "a check's failing hosts (100)": lambda c: queries.check(c, "c06"),
-        "a check's failing hosts as at a date": lambda c: queries.check(c, "c06", as_of=as_of),
-        "trend, 30 days": lambda c: queries.trends(
+        "summary": lambda c: summary_view.summary(c, now=now, stale_after=stale),
+        "summary as at a date": lambda c: summary_view.summary(c, now=now, stale_after=stale, as_of=as_of),
+        "hosts, first page of 100": lambda c: hosts_view.hosts(c, now=now, stale_after=stale),
+        "one host (40 results)": lambda c: host_view.host(c, f"ag-{args.hosts // 2:032x}", now=now, stale_after=stale),
+        "a check's failing hosts (100)": lambda c: check_view.check(c, "c06"),
+        "a check's failing hosts as at a date": lambda c: check_view.check(c, "c06", as_of=as_of),
+        "trend, 30 days": lambda c: trend_view.trends(
             c, period="day", start=now.date() - dt.timedelta(days=29), end=now.date()
         ),
     }

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
-# `collector/storage/queries.py`, `checks/probes/cloud/`, `policies/mappings/areas.yaml`, docs/probes.md ...
+# `collector/storage/queries/`, `checks/probes/cloud/`, `policies/mappings/areas.yaml`, docs/probes.md ...
 PATH = re.compile(r"(?<![\w/.<])((?:checks|agent|collector|policies|tests|docs)/[\w./]*[\w/])")
 
 

@@ -19,11 +19,17 @@ from checks.safetext import SafeDictWriter
 from collector.api.auth import audit_access, export_access, read_access
 from collector.api.errors import API_ERRORS, ApiError, error_responses
 from collector.api.state import AppState
-from collector.storage import audit, queries
+from collector.storage import audit
 from collector.storage.engine import read_tx, write_tx
 from collector.storage.history import RETIRED
 from collector.storage.models import agents, iso, latest_results, reports, result_intervals, subjects
-from collector.storage.queries import Filters, QueryError
+from collector.storage.queries import checks as check_view
+from collector.storage.queries import common
+from collector.storage.queries import host as host_view
+from collector.storage.queries import hosts as hosts_view
+from collector.storage.queries import summary as summary_view
+from collector.storage.queries import trends as trend_view
+from collector.storage.queries.common import Filters, QueryError
 from collector.storage.users import Caller
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["compliance"])
@@ -35,7 +41,7 @@ Group = Annotated[str | None, Query(description="only subjects in this group")]
 Policy = Annotated[str | None, Query(description="only this policy id")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # Beyond a database's integers (2^63 made SQLite fail) and beyond any list here.
-Offset = Annotated[int, Query(ge=0, le=queries.MAX_OFFSET)]
+Offset = Annotated[int, Query(ge=0, le=common.MAX_OFFSET)]
 StatusName = Literal["pass", "fail", "error", "not_applicable", "waived"]
 
 
@@ -47,7 +53,7 @@ def state_of(request: Request) -> AppState:
 def reading(request: Request, work: Callable[[Connection, AppState], T], as_of: dt.date | None = None) -> T:
     state = state_of(request)
     try:
-        queries.check_as_of(as_of, state.now().date(), state.config.retention_days)
+        common.check_as_of(as_of, state.now().date(), state.config.retention_days)
         with read_tx(state.engine) as connection:
             return work(connection, state)
     except QueryError as exc:
@@ -69,7 +75,7 @@ def summary(
 ) -> dict[str, Any]:
     return reading(
         request,
-        lambda c, s: queries.summary(
+        lambda c, s: summary_view.summary(
             c, now=s.now(), stale_after=_stale_after(s), as_of=as_of, filters=Filters(group, policy)
         ),
         as_of,
@@ -83,15 +89,16 @@ def hosts(
     group: Group = None,
     stale: Annotated[bool, Query(description="only stale hosts")] = False,
     search: Annotated[
-        str | None, Query(max_length=queries.MAX_SEARCH, description="part of a host name or agent id (literal)")
+        str | None, Query(max_length=common.MAX_SEARCH, description="part of a host name or agent id (literal)")
     ] = None,
     include_revoked: bool = False,
     limit: Limit = 100,
     offset: Offset = 0,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     return reading(
         request,
-        lambda c, s: queries.hosts(
+        lambda c, s: hosts_view.hosts(
             c,
             now=s.now(),
             stale_after=_stale_after(s),
@@ -101,7 +108,9 @@ def hosts(
             include_revoked=include_revoked,
             limit=limit,
             offset=offset,
+            as_of=as_of,
         ),
+        as_of,
     )
 
 
@@ -115,7 +124,7 @@ def host(
 ) -> dict[str, Any]:
     return reading(
         request,
-        lambda c, s: queries.host(c, host, now=s.now(), stale_after=_stale_after(s), as_of=as_of, status=status),
+        lambda c, s: host_view.host(c, host, now=s.now(), stale_after=_stale_after(s), as_of=as_of, status=status),
         as_of,
     )
 
@@ -138,7 +147,7 @@ def check(
 ) -> dict[str, Any]:
     return reading(
         request,
-        lambda c, s: queries.check(
+        lambda c, s: check_view.check(
             c, check_id, policy_id=policy, status=status, as_of=as_of, group=group, limit=limit, offset=offset
         ),
         as_of,
@@ -158,12 +167,12 @@ def trends(
 ) -> dict[str, Any]:
     state = state_of(request)
     try:
-        first, last = queries.trend_range(period, start, end, state.now().date(), state.config.retention_days)
+        first, last = trend_view.trend_range(period, start, end, state.now().date(), state.config.retention_days)
     except QueryError as exc:
         raise ApiError(400, exc.code, exc.message) from None
     return reading(
         request,
-        lambda c, s: queries.trends(
+        lambda c, s: trend_view.trends(
             c, period=period, start=first, end=last, filters=Filters(group, policy), check_id=check
         ),
     )
@@ -224,7 +233,7 @@ def _export_rows(
         query = query.where(latest.status != RETIRED)  # what no longer counts is history, kept as at its dates
         policy_column = latest.policy_id
     else:
-        moment = queries.end_of(as_of)
+        moment = common.end_of(as_of)
         intervals = result_intervals.c
         query = (
             sa.select(
@@ -270,7 +279,7 @@ def export_results(
 ) -> StreamingResponse:
     state = state_of(request)
     try:
-        queries.check_as_of(as_of, state.now().date(), state.config.retention_days)
+        common.check_as_of(as_of, state.now().date(), state.config.retention_days)
     except QueryError as exc:
         raise ApiError(400, exc.code, exc.message) from None
     with write_tx(state.engine) as connection:

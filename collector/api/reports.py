@@ -21,7 +21,7 @@ from collector.api.errors import API_ERRORS, ApiError, error_responses
 from collector.api.query import state_of
 from collector.storage import audit
 from collector.storage.engine import read_tx, write_tx
-from collector.storage.queries import QueryError
+from collector.storage.queries.common import QueryError
 from collector.storage.users import Caller
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS, tags=["reports"])

@@ -22,7 +22,7 @@ from collector.commands.base import (
     whole_number,
 )
 
-# The same bounds as the API's (collector/storage/queries.py, kept out of the import for --help's speed).
+# The same bounds as the API's (collector/storage/queries/common.py, kept out of the import for --help's speed).
 MAX_OFFSET = 1_000_000_000
 MAX_SEARCH = 200
 
@@ -58,6 +58,7 @@ def register(commands: Any) -> None:
     hosts.add_argument("--include-revoked", action="store_true", help="list revoked agents too")
     hosts.add_argument("--limit", type=whole_number(1, 1000), default=100, help="at most this many (1-1000)")
     hosts.add_argument("--offset", type=whole_number(0, MAX_OFFSET), default=0, help="skip this many")
+    hosts.add_argument("--as-of", type=day, metavar="DATE", help="hosts enrolled then, results at the end of this day")
     add_format(hosts)
     hosts.set_defaults(handler=cmd_hosts)
 
@@ -98,7 +99,7 @@ def register(commands: Any) -> None:
 
 
 def _query(args: argparse.Namespace, work: Any, as_of: dt.date | None = None) -> Any:
-    from collector.storage.queries import QueryError, check_as_of
+    from collector.storage.queries.common import QueryError, check_as_of
 
     config = config_of(args)
     try:
@@ -141,13 +142,14 @@ SCORE_HEADERS = ("COMPLIANCE", "PASS", "FAIL", "ERROR", "N/A", "WAIVED")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from collector.storage import queries
+    from collector.storage.queries import common
+    from collector.storage.queries import summary as summary_view
 
     stale_after = _stale_after(args)
     data = _query(
         args,
-        lambda c: queries.summary(
-            c, now=now(), stale_after=stale_after, as_of=args.as_of, filters=queries.Filters(args.group, args.policy)
+        lambda c: summary_view.summary(
+            c, now=now(), stale_after=stale_after, as_of=args.as_of, filters=common.Filters(args.group, args.policy)
         ),
         args.as_of,
     )
@@ -252,12 +254,12 @@ def _cloud_line(cloud: dict[str, Any]) -> str:
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    from collector.storage import queries
+    from collector.storage.queries import hosts as hosts_view
 
     stale_after = _stale_after(args)
     data = _query(
         args,
-        lambda c: queries.hosts(
+        lambda c: hosts_view.hosts(
             c,
             now=now(),
             stale_after=stale_after,
@@ -267,11 +269,15 @@ def cmd_hosts(args: argparse.Namespace) -> int:
             include_revoked=args.include_revoked,
             limit=args.limit,
             offset=args.offset,
+            as_of=args.as_of,
         ),
+        args.as_of,
     )
     if args.format == "json":
         print_json(data)
         return EXIT_OK
+    if data["hosts"] and args.as_of:
+        print(f"Hosts as at the end of {args.as_of.isoformat()} (UTC):")
     print(
         format_table(
             ("AGENT", "HOSTNAME", "GROUP", "OS", "LAST SEEN", "STALE", "COMPLIANCE", "FAIL", "ERROR"),
@@ -306,12 +312,12 @@ def _facts(observed: Any, limit: int = 100) -> str:
 
 
 def cmd_host(args: argparse.Namespace) -> int:
-    from collector.storage import queries
+    from collector.storage.queries import host as host_view
 
     stale_after = _stale_after(args)
 
     def work(connection: Connection) -> dict[str, Any]:
-        return queries.host(
+        return host_view.host(
             connection, args.host, now=now(), stale_after=stale_after, as_of=args.as_of, status=args.status
         )
 
@@ -358,10 +364,10 @@ def cmd_host(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from collector.storage import queries
+    from collector.storage.queries import checks as check_view
 
     def work(connection: Connection) -> dict[str, Any]:
-        return queries.check(
+        return check_view.check(
             connection,
             args.check,
             policy_id=args.policy,
@@ -406,22 +412,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
-    from collector.storage import queries
+    from collector.storage.queries import common
+    from collector.storage.queries import trends as trend_view
 
     try:
-        start, end = queries.trend_range(
+        start, end = trend_view.trend_range(
             args.period, args.start, args.end, now().date(), config_of(args).retention_days, ("--from", "--to")
         )
-    except queries.QueryError as exc:
+    except common.QueryError as exc:
         raise UsageError(exc.message) from None
     data = _query(
         args,
-        lambda c: queries.trends(
+        lambda c: trend_view.trends(
             c,
             period=args.period,
             start=start,
             end=end,
-            filters=queries.Filters(args.group, args.policy),
+            filters=common.Filters(args.group, args.policy),
             check_id=args.check,
         ),
     )

@@ -124,7 +124,7 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     from collector.reports import briefing, figures, periods
     from collector.storage import audit
     from collector.storage.engine import read_tx, write_tx
-    from collector.storage.queries import QueryError
+    from collector.storage.queries.common import QueryError
 
     out = Path(args.out)
     fmt = out.suffix.lower().lstrip(".")

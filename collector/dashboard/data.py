@@ -1,4 +1,4 @@
-"""What the dashboard's pages read beyond the API's queries (collector/storage/queries.py, reused as is).
+"""What the dashboard's pages read beyond the API's queries (collector/storage/queries/, reused as is).
 
 The hosts list filters by group, operating system, status and staleness and sorts by name or last contact,
 reading one page from an index (migration 0006: agents by (os, hostname), subjects by (kind, last_seen));
@@ -20,7 +20,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.storage import queries
 from collector.storage.models import (
     agents,
     check_catalog,
@@ -32,6 +31,9 @@ from collector.storage.models import (
     waivers,
 )
 from collector.storage.policy_texts import check_texts
+from collector.storage.queries import common, statuses
+from collector.storage.queries import host as host_view
+from collector.storage.queries import summary as summary_view
 
 COUNT_CAP = 1_000
 HOST_STATUSES = {
@@ -155,7 +157,7 @@ def host_page(
         # is a next one instead.
         total, capped = None, False
     elif not (query.search or query.os or query.revoked):
-        known = queries._host_counts(
+        known = summary_view.host_counts(
             connection, now=now, stale_after=stale_after, as_of=None, group=query.group or None
         )
         total, capped = int(known["stale"] if query.stale else known["total"]), False
@@ -164,10 +166,10 @@ def host_page(
             sa.select(sa.func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())
         ).scalar_one()
         total, capped = min(int(counted), COUNT_CAP), int(counted) > COUNT_CAP
-    counts = queries._status_counts_for(connection, [row.subject_id for row in rows])
+    counts = statuses.status_counts_for(connection, [row.subject_id for row in rows])
     hosts = []
     for row in rows:
-        host_counts = counts.get(row.subject_id, queries._counts())
+        host_counts = counts.get(row.subject_id, common.empty_counts())
         hosts.append(
             {
                 "agent_id": row.agent_id,
@@ -178,7 +180,7 @@ def host_page(
                 "last_seen": iso(row.last_seen),
                 "stale": row.last_seen is None or row.last_seen < stale_cut,
                 "revoked": row.revoked_at is not None,
-                **queries._score(host_counts),
+                **common.score(host_counts),
             }
         )
     return {"hosts": hosts, "total": total, "capped": capped, "offset": offset, "more": more}
@@ -284,7 +286,7 @@ def host_history(connection: Connection, subject_id: int, limit: int = 100) -> l
     for row in [*latest, *previous_rows]:
         if (row.policy_id, row.check_id) in keys:
             by_check[(row.policy_id, row.check_id)].append(row)
-    reported = queries._observed_from_reports(
+    reported = host_view.observed_from_reports(
         connection,
         [(r.report_id, r.policy_id, r.check_id) for rows in by_check.values() for r in rows if r.report_id],
     )
@@ -334,14 +336,14 @@ def cloud_subjects(connection: Connection, kind: str) -> list[dict[str, Any]]:
             .order_by(subjects.c.name, subjects.c.ext_id)
         )
     )
-    counts = queries._status_counts_for(connection, [row.id for row in rows])
+    counts = statuses.status_counts_for(connection, [row.id for row in rows])
     return [
         {
             "subject_id": row.id,
             "id": row.ext_id,
             "name": row.name or row.ext_id,
             "last_seen": iso(row.last_seen),
-            **queries._score(counts.get(row.id, queries._counts())),
+            **common.score(counts.get(row.id, common.empty_counts())),
         }
         for row in rows
     ]

@@ -17,7 +17,8 @@ from collector.dashboard import data
 from collector.dashboard.figures import drawn, figure
 from collector.reports import areas as posture
 from collector.reports import charts
-from collector.storage import queries
+from collector.storage.queries import summary as summary_view
+from collector.storage.queries import trends as trend_view
 
 TREND_WEEKS = 12
 TOP_CHECKS = 10
@@ -91,9 +92,9 @@ def area_rows(
 def build(
     connection: Connection, config: CollectorConfig, *, now: dt.datetime, stale_after: dt.timedelta
 ) -> dict[str, Any]:
-    summary = queries.summary(connection, now=now, stale_after=stale_after)
+    summary = summary_view.summary(connection, now=now, stale_after=stale_after)
     today = now.date()
-    trend = queries.trends(connection, period="week", start=today - dt.timedelta(weeks=TREND_WEEKS - 1), end=today)
+    trend = trend_view.trends(connection, period="week", start=today - dt.timedelta(weeks=TREND_WEEKS - 1), end=today)
     stale = data.host_page(
         connection,
         data.HostQuery(stale=True, sort="seen", per_page=STALE_SHOWN),

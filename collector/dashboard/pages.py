@@ -21,10 +21,15 @@ from collector.dashboard.downloads import csv_response, wants_csv
 from collector.dashboard.render import page
 from collector.dashboard.session import can_audit, can_export, can_read, state_of
 from collector.security import Permission, allowed
-from collector.storage import audit, queries
+from collector.storage import audit
 from collector.storage.engine import read_tx
 from collector.storage.policy_texts import check_texts
-from collector.storage.queries import QueryError
+from collector.storage.queries import checks as check_view
+from collector.storage.queries import common
+from collector.storage.queries import host as host_view
+from collector.storage.queries import hosts as hosts_view
+from collector.storage.queries import summary as summary_view
+from collector.storage.queries.common import QueryError
 from collector.storage.sessions import SessionUser
 
 router = APIRouter(include_in_schema=False)
@@ -138,8 +143,8 @@ def host(request: Request, agent_id: str, user: Reader, status: Text = "", forma
     now = state.now()
 
     def work(connection: Connection) -> dict[str, Any]:
-        found = queries.host(connection, agent_id, now=now, stale_after=_stale_after(state))
-        agent = queries.find_host(connection, agent_id)
+        found = host_view.host(connection, agent_id, now=now, stale_after=_stale_after(state))
+        agent = hosts_view.find_host(connection, agent_id)
         for result in found["results"]:
             texts = check_texts.get(connection, result["policy"], result.get("policy_hash"))
             result.update(texts.get(result["check"], {}))
@@ -180,10 +185,10 @@ def host(request: Request, agent_id: str, user: Reader, status: Text = "", forma
 def checks(request: Request, user: Reader, group: Text = "", policy: Text = "", format: Text = "") -> Response:
     state = state_of(request)
     now = state.now()
-    filters = queries.Filters(group or None, policy or None)
+    filters = common.Filters(group or None, policy or None)
 
     def work(connection: Connection) -> dict[str, Any]:
-        found = queries.summary(connection, now=now, stale_after=_stale_after(state), filters=filters)
+        found = summary_view.summary(connection, now=now, stale_after=_stale_after(state), filters=filters)
         data.with_policy_titles(connection, found["by_check"])
         return found
 
@@ -218,10 +223,10 @@ def check(
 ) -> Response:
     state = state_of(request)
     per_page = 50
-    status = status if status in queries.STATUSES else "fail"
+    status = status if status in common.STATUSES else "fail"
 
     def work(connection: Connection, limit: int, offset: int) -> dict[str, Any]:
-        found = queries.check(
+        found = check_view.check(
             connection, check_id, policy_id=policy_id, status=status, group=group or None, limit=limit, offset=offset
         )
         texts = check_texts.get(connection, policy_id, found.get("policy_hash"))
@@ -255,7 +260,7 @@ def check(
         "status_url": lambda s: f"/checks/{policy_id}/{check_id}?" + urlencode({**base, "status": s}),
         "csv_url": f"/checks/{policy_id}/{check_id}?" + urlencode({**base, "format": "csv"}),
         "can_waive": may(user, Permission.WAIVE),
-        "statuses": queries.STATUSES,
+        "statuses": common.STATUSES,
     }
     return page(request, "check.html", context)
 
@@ -312,7 +317,7 @@ def cloud(request: Request, user: Reader, status: Text = "", format: Text = "") 
         "title": "Azure resources",
         **found,
         "status": status,
-        "statuses": queries.STATUSES,
+        "statuses": common.STATUSES,
         "csv_url": "/cloud?" + urlencode({k: v for k, v in (("status", status),) if v} | {"format": "csv"}),
     }
     return page(request, "cloud.html", context)

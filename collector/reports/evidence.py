@@ -59,7 +59,7 @@ from checks.safetext import SafeDictWriter
 from collector.config import CollectorConfig
 from collector.reports import ocsf, oscal
 from collector.reports.periods import Period, date_range, quarter_containing
-from collector.storage import audit, queries
+from collector.storage import audit
 from collector.storage.engine import read_tx, write_tx
 from collector.storage.models import (
     agents,
@@ -74,6 +74,7 @@ from collector.storage.models import (
     subjects,
     waivers,
 )
+from collector.storage.queries import common
 
 FORMAT = "rampart-evidence/1"
 FRAMEWORKS = ("cyber_essentials", "ncsc_caf", "cis_controls_v8")
@@ -154,8 +155,8 @@ def check_request(request: ExportRequest, today: dt.date, retention_days: int) -
     if request.end > today:
         raise EvidenceError("bad_request", f"{request.end.isoformat()} is after today: the state then is not known")
     try:
-        queries.check_as_of(request.first_day, today, retention_days)
-    except queries.QueryError as exc:
+        common.check_as_of(request.first_day, today, retention_days)
+    except common.QueryError as exc:
         raise EvidenceError(exc.code, exc.message) from None
 
 
@@ -699,7 +700,7 @@ def export(
     with write_tx(engine) as connection:
         audit.record(connection, actor, "evidence.export", str(out.name), request.parameters(), now)
     start = dt.datetime.combine(request.first_day, dt.time())
-    end = queries.end_of(request.end)
+    end = common.end_of(request.end)
     year_starts = month_number(config.briefing.year_starts)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     summary: dict[str, Any] = {}
@@ -749,7 +750,7 @@ def export(
                     data = figures.gather(
                         connection, period=request.period(year_starts), group=request.group, config=config, now=now
                     )
-                except queries.QueryError as exc:
+                except common.QueryError as exc:
                     raise EvidenceError(exc.code, exc.message) from None
                 files.write_bytes("briefing.pdf", briefing.render(data, "pdf"))
         public = wire.public_key_text(key)

@@ -26,7 +26,7 @@ from collector.config import CollectorConfig
 from collector.reports import areas as posture
 from collector.reports.areas import AreaMap, Rag, load_area_map
 from collector.reports.periods import Period, month_number, quarter_containing
-from collector.storage import observations, queries
+from collector.storage import observations
 from collector.storage.models import (
     agents,
     check_catalog,
@@ -38,6 +38,9 @@ from collector.storage.models import (
     subjects,
     waivers,
 )
+from collector.storage.queries import common
+from collector.storage.queries import summary as summary_view
+from collector.storage.queries import trends as trend_view
 
 MFA_POLICY = "microsoft365"
 MFA_COVERAGE = "mfa-coverage"
@@ -45,7 +48,7 @@ MFA_ENFORCED = ("mfa-enforced", "admin-roles-require-mfa")
 CLOUD_GROUP = "cloud"
 LONG_FAILING_DAYS = 30
 STALE_LISTED = 10
-_STATUSES = queries.STATUSES
+_STATUSES = common.STATUSES
 _PROVIDERS = re.compile(r"/providers/(.+)$", re.I)
 RESOURCE_TYPES = {
     "microsoft.storage/storageaccounts": "Storage accounts",
@@ -71,7 +74,7 @@ class Moment:
             # Stored times are whole seconds and figures take what happened before `at`: what happened in
             # this very second (an agent enrolled, a waiver approved just now) belongs to "now" too.
             return cls(now.date(), now.replace(microsecond=0) + dt.timedelta(seconds=1), True)
-        return cls(day, queries.end_of(day), False)
+        return cls(day, common.end_of(day), False)
 
 
 def resource_type(resource_id: str) -> str:
@@ -101,12 +104,12 @@ def _group_clause(group: str | None) -> bool:
 
 
 def summary_at(connection: Connection, moment: Moment, group: str | None, config: CollectorConfig) -> dict[str, Any]:
-    return queries.summary(
+    return summary_view.summary(
         connection,
         now=moment.at,
         stale_after=dt.timedelta(hours=config.stale_after_hours),
         as_of=moment.day,
-        filters=queries.Filters(group=group),
+        filters=common.Filters(group=group),
     )
 
 
@@ -502,7 +505,7 @@ def gather(
 ) -> dict[str, Any]:
     """Every figure of the briefing for `period` (and the period before it), as plain data."""
     if period.start > now.date():
-        raise queries.QueryError("bad_request", f"the period starts on {period.start.isoformat()}, after today")
+        raise common.QueryError("bad_request", f"the period starts on {period.start.isoformat()}, after today")
     area_map = area_map or load_area_map(config.briefing.areas_file or None)
     thresholds = config.briefing.rag
     stale_after = dt.timedelta(hours=config.stale_after_hours)
@@ -526,7 +529,7 @@ def gather(
     trend_start = previous.start if before else period.start
     # Weeks for short spans, months for longer ones (two quarters: seven points, not twenty-six).
     bucket = "week" if (end.day - trend_start).days <= 120 else "month"
-    bucket_ends = queries.bucket_ends(bucket, max(trend_start, horizon), end.day)
+    bucket_ends = trend_view.bucket_ends(bucket, max(trend_start, horizon), end.day)
     area_of: dict[tuple[str, str], str | None] = {}
     for key, entry in entries.items():
         found = area_map.area_of(key[0], key[1], entry.frameworks)

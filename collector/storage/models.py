@@ -10,6 +10,8 @@ How the results are kept:
 - `status_counts`: the current number of subjects per (group, policy, check, status), striped over
   `shard` so that concurrent ingests rarely update the same row; the summary reads these, not 4 million rows.
 - `daily_changes`: the net change of those counts per day, so "as at a date" and trends are sums.
+- `count_snapshots`: those counts at the end of one day a week (and at the eve of the history kept), so
+  "as at a date" sums a week of changes at most, whatever the days kept.
 - `reports`: every signed report as received (compressed) with its signature headers, for evidence.
 - `check_catalog`: what each check is, from the policies the collector stores (never from results).
 - `cloud_runs`: each cloud run, and whether it could observe.
@@ -213,6 +215,32 @@ class DailyChange(SQLModel, table=True):
     check_id: str = Field(primary_key=True, max_length=200)
     status: str = Field(primary_key=True, max_length=16)
     delta: int = 0
+
+
+class SnapshotDay(SQLModel, table=True):
+    """A day whose counts at its end are kept in `count_snapshots` (collector/storage/snapshots.py)."""
+
+    __tablename__ = "snapshot_days"
+
+    day: dt.date = Field(primary_key=True)
+    taken_at: dt.datetime = Field(sa_type=sa.DateTime())
+
+
+class CountSnapshot(SQLModel, table=True):
+    """The number of subjects per (group, policy, check, status) at the end of a snapshot day: the sum of
+    every daily change up to it, kept equal to that sum when a change lands on a past day (migration 0010's
+    triggers), so "as at D" = the newest snapshot at or before D + the changes after it."""
+
+    __tablename__ = "count_snapshots"
+    # A change to a past day updates this count in every snapshot from that day on (the triggers).
+    __table_args__ = (sa.Index("ix_count_snapshots_count_day", "group_name", "policy_id", "check_id", "status", "day"),)
+
+    day: dt.date = Field(primary_key=True)
+    group_name: str = Field(primary_key=True, max_length=100)
+    policy_id: str = Field(primary_key=True, max_length=100)
+    check_id: str = Field(primary_key=True, max_length=200)
+    status: str = Field(primary_key=True, max_length=16)
+    count: int = 0
 
 
 class Observation(SQLModel, table=True):
@@ -437,6 +465,8 @@ status_counts = table(StatusCount)
 daily_changes = table(DailyChange)
 check_catalog = table(CheckCatalog)
 observations = table(Observation)
+snapshot_days = table(SnapshotDay)
+count_snapshots = table(CountSnapshot)
 policies = table(StoredPolicy)
 policy_assignments = table(PolicyAssignment)
 waivers = table(StoredWaiver)

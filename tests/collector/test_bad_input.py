@@ -14,7 +14,9 @@ import requests
 
 from checks import wire
 from collector.commands import queries as query_commands
-from collector.storage import models, queries
+from collector.storage import models
+from collector.storage.queries import common
+from collector.storage.queries import trends as trend_view
 from tests.conftest import run_cli
 from tests.support.agents import make_result
 from tests.support.live import LiveCollector
@@ -40,8 +42,8 @@ def test_integers_beyond_the_bounds_are_400(live: LiveCollector) -> None:
         refused(admin.get(live.url + path, params={"offset": -1}), "bad_request", "offset")
         refused(admin.get(live.url + path, params={"limit": 0}), "bad_request", "limit")
         refused(admin.get(live.url + path, params={"limit": 10**30}), "bad_request", "limit")
-    assert admin.get(live.url + "/api/v1/hosts", params={"offset": queries.MAX_OFFSET}).json()["hosts"] == []
-    assert (query_commands.MAX_OFFSET, query_commands.MAX_SEARCH) == (queries.MAX_OFFSET, queries.MAX_SEARCH)
+    assert admin.get(live.url + "/api/v1/hosts", params={"offset": common.MAX_OFFSET}).json()["hosts"] == []
+    assert (query_commands.MAX_OFFSET, query_commands.MAX_SEARCH) == (common.MAX_OFFSET, common.MAX_SEARCH)
 
 
 def test_deeply_nested_json_is_400_wherever_it_is_sent(live: LiveCollector) -> None:
@@ -123,13 +125,13 @@ def test_a_trend_beyond_its_limit_is_refused_before_it_is_built(live: LiveCollec
 
     tracemalloc.start()
     try:
-        with pytest.raises(queries.QueryError, match="at most 1000 points"):
-            queries.bucket_ends("day", dt.date(1, 1, 1), dt.date(9999, 12, 31))
+        with pytest.raises(common.QueryError, match="at most 1000 points"):
+            trend_view.bucket_ends("day", dt.date(1, 1, 1), dt.date(9999, 12, 31))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000  # building 3.6 million dates first took hundreds of megabytes
-    assert queries.point_count("week", dt.date(2026, 11, 29), dt.date(2026, 12, 7)) == 3  # Sun; Mon-Sun; Mon
-    assert len(queries.bucket_ends("week", dt.date(2026, 11, 29), dt.date(2026, 12, 7))) == 3
-    assert queries.point_count("month", dt.date(2026, 1, 31), dt.date(2027, 3, 1)) == 15
-    assert len(queries.bucket_ends("month", dt.date(2026, 1, 31), dt.date(2027, 3, 1))) == 15
+    assert trend_view.point_count("week", dt.date(2026, 11, 29), dt.date(2026, 12, 7)) == 3  # Sun; Mon-Sun; Mon
+    assert len(trend_view.bucket_ends("week", dt.date(2026, 11, 29), dt.date(2026, 12, 7))) == 3
+    assert trend_view.point_count("month", dt.date(2026, 1, 31), dt.date(2027, 3, 1)) == 15
+    assert len(trend_view.bucket_ends("month", dt.date(2026, 1, 31), dt.date(2027, 3, 1))) == 15

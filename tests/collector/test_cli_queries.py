@@ -151,3 +151,17 @@ def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: 
     ):
         assert action in actions
     assert all(entry["actor"].startswith(("cli:", "user:", "system", "agent:", "test")) for entry in audit)
+
+
+def test_hosts_as_at_a_date(live: LiveCollector, cli: object) -> None:
+    run = cli  # type: ignore[assignment]
+    agent = live.enrolled_agent(hostname="host-then")
+    today = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stamp = (today - dt.timedelta(hours=1)).isoformat() + "+00:00"
+    assert agent.report([make_result("c00", "fail", evaluated_at=stamp)]).status_code == 200
+    now = json.loads(run("hosts", "--as-of", today.date().isoformat(), "--format", "json").stdout)
+    assert [(h["hostname"], h["fail"], h["stale"]) for h in now["hosts"]] == [("host-then", 1, None)]
+    before = run("hosts", "--as-of", (today.date() - dt.timedelta(days=1)).isoformat(), "--format", "json")
+    assert json.loads(before.stdout)["hosts"] == []  # not enrolled yet
+    refused = run("hosts", "--as-of", today.date().isoformat(), "--stale")
+    assert refused.returncode == 2 and "known now only" in refused.stderr

@@ -64,4 +64,6 @@ def fresh_schema(database_url: str) -> Iterator[str]:
             # A test that left a transaction open would make this wait for ever: fail instead.
             connection.exec_driver_sql("SET lock_timeout = '20s'")
             connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            # The history partitions' schema (collector/storage/partitions.py), emptied by the line above.
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema}_partitions CASCADE")
         admin.dispose()

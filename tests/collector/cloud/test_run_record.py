@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from collector.cloud.job import run_and_store
 from collector.cloud.run import CloudRun
 from collector.cloud.store import StoredRun
-from collector.storage import migrate, models, queries
+from collector.storage import migrate, models
 from collector.storage.engine import make_engine, read_tx
+from collector.storage.queries import summary as summary_view
 from tests.collector.cloud.conftest import SUB_A, cloud_config
 from tests.fakes.microsoft import FakeMicrosoft, Fault, storage_account, user, vault
 
@@ -53,7 +54,7 @@ def latest(engine: sa.Engine) -> dict[tuple[str, str], str]:
 
 def summary(engine: sa.Engine, now: dt.datetime | None = None, **kwargs: Any) -> dict[str, Any]:
     with read_tx(engine) as connection:
-        return queries.summary(connection, now=now or utcnow(), stale_after=dt.timedelta(hours=48), **kwargs)
+        return summary_view.summary(connection, now=now or utcnow(), stale_after=dt.timedelta(hours=48), **kwargs)
 
 
 def checks(data: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
