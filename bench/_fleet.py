@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import random
 import time
 import uuid
@@ -20,17 +21,18 @@ from typing import Any
 
 import _support  # noqa: F401 - puts the repository on sys.path
 import sqlalchemy as sa
+from _support import CHECKS, ReportTemplate, utc_stamp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from checks import wire
 from collector.storage import migrate, registry
 from collector.storage.assignments import AssignmentCache
-from collector.storage.engine import make_engine, write_tx
-from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report
+from collector.storage.engine import make_engine, read_tx, run_write, write_tx
+from collector.storage.history import shard_of
+from collector.storage.ingest import ParsedReport, SignedEvidence, parse_report, store_agent_report
+from collector.storage.models import agents
 from collector.storage.waivers import WaiverCache
 from tests.support.policies import store_fleet_policy
-
-from _support import CHECKS, ReportTemplate, utc_stamp
 
 GROUPS = ("default", "servers", "laptops", "finance", "schools")
 REPORT_PATH = "/api/v1/reports"
@@ -142,37 +144,39 @@ class Store:
         """Store (key, agent_id, body, moment) reports, `per_transaction` to a transaction, each signed as
         the agent would sign it. Returns the reports stored (duplicates are not)."""
         stored = 0
-        pending: list[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]] = []
+        pending: list[tuple[ParsedReport, bytes, SignedEvidence, dt.datetime]] = []
 
         def flush() -> int:
-            count = 0
-            with write_tx(self.engine) as connection:
-                for key, agent_id, body, moment in pending:
-                    headers = wire.sign_request(key, agent_id, "POST", REPORT_PATH, body, int(moment.timestamp()))
-                    evidence = SignedEvidence(
-                        "POST",
-                        REPORT_PATH,
-                        int(headers[wire.HEADER_TIMESTAMP]),
-                        headers[wire.HEADER_CONTENT_SHA256],
-                        headers[wire.HEADER_SIGNATURE],
-                    )
-                    parsed = parse_report(json.loads(body), agent_id)
-                    outcome = store_agent_report(
-                        connection,
-                        parsed,
-                        body,
-                        evidence,
-                        now=moment.replace(tzinfo=None),
-                        waivers=self.waivers.current,
-                        assignments=self.assignments.current,
-                    )
-                    assert not outcome.not_counted, outcome.not_counted
-                    count += 0 if outcome.duplicate else 1
+            stored = run_write(self.engine, write)
             pending.clear()
+            return stored
+
+        def write(connection: sa.Connection) -> int:
+            count = 0
+            for parsed, body, evidence, moment in pending:
+                outcome = store_agent_report(
+                    connection,
+                    parsed,
+                    body,
+                    evidence,
+                    now=moment.replace(tzinfo=None),
+                    waivers=self.waivers.current,
+                    assignments=self.assignments.current,
+                )
+                assert not outcome.not_counted, outcome.not_counted
+                count += 0 if outcome.duplicate else 1
             return count
 
-        for item in items:
-            pending.append(item)
+        for key, agent_id, body, moment in items:
+            headers = wire.sign_request(key, agent_id, "POST", REPORT_PATH, body, int(moment.timestamp()))
+            evidence = SignedEvidence(
+                "POST",
+                REPORT_PATH,
+                int(headers[wire.HEADER_TIMESTAMP]),
+                headers[wire.HEADER_CONTENT_SHA256],
+                headers[wire.HEADER_SIGNATURE],
+            )
+            pending.append((parse_report(json.loads(body), agent_id), body, evidence, moment))
             if len(pending) >= per_transaction:
                 stored += flush()
         if pending:
@@ -180,21 +184,50 @@ class Store:
         return stored
 
 
-def prime(engine: sa.Engine, fleet: Fleet, *, at: dt.datetime | None = None, per_transaction: int = 50) -> float:
-    """Every host's first report (all its results new), through the store. Returns the seconds it took."""
+def prime(
+    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 50
+) -> float:
+    """Every host's first report (all its results new), through the store, from `processes` processes on
+    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
+    for each other's counter rows. Returns the seconds it took."""
     began = time.perf_counter()
     moment = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    stamp = utc_stamp(moment)
-    store = Store(engine)
-
-    def items() -> Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
-        for host in range(len(fleet)):
-            yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, 1, stamp), moment
-
-    store.store(items(), per_transaction)
+    engine = make_engine(database_url, 1)
+    if engine.dialect.name != "postgresql":
+        processes = 1  # one writer at a time
+    with read_tx(engine) as connection:
+        subject_of = dict(connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id)).tuples().all())
+    engine.dispose()
+    shares = [
+        [host for host in range(len(fleet)) if shard_of(subject_of[fleet.agent_ids[host]]) % processes == index]
+        for index in range(processes)
+    ]
+    if processes == 1:
+        _store_first(database_url, fleet, shares[0], moment, per_transaction)
+    else:
+        context = multiprocessing.get_context("fork")
+        children = [
+            context.Process(target=_store_first, args=(database_url, fleet, share, moment, per_transaction))
+            for share in shares
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        failed = [child.exitcode for child in children if child.exitcode]
+        if failed:
+            raise RuntimeError(f"storing the first reports failed in {len(failed)} process(es)")
     for host in range(len(fleet)):
         fleet.acknowledged(host, 1)
     return time.perf_counter() - began
+
+
+def _store_first(database_url: str, fleet: Fleet, hosts: list[int], moment: dt.datetime, per_transaction: int) -> None:
+    engine = make_engine(database_url, 1)
+    stamp = utc_stamp(moment)
+    items = ((fleet.keys[h], fleet.agent_ids[h], fleet.body(h, 1, stamp), moment) for h in hosts)
+    Store(engine).store(items, per_transaction)
+    engine.dispose()
 
 
 def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: int = 1) -> dict[str, Any]:
@@ -211,7 +244,7 @@ def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     first = now - dt.timedelta(days=days)
     rng = random.Random(5)
-    stored = prime(engine, fleet, at=first)
+    stored = prime(database_url, fleet, at=first, processes=2)
     store = Store(engine)
     for round_ in range(later_reports):
         # Reports are stored in date order per host (an older run arriving late is kept as raw only).
@@ -221,11 +254,11 @@ def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: 
         )  # fmt: skip
 
         def items(
-            offsets: list[tuple[float, int]] = offsets,
+            offsets: list[tuple[float, int]] = offsets, sequence: int = round_ + 2
         ) -> Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
             for offset, host in offsets:
                 moment = min(first + dt.timedelta(days=offset), now)
-                yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, round_ + 2, utc_stamp(moment)), moment
+                yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, sequence, utc_stamp(moment)), moment
 
         store.store(items(), per_transaction=50)
         for host in range(hosts):

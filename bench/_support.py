@@ -74,9 +74,7 @@ def run_line(meta: dict[str, Any], command: str) -> str:
     """The sentence that opens a generated section: what ran, when, where, how loaded the machine was."""
     start = ", ".join(f"{x:.1f}" for x in meta["load_average"])
     end = ", ".join(f"{x:.1f}" for x in meta.get("load_average_at_end", meta["load_average"]))
-    return (
-        f"`{command}` on {meta['when']}, {meta['machine']}; load average {start} at the start, {end} at the end."
-    )
+    return f"`{command}` on {meta['when']}, {meta['machine']}; load average {start} at the start, {end} at the end."
 
 
 def finish(args: argparse.Namespace, name: str, figures: dict[str, Any], text: str) -> None:

@@ -1,0 +1,420 @@
+"""Scale-out: one collector process, then two behind HAProxy, on one PostgreSQL, driven by simulated agents.
+
+    python bench/scale_out.py                  # 100,000 hosts, 3 interleaved rounds (make bench)
+    python bench/scale_out.py --quick          # 2,000 hosts, 2 short rounds (make bench-quick)
+    python bench/scale_out.py --hosts 20000 --rounds 5 --seconds 60 --json out.json
+
+A database of its own on the PostgreSQL server (--pg-url), `rampart-collector init` on it, the tests' fleet
+policy stored; the load generator's fleet (bench/loadgen.py: each host its own key) enrolled and given its
+first report through the collector's own code. Then, in interleaved rounds, `rampart-collector serve`
+(one process, one worker) behind HAProxy (Debian's haproxy, a generated config, TCP with TLS passed
+through, each backend health-checked on /readyz), and two such processes behind it: the load generator
+sends signed reports over keep-alive HTTPS, each changing one of its host's 40 results, for --seconds or
+--reports. Measured while the clock runs: reports acknowledged per second; CPU per report (user + system,
+psutil) of the collector processes, of PostgreSQL's backends serving this database, of PostgreSQL's
+background processes (the whole server's), of HAProxy and, apart, of the load generator; lock waits
+sampled from pg_stat_activity and pg_locks every 0.2 s. After each run: every acknowledged report stored
+once, the counters, open history intervals and latest rows exactly the fleet's (nothing lost, nothing
+counted twice), or the benchmark fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import sqlalchemy as sa
+from _fleet import Fleet, enrol, prime
+from _support import (
+    CHECKS,
+    cpu_seconds,
+    finish,
+    machine,
+    parser,
+    pg_reachable,
+    pg_url_option,
+    process_tree,
+    run_line,
+)
+from loadgen import Drive, Outcome
+
+from collector.storage import models
+from collector.storage.engine import make_engine
+from tests.support.collector import RunningCollector, init_collector
+from tests.support.databases import temporary_database
+from tests.support.haproxy import HAPROXY, HAProxy
+from tests.support.policies import store_fleet_policy
+
+BENCHMARK = True
+NAME = "scale_out"
+AUXILIARY = ("walwriter", "background writer", "checkpointer")
+
+
+class Sampler(threading.Thread):
+    """PostgreSQL seen from the side while a run goes: its backends' CPU (psutil, by the pids that
+    pg_stat_activity names for this database), who waits on what, and the locks not granted."""
+
+    def __init__(self, database_url: str, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(
+            sa.engine.make_url(database_url).set(drivername="postgresql+psycopg"),
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
+        )
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.marked = threading.Event()
+        self.first: dict[int, float] = {}  # backend pid -> CPU seconds at the release (0 if it started later)
+        self.last: dict[int, float] = {}
+        self.auxiliary: list[psutil.Process] = []
+        self.samples = 0
+        self.lock_samples = 0  # samples with at least one backend waiting on a lock
+        self.lock_waiting = 0  # backends waiting on a lock, summed over samples
+        self.active = 0  # backends running a statement, summed over samples
+        self.waits: dict[str, int] = {}  # wait_event_type:wait_event of active backends, summed over samples
+        self.ungranted: dict[str, int] = {}  # locktype/mode of locks not granted, summed over samples
+
+    def run(self) -> None:
+        with self.engine.connect() as connection:
+            self.auxiliary = [
+                psutil.Process(pid)
+                for pid in connection.execute(
+                    sa.text("SELECT pid FROM pg_stat_activity WHERE backend_type = ANY(:kinds)"),
+                    {"kinds": list(AUXILIARY)},
+                ).scalars()
+            ]
+            while not self.stopping.is_set():
+                self._sample(connection)
+                self.stopping.wait(self.interval)
+            self._sample(connection)
+
+    def _sample(self, connection: sa.Connection) -> None:
+        rows = connection.execute(
+            sa.text(
+                "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).all()
+        for row in rows:
+            try:
+                times = psutil.Process(row.pid).cpu_times()
+            except psutil.Error:
+                continue
+            used = times.user + times.system
+            if row.pid not in self.first:
+                self.first[row.pid] = used if not self.marked.is_set() else 0.0
+            self.last[row.pid] = used
+        if not self.marked.is_set():
+            return
+        self.samples += 1
+        waiting = [row for row in rows if row.wait_event_type == "Lock"]
+        self.lock_samples += bool(waiting)
+        self.lock_waiting += len(waiting)
+        for row in rows:
+            if row.state == "active":
+                self.active += 1
+                key = f"{row.wait_event_type}:{row.wait_event}" if row.wait_event_type else "CPU (no wait)"
+                self.waits[key] = self.waits.get(key, 0) + 1
+        for locktype, mode in connection.execute(
+            sa.text(
+                "SELECT l.locktype, l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE NOT l.granted AND a.datname = current_database()"
+            )
+        ).all():
+            key = f"{locktype}/{mode}"
+            self.ungranted[key] = self.ungranted.get(key, 0) + 1
+
+    def mark(self) -> float:
+        """The clock starts: the backends' CPU so far is the baseline. Returns the auxiliaries' CPU."""
+        for pid, used in self.last.items():
+            self.first[pid] = used
+        self.marked.set()
+        return cpu_seconds(self.auxiliary)
+
+    def finish(self) -> dict[str, Any]:
+        self.stopping.set()
+        self.join(timeout=30)
+        self.engine.dispose()
+        samples = max(self.samples, 1)
+        return {
+            "backend_cpu_s": sum(self.last[pid] - self.first.get(pid, 0.0) for pid in self.last),
+            "backends": len(self.last),
+            "samples": self.samples,
+            "lock_wait_sample_share": self.lock_samples / samples,
+            "mean_backends_waiting_on_locks": self.lock_waiting / samples,
+            "mean_active_backends": self.active / samples,
+            "active_backend_waits": dict(sorted(self.waits.items(), key=lambda kv: -kv[1])[:8]),
+            "locks_not_granted": self.ungranted,
+        }
+
+
+def books(engine: sa.Engine) -> dict[str, int]:
+    """What the collector holds: reports kept, and the counters, open intervals and latest rows."""
+    with engine.connect() as connection:
+
+        def scalar(statement: Any) -> int:
+            return int(connection.execute(statement).scalar_one() or 0)
+
+        return {
+            "reports": scalar(sa.select(sa.func.count()).select_from(models.reports)),
+            "counted": scalar(sa.select(sa.func.sum(models.status_counts.c.count))),
+            "daily": scalar(sa.select(sa.func.sum(models.daily_changes.c.delta))),
+            "open_intervals": scalar(
+                sa.select(sa.func.count())
+                .select_from(models.result_intervals)
+                .where(models.result_intervals.c.valid_to.is_(None))
+            ),
+            "latest": scalar(sa.select(sa.func.count()).select_from(models.latest_results)),
+            "latest_failing": scalar(
+                sa.select(sa.func.count())
+                .select_from(models.latest_results)
+                .where(models.latest_results.c.status == "fail")
+            ),
+        }
+
+
+def check_books(before: dict[str, int], after: dict[str, int], outcome: Outcome, fleet: Fleet) -> dict[str, int]:
+    """Nothing lost, nothing counted twice: every acknowledged report kept once (a report that failed
+    without an answer may or may not have been kept), and the state exactly the fleet's."""
+    results = len(fleet) * CHECKS
+    kept = after["reports"] - before["reports"]
+    lost = max(outcome.stored - kept, 0)
+    extra = max(kept - outcome.stored - len(outcome.failed), 0)
+    problems = {
+        "lost": lost,
+        "kept_unacknowledged_beyond_failures": extra,
+        "counted_off_by": abs(after["counted"] - results),
+        "daily_changes_off_by": abs(after["daily"] - results),
+        "open_intervals_off_by": abs(after["open_intervals"] - results),
+        "latest_rows_off_by": abs(after["latest"] - results),
+        "failing_off_by": abs(after["latest_failing"] - fleet.failing()) if not outcome.failed else 0,
+    }
+    if any(problems.values()):
+        raise AssertionError(f"the books do not balance: {problems} (before {before}, after {after})")
+    return {"kept": kept, **problems}
+
+
+def one_run(
+    args: argparse.Namespace, collector: RunningCollector, engine: sa.Engine, fleet: Fleet, replicas: int, index: int
+) -> dict[str, Any]:
+    ports = [int(collector.start().rsplit(":", 1)[1]) for _ in range(replicas)]
+    haproxy = HAProxy(ports, collector.ca_file, Path(args.directory) / f"haproxy-{index}").start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(haproxy.servers_up()) < replicas:  # both replicas healthy on /readyz before the clock runs
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"HAProxy sees {haproxy.servers_up()} up, not {replicas} replicas")
+            time.sleep(0.1)
+        before = books(engine)
+        drive = Drive(
+            haproxy.url,
+            collector.ca_file,
+            fleet,
+            reports=args.reports,
+            seconds=args.seconds,
+            processes=args.processes,
+            connections=args.connections,
+            seed=index,
+        )
+        drive.prepare()
+        sampler = Sampler(args.database_url)
+        sampler.start()
+        time.sleep(0.5)  # the sampler has seen every backend the collectors hold open
+        collectors = process_tree(p.pid for p in collector.processes)
+        proxy = process_tree([haproxy.process.pid] if haproxy.process else [])
+        collector_cpu, proxy_cpu = cpu_seconds(collectors), cpu_seconds(proxy)
+        auxiliary_cpu = sampler.mark()
+        drive.release()
+        outcome = drive.wait()
+        collector_cpu, proxy_cpu = cpu_seconds(collectors) - collector_cpu, cpu_seconds(proxy) - proxy_cpu
+        auxiliary_cpu = cpu_seconds(sampler.auxiliary) - auxiliary_cpu
+        seen = sampler.finish()
+    finally:
+        haproxy.stop()
+        collector.stop()
+    after = books(engine)
+    accounting = check_books(before, after, outcome, fleet)
+    reports = len(outcome.acknowledged)
+    per = 1000 / reports if reports else 0.0
+    run = {
+        "replicas": replicas,
+        "round": index // 2 + 1,
+        **outcome.summary(),
+        "collector_cpu_ms_per_report": collector_cpu * per,
+        "postgres_cpu_ms_per_report": seen["backend_cpu_s"] * per,
+        "postgres_background_cpu_ms_per_report": auxiliary_cpu * per,
+        "haproxy_cpu_ms_per_report": proxy_cpu * per,
+        "collector_and_postgres_cpu_ms_per_report": (collector_cpu + seen["backend_cpu_s"]) * per,
+        "postgres": seen,
+        "books": accounting,
+    }
+    print(NAME, {k: v for k, v in run.items() if k not in ("postgres", "statuses")}, flush=True)
+    return run
+
+
+MEDIANS = (
+    "reports_per_s",
+    "collector_cpu_ms_per_report",
+    "postgres_cpu_ms_per_report",
+    "collector_and_postgres_cpu_ms_per_report",
+    "postgres_background_cpu_ms_per_report",
+    "haproxy_cpu_ms_per_report",
+    "loadgen_cpu_ms_per_report",
+    "p50_ms",
+    "p95_ms",
+)
+
+
+def medians(runs: list[dict[str, Any]], replicas: int) -> dict[str, Any]:
+    chosen = [run for run in runs if run["replicas"] == replicas]
+    summary: dict[str, Any] = {
+        key: statistics.median(run[key] for run in chosen if run[key] is not None) for key in MEDIANS
+    }
+    for key in ("lock_wait_sample_share", "mean_backends_waiting_on_locks", "mean_active_backends"):
+        summary[key] = statistics.median(run["postgres"][key] for run in chosen)
+    summary["reports"] = sum(run["acknowledged"] for run in chosen)
+    summary["lost"] = sum(run["books"]["lost"] for run in chosen)
+    summary["duplicates_acknowledged"] = sum(run["acknowledged_as_duplicates"] for run in chosen)
+    waits: dict[str, int] = {}
+    for run in chosen:
+        for key, count in run["postgres"]["active_backend_waits"].items():
+            waits[key] = waits.get(key, 0) + count
+    total = sum(waits.values()) or 1
+    summary["active_backend_waits_share"] = {k: v / total for k, v in sorted(waits.items(), key=lambda kv: -kv[1])}
+    return summary
+
+
+def markdown(figures: dict[str, Any], command: str) -> str:
+    one, two = figures["one"], figures["two"]
+
+    def ms(key: str) -> tuple[str, str, str]:
+        a, b = one[key], two[key]
+        return f"{a:.2f} ms", f"{b:.2f} ms", f"{b / a:.2f}" if a else "–"
+
+    rate = (f"{one['reports_per_s']:,.0f}", f"{two['reports_per_s']:,.0f}",
+            f"{two['reports_per_s'] / one['reports_per_s']:.2f}")  # fmt: skip
+    rows = [
+        ("**reports/s acknowledged**", rate),
+        ("**collector + PostgreSQL CPU per report**", ms("collector_and_postgres_cpu_ms_per_report")),
+        ("collector processes, CPU per report", ms("collector_cpu_ms_per_report")),
+        ("PostgreSQL backends of this database, CPU per report", ms("postgres_cpu_ms_per_report")),
+        ("PostgreSQL background processes (whole server, shared)", ms("postgres_background_cpu_ms_per_report")),
+        ("HAProxy, CPU per report", ms("haproxy_cpu_ms_per_report")),
+        ("load generator, CPU per report (apart)", ms("loadgen_cpu_ms_per_report")),
+        (
+            "request p50 / p95",
+            (f"{one['p50_ms']:.0f} / {one['p95_ms']:.0f} ms", f"{two['p50_ms']:.0f} / {two['p95_ms']:.0f} ms", ""),
+        ),  # fmt: skip
+        (
+            "samples with a backend waiting on a lock",
+            (f"{one['lock_wait_sample_share']:.1%}", f"{two['lock_wait_sample_share']:.1%}", ""),
+        ),  # fmt: skip
+        (
+            "backends waiting on a lock / running, mean",
+            (
+                f"{one['mean_backends_waiting_on_locks']:.2f} / {one['mean_active_backends']:.2f}",
+                f"{two['mean_backends_waiting_on_locks']:.2f} / {two['mean_active_backends']:.2f}",
+                "",
+            ),
+        ),  # fmt: skip
+        (
+            "reports acknowledged / lost / counted twice",
+            (f"{one['reports']:,} / {one['lost']} / 0", f"{two['reports']:,} / {two['lost']} / 0", ""),
+        ),  # fmt: skip
+    ]
+    meta = figures["meta"]
+    lines = [
+        run_line(meta, command),
+        f"{figures['hosts']:,} simulated hosts (enrolled in {figures['enrol_seconds']:.0f} s, first reports "
+        f"stored in {figures['prime_seconds']:.0f} s), {figures['rounds']} interleaved rounds of at most "
+        f"{figures['seconds']:.0f} s or {figures['reports']:,} reports per run, {figures['processes']} load "
+        f"generator processes x {figures['connections']} keep-alive connections; medians over the rounds.",
+        "",
+        "| | one collector | two collectors | two / one |",
+        "|---|---:|---:|---:|",
+        *(f"| {label} | {a} | {b} | {c} |" for label, (a, b, c) in rows),
+        "",
+        "What PostgreSQL's running backends waited on (share of samples, two collectors): "
+        + ", ".join(f"{k} {v:.0%}" for k, v in list(two["active_backend_waits_share"].items())[:5])
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parsed = parser(__doc__)
+    pg_url_option(parsed)
+    parsed.add_argument("--hosts", type=int, help="simulated hosts (default 100,000; --quick 2,000)")
+    parsed.add_argument("--rounds", type=int, help="interleaved rounds of one and two collectors (3; quick 2)")
+    parsed.add_argument("--seconds", type=float, help="length of each run at most (40; quick 12)")
+    parsed.add_argument("--reports", type=int, help="reports per run at most (40,000; quick 4,000)")
+    parsed.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parsed.add_argument("--connections", type=int, default=8, help="keep-alive connections per process")
+    args = parsed.parse_args()
+    quick = args.quick
+    args.hosts = args.hosts or (2_000 if quick else 100_000)
+    args.rounds = args.rounds or (2 if quick else 3)
+    args.seconds = args.seconds or (12 if quick else 40)
+    args.reports = args.reports or (4_000 if quick else 40_000)
+    if not pg_reachable(args.pg_url):
+        print(f"{NAME}: PostgreSQL is not reachable at {args.pg_url}", file=sys.stderr)
+        return 1
+    if not os.path.exists(HAPROXY):
+        print(f"{NAME}: {HAPROXY} is missing (Debian's haproxy: scripts/system-packages.sh bench)", file=sys.stderr)
+        return 1
+    meta = machine()
+    with (
+        tempfile.TemporaryDirectory(prefix="rampart-scale-") as directory,
+        temporary_database(args.pg_url, "rampart_bench_scale") as url,
+    ):
+        args.directory, args.database_url = directory, url
+        collector = init_collector(
+            Path(directory) / "collector",
+            database_url=url,
+            config={"workers": 1, "max_pending_ingest": 256, "job_poll_s": 30},
+        )
+        engine = make_engine(url, 1)
+        store_fleet_policy(engine)
+        began = time.perf_counter()
+        fleet = Fleet.generate(args.hosts)
+        print(f"{NAME}: {args.hosts:,} keys in {time.perf_counter() - began:.1f} s", flush=True)
+        enrolled = enrol(engine, fleet)
+        print(f"{NAME}: enrolled in {enrolled:.1f} s", flush=True)
+        primed = prime(url, fleet, processes=2, at=dt.datetime.now(dt.UTC).replace(microsecond=0))
+        print(f"{NAME}: first reports stored in {primed:.1f} s", flush=True)
+        runs = []
+        for round_ in range(args.rounds):
+            for replicas in (1, 2):
+                runs.append(one_run(args, collector, engine, fleet, replicas, 2 * round_ + replicas - 1))
+        engine.dispose()
+    meta["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
+    figures = {
+        "meta": meta,
+        "hosts": args.hosts,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "reports": args.reports,
+        "processes": args.processes,
+        "connections": args.connections,
+        "enrol_seconds": enrolled,
+        "prime_seconds": primed,
+        "one": medians(runs, 1),
+        "two": medians(runs, 2),
+        "runs": runs,
+    }
+    command = "python bench/scale_out.py" + (" --quick" if quick else "")
+    finish(args, NAME, figures, markdown(figures, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
