@@ -40,7 +40,8 @@ RESULT_COLUMNS = (
 
 def copy(url: str, total: int, agents: int) -> dict[str, Any]:
     template = ReportTemplate()
-    report_rows, result_rows = [], []
+    report_rows: list[tuple[Any, ...]] = []
+    result_rows: list[tuple[Any, ...]] = []
     now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     for index in range(total):
         agent_id = f"ag-{index % agents:032x}"
