@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import statistics
 import sys
@@ -185,7 +186,12 @@ def main() -> int:
     parsed.add_argument("--reports", type=int, help="reports per run at most (40,000; quick 4,000)")
     parsed.add_argument("--processes", type=int, default=2, help="load generator processes")
     parsed.add_argument("--connections", type=int, default=8, help="keep-alive connections per process")
+    parsed.add_argument("--render", metavar="FILE", help="print (and --write-docs) the figures of an earlier --json")
     args = parsed.parse_args()
+    if args.render:
+        figures = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        finish(args, NAME, figures, markdown(figures, figures.get("command", "python bench/scale_out.py")))
+        return 0
     quick = args.quick
     args.hosts = args.hosts or (2_000 if quick else 100_000)
     args.rounds = args.rounds or (2 if quick else 3)
@@ -238,6 +244,7 @@ def main() -> int:
         "runs": runs,
     }
     command = "python bench/scale_out.py" + (" --quick" if quick else "")
+    figures["command"] = command
     finish(args, NAME, figures, markdown(figures, command))
     return 0
 
