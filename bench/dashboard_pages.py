@@ -1,6 +1,6 @@
 """Dashboard benchmark: the server time of every page on a fleet of hosts x 40 checks.
 
-    python bench/dashboard_pages.py                       # SQLite, 20,000 hosts (make bench)
+    python bench/dashboard_pages.py                       # SQLite, 10,000 hosts (make bench)
     python bench/dashboard_pages.py --quick               # 1,000 hosts (make bench-quick)
     python bench/dashboard_pages.py --db postgresql --hosts 100000 --repeat 15
 
@@ -142,10 +142,10 @@ def main() -> int:
     parsed = parser(__doc__)
     pg_url_option(parsed)
     parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parsed.add_argument("--hosts", type=int, help="fleet size (20,000; quick 1,000)")
+    parsed.add_argument("--hosts", type=int, help="fleet size (10,000; quick 1,000)")
     parsed.add_argument("--repeat", type=int, help="requests of each page (15; quick 3)")
     args = parsed.parse_args()
-    args.hosts = args.hosts or (1_000 if args.quick else 20_000)
+    args.hosts = args.hosts or (1_000 if args.quick else 10_000)
     args.repeat = args.repeat or (3 if args.quick else 15)
     meta: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"),

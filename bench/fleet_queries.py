@@ -1,6 +1,6 @@
 """Query latency on a fleet loaded through the collector's store: the summary, hosts, a host, a check.
 
-    python bench/fleet_queries.py                # 20,000 hosts, both databases (make bench)
+    python bench/fleet_queries.py                # 10,000 hosts, both databases (make bench)
     python bench/fleet_queries.py --quick        # 1,000 hosts
     python bench/fleet_queries.py --db postgresql --hosts 100000 --repeat 20
 
@@ -110,10 +110,10 @@ def main() -> int:
     parsed = parser(__doc__)
     pg_url_option(parsed)
     parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parsed.add_argument("--hosts", type=int, help="fleet size (20,000; quick 1,000)")
+    parsed.add_argument("--hosts", type=int, help="fleet size (10,000; quick 1,000)")
     parsed.add_argument("--repeat", type=int, help="runs of each query (20; quick 5)")
     args = parsed.parse_args()
-    args.hosts = args.hosts or (1_000 if args.quick else 20_000)
+    args.hosts = args.hosts or (1_000 if args.quick else 10_000)
     args.repeat = args.repeat or (5 if args.quick else 20)
     figures: dict[str, Any] = {"meta": machine(), "repeat": args.repeat}
     with tempfile.TemporaryDirectory(prefix="rampart-queries-") as scratch:

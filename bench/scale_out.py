@@ -182,7 +182,7 @@ def main() -> int:
     pg_url_option(parsed)
     parsed.add_argument("--hosts", type=int, help="simulated hosts (default 100,000; --quick 2,000)")
     parsed.add_argument("--rounds", type=int, help="interleaved rounds of one and two collectors (3; quick 2)")
-    parsed.add_argument("--seconds", type=float, help="length of each run at most (40; quick 12)")
+    parsed.add_argument("--seconds", type=float, help="length of each run at most (30; quick 12)")
     parsed.add_argument("--reports", type=int, help="reports per run at most (40,000; quick 4,000)")
     parsed.add_argument("--processes", type=int, default=2, help="load generator processes")
     parsed.add_argument("--connections", type=int, default=8, help="keep-alive connections per process")
@@ -195,7 +195,7 @@ def main() -> int:
     quick = args.quick
     args.hosts = args.hosts or (2_000 if quick else 100_000)
     args.rounds = args.rounds or (2 if quick else 3)
-    args.seconds = args.seconds or (12 if quick else 40)
+    args.seconds = args.seconds or (12 if quick else 30)
     args.reports = args.reports or (4_000 if quick else 40_000)
     if not pg_reachable(args.pg_url):
         print(f"{NAME}: PostgreSQL is not reachable at {args.pg_url}", file=sys.stderr)
