@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import statistics
 import sys
@@ -35,12 +36,14 @@ import sqlalchemy as sa
 from _fleet import Fleet, enrol, prime
 from _measure import books, check_books, measured
 from _support import (
+    ROOT,
     finish,
     machine,
     parser,
     pg_reachable,
     pg_url_option,
     run_line,
+    write_docs,
 )
 from loadgen import Drive
 
@@ -52,6 +55,7 @@ from tests.support.policies import store_fleet_policy
 
 BENCHMARK = True
 NAME = "scale_out"
+SCALING = ROOT / "docs" / "scaling.md"
 
 
 def one_run(
@@ -177,6 +181,35 @@ def markdown(figures: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
+INTERVALS = ((15, "every 15 minutes"), (60, "every hour"), (360, "every 6 hours"))
+BUSY = 0.6  # plan for cores at most this busy on average: room for a backlog drained after an outage
+
+
+def arithmetic(figures: dict[str, Any]) -> str:
+    """Replicas and cores for 100,000 and 1,000,000 endpoints from the CPU per report measured with two
+    collectors (docs/scaling.md)."""
+    two = figures["two"]
+    collector = two["collector_cpu_ms_per_report"]
+    database = two["postgres_cpu_ms_per_report"] + (two["postgres_background_cpu_ms_per_report"] or 0.0)
+    lines = [
+        f"From this run: collector {collector:.2f} ms and PostgreSQL {database:.2f} ms (backends and background "
+        f"processes) of CPU per report, two collectors behind HAProxy; cores at most {BUSY:.0%} busy.",
+        "",
+        "| endpoints | a report | reports/s | collector cores | collector replicas (1 worker each) "
+        "| PostgreSQL cores |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for endpoints in (100_000, 1_000_000):
+        for minutes, label in INTERVALS:
+            rate = endpoints / (60 * minutes)
+            cores = rate * collector / 1000 / BUSY
+            pg = rate * database / 1000 / BUSY
+            lines.append(
+                f"| {endpoints:,} | {label} | {rate:,.0f} | {cores:.1f} | {max(2, math.ceil(cores))} | {pg:.1f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parsed = parser(__doc__)
     pg_url_option(parsed)
@@ -191,6 +224,9 @@ def main() -> int:
     if args.render:
         figures = json.loads(Path(args.render).read_text(encoding="utf-8"))
         finish(args, NAME, figures, markdown(figures, figures.get("command", "python bench/scale_out.py")))
+        if args.write_docs:
+            write_docs(NAME, markdown(figures, figures.get("command", "python bench/scale_out.py")), SCALING)
+            write_docs(f"{NAME}:arithmetic", arithmetic(figures), SCALING)
         return 0
     quick = args.quick
     args.hosts = args.hosts or (2_000 if quick else 100_000)
@@ -246,6 +282,11 @@ def main() -> int:
     command = "python bench/scale_out.py" + (" --quick" if quick else "")
     figures["command"] = command
     finish(args, NAME, figures, markdown(figures, command))
+    print()
+    print(arithmetic(figures))
+    if args.write_docs:
+        write_docs(NAME, markdown(figures, command), SCALING)
+        write_docs(f"{NAME}:arithmetic", arithmetic(figures), SCALING)
     return 0
 
 
