@@ -82,6 +82,7 @@ def one_run(
         )
         proxy = [haproxy.process.pid] if haproxy.process else []
         outcome, measures = measured(drive, [p.pid for p in collector.processes], args.database_url, proxy)
+        measures["connections_per_backend"] = backend_sessions(haproxy)
     finally:
         haproxy.stop()
         collector.stop()
@@ -90,6 +91,18 @@ def one_run(
     run = {"replicas": replicas, "round": index // 2 + 1, **measures, "books": accounting}
     print(NAME, {k: v for k, v in run.items() if k not in ("postgres", "statuses")}, flush=True)
     return run
+
+
+def backend_sessions(haproxy: HAProxy) -> dict[str, int]:
+    """Connections HAProxy handed each backend so far (its `stot` counter): the load was shared."""
+    lines = haproxy.command("show stat").lstrip("# ").splitlines()
+    header = lines[0].split(",")
+    sessions = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("pxname") == "collectors" and row.get("svname", "").startswith("c"):
+            sessions[row["svname"]] = int(row.get("stot") or 0)
+    return sessions
 
 
 MEDIANS = (
