@@ -190,7 +190,16 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "What PostgreSQL's running backends waited on (share of samples, two collectors): "
         + ", ".join(f"{k} {v:.0%}" for k, v in list(two["active_backend_waits_share"].items())[:5])
         + ".",
+        "",
     ]
+    for label, replicas in (("one collector", 1), ("two collectors", 2)):
+        locks: dict[str, int] = {}
+        for run in figures["runs"]:
+            if run["replicas"] == replicas:
+                for key, count in run["postgres"]["locks_not_granted"].items():
+                    locks[key] = locks.get(key, 0) + count
+        found = ", ".join(f"{k} in {v} samples" for k, v in sorted(locks.items(), key=lambda kv: -kv[1])[:4])
+        lines.append(f"Locks waited for ({label}, all rounds): {found or 'none'}.")
     return "\n".join(lines)
 
 
