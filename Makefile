@@ -12,7 +12,7 @@ export RAMPART_TEST_PG_URL
 PYTEST_FLAGS ?=
 DIST ?= dist
 
-.PHONY: venv assets system-packages test test-fast test-slow demo lint bench reliability package clean
+.PHONY: venv assets system-packages test test-fast test-slow demo lint bench bench-quick reliability package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+# Every benchmark in bench/ (a bench/*.py with `BENCHMARK = True`, bench/README.md), one process each:
+# `make bench` at full size (under 30 minutes) rewrites each one's figures in docs/benchmarks.md between its
+# markers; `make bench-quick` runs them with small counts (the ratios in a few minutes) and writes nothing.
+# BENCH_FLAGS="--only scale_out" for some of them.
+BENCH_FLAGS ?=
+bench: $(STAMP) $(ASSETS)
 	scripts/system-packages.sh bench
-	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/_run.py --write-docs $(BENCH_FLAGS)
+
+bench-quick: $(STAMP) $(ASSETS)
+	scripts/system-packages.sh bench
+	$(BIN)/python bench/_run.py --quick $(BENCH_FLAGS)
 
 # The fault, fuzz, security and soak suites (they also run within `make test`), then the tables of
 # docs/reliability.md (and of any docs/*.md with reliability markers) regenerated from what they wrote.

@@ -3,7 +3,7 @@
 Runs everything for real on this machine: a collector (`rampart-collector serve`, SQLite) on loopback, an
 agent enrolled with it in a temporary state directory, the daemon (`rampart-agent run`) and its workers.
 
-    .venv/bin/python bench/agent_footprint.py [--runs 5] [--idle-seconds 20] [--json]
+    .venv/bin/python bench/agent_footprint.py [--runs 5] [--idle-seconds 20] [--quick] [--write-docs] [--json FILE]
 
 Figures (medians unless said otherwise):
 - import cost: resident memory of a bare interpreter and of one with what each process imports;
@@ -17,7 +17,6 @@ Targets (the issue): under 35 MB resident idle; under 1 CPU second per baseline 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,9 +31,10 @@ from typing import Any
 
 import psutil
 import yaml
+from _support import ROOT, parser, write_docs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+BENCHMARK = True
+NAME = "agent_footprint"
 BIN = Path(sys.executable).parent
 IDLE_TARGET_MB = 35.0
 CPU_TARGET_S = 1.0
@@ -209,18 +209,19 @@ def report(f: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="full runs to measure (default: 5)")
-    parser.add_argument("--idle-seconds", type=float, default=20, help="how long to sample the idle daemon")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args()
-    figures = measure(args.runs, args.idle_seconds)
+    parsed = parser(__doc__)
+    parsed.add_argument("--runs", type=int, help="full runs to measure (5; quick 2)")
+    parsed.add_argument("--idle-seconds", type=float, help="how long to sample the idle daemon (20; quick 5)")
+    args = parsed.parse_args()
+    figures = measure(args.runs or (2 if args.quick else 5), args.idle_seconds or (5 if args.quick else 20))
+    print(json.dumps(figures, indent=2))
+    print("Agent footprint (bench/agent_footprint.py)\n")
+    text = report(figures) + f"\n\nMachine: {figures['machine']}."
+    print(text)
     if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        print("Agent footprint (bench/agent_footprint.py)\n")
-        print(report(figures))
-        print(f"\nmachine: {figures['machine']}")
+        Path(args.json).write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    if args.write_docs:
+        write_docs(NAME, text)
     idle_ok = figures["daemon_idle_rss_mb"] < IDLE_TARGET_MB
     cpu_ok = figures["run_cpu_total_s"] < CPU_TARGET_S
     if not (idle_ok and cpu_ok and figures["delivered"]):

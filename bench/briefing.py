@@ -1,6 +1,8 @@
 """Briefing benchmark: the audit-committee briefing of 100,000 hosts x 40 checks, target under 10 s.
 
-    python bench/briefing.py                      # SQLite and PostgreSQL, 100,000 hosts, 90 days of history
+    python bench/briefing.py                      # SQLite, 100,000 hosts, 90 days of history (make bench)
+    python bench/briefing.py --quick              # 5,000 hosts (make bench-quick)
+    python bench/briefing.py --db both            # SQLite and PostgreSQL
     python bench/briefing.py --db sqlite --hosts 20000
 
 A fleet with history (bench/fleet_history.py) is bulk-loaded; then `rampart-collector briefing` runs as a
@@ -16,7 +18,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import yaml  # noqa: E402
+from _support import finish, machine, parser, pg_url_option, run_line  # noqa: E402
 from fleet_history import load  # noqa: E402
 
 from checks import wire  # noqa: E402
@@ -38,6 +40,8 @@ from collector.storage.engine import make_engine, read_tx  # noqa: E402
 from tests.support.databases import temporary_database  # noqa: E402
 
 BIN = Path(sys.executable).parent
+BENCHMARK = True
+NAME = "briefing"
 
 
 def collector_config(directory: Path, url: str) -> Path:
@@ -101,24 +105,41 @@ def bench(kind: str, url: str, args: argparse.Namespace, directory: Path, loaded
     }
 
 
+def markdown(out: dict[str, Any], command: str) -> str:
+    lines = [run_line(out["meta"], command), ""]
+    for kind in ("sqlite", "postgresql"):
+        if kind not in out:
+            continue
+        f = out[kind]
+        lines += [
+            f"| briefing of {f['fleet']['hosts']:,} hosts x 40 checks ({kind}) "
+            "| wall | CPU (user + system) | peak RSS |",
+            "|---|---:|---:|---:|",
+            f"| `rampart-collector briefing --out briefing.pdf` (whole process) | {f['cli_pdf_s']} s "
+            f"| {f['cli_pdf_cpu_s']} s | {f['cli_pdf_peak_mb']} MB |",
+            f"| `rampart-collector briefing --out briefing.html` (whole process) | {f['cli_html_s']} s "
+            f"| {f['cli_html_cpu_s']} s | {f['cli_html_peak_mb']} MB |",
+            f"| in-process: every figure, now and last quarter | {f['figures_s']} s | | |",
+            f"| in-process: the HTML with its charts | {f['html_with_charts_s']} s | | |",
+            f"| in-process: WeasyPrint's PDF | {f['pdf_s']} s | | |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--pg-url", default=os.environ.get("RAMPART_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--hosts", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument(
+    parsed = parser(__doc__)
+    pg_url_option(parsed)
+    parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parsed.add_argument("--hosts", type=int, help="hosts (100,000; quick 5,000)")
+    parsed.add_argument("--days", type=int, default=90)
+    parsed.add_argument(
         "--fleet", metavar="DIR", help="use the SQLite fleet bench/evidence_export.py --keep DIR loaded today"
     )
-    args = parser.parse_args()
+    args = parsed.parse_args()
+    args.hosts = args.hosts or (5_000 if args.quick else 100_000)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    out: dict[str, Any] = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "load_average_at_start": os.getloadavg(),
-    }
+    out: dict[str, Any] = {"meta": machine()}
     with tempfile.TemporaryDirectory(prefix="rampart-bench-briefing-") as tmp:
         directory = Path(tmp)
         for kind in kinds:
@@ -130,8 +151,9 @@ def main() -> int:
                 with temporary_database(args.pg_url, "rampart_bench") as url:
                     out[kind] = bench(kind, url, args, directory)
             print(kind, json.dumps(out[kind]), flush=True)
-    out["load_average_at_end"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
+    out["meta"]["load_average_at_end"] = machine()["load_average"]
+    command = "python bench/briefing.py" + (" --quick" if args.quick else "")
+    finish(args, NAME, out, markdown(out, command))
     return 0
 
 

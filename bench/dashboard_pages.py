@@ -1,10 +1,12 @@
-"""Dashboard benchmark: the server time of every page on a fleet of 100,000 hosts x 40 checks.
+"""Dashboard benchmark: the server time of every page on a fleet of hosts x 40 checks.
 
-    python bench/dashboard_pages.py                       # SQLite, 100,000 hosts (make bench)
+    python bench/dashboard_pages.py                       # SQLite, 10,000 hosts (make bench)
+    python bench/dashboard_pages.py --quick               # 1,000 hosts (make bench-quick)
     python bench/dashboard_pages.py --db postgresql --hosts 100000 --repeat 15
 
-The fleet is bulk-loaded as bench/collector_ingest.py does (latest results, open history intervals,
-striped counters and daily changes as ingest and the retention job leave them). A real `rampart-collector
+The fleet is loaded through the collector's own store (bench/_fleet.py: each host enrolled with the
+registry and reporting through store_agent_report, so the latest results, history intervals, striped
+counters and daily changes are what ingest writes). A real `rampart-collector
 serve` (one worker, HTTPS) then answers each page `--repeat` times after one warm-up, signed in as an
 admin through the sign-in form. The figure is the server's own time for the page (the `Server-Timing`
 header the dashboard sets: from the request reaching the dashboard to the response starting), beside the
@@ -26,32 +28,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from _fleet import load_fleet
+from _support import database, finish, kinds, parser, pg_url_option
 
-from collector_ingest import database, load_fleet, pg_reachable  # type: ignore[import-not-found]  # noqa: E402
+from tests.support.collector import init_collector
+from tests.support.policies import FLEET_POLICY_ID
 
-from tests.support.collector import init_collector  # noqa: E402
+BENCHMARK = True
+NAME = "dashboard_pages"
 
 PASSWORD = "benchmark password, long enough"
 TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 
-def pages(hosts: int) -> dict[str, str]:
-    middle = f"ag-{hosts // 2:032x}"
+def pages(fleet: dict[str, Any]) -> dict[str, str]:
+    middle, check = fleet["middle_agent"], f"/checks/{FLEET_POLICY_ID}/c06"
     return {
         "overview": "/",
         "hosts, first page": "/hosts",
-        "hosts, page 1,000 (of 2,000)": "/hosts?page=1000",
+        "hosts, a page in the middle": f"/hosts?page={max(1, fleet['hosts'] // 200)}",
         "hosts failing, first page": "/hosts?status=failing",
         "hosts with errors, by last contact": "/hosts?status=errors&sort=-seen",
         "hosts in a group and OS, stale": "/hosts?group=servers&os=linux&stale=yes",
-        "hosts, search": "/hosts?q=host-04999",
+        "hosts, search": f"/hosts?q={fleet['search']}",
         "one host (40 results, history)": f"/hosts/{middle}",
         "checks": "/checks",
-        "one check's failing hosts": "/checks/baseline/c06",
-        "one check, page 100": "/checks/baseline/c06?page=100",
+        "one check's failing hosts": check,
+        "one check, a later page": f"{check}?page={max(1, fleet['hosts'] // 1000)}",
         "Microsoft 365 tenant": "/tenant",
         "Azure resources": "/cloud",
         "waivers": "/waivers",
@@ -79,7 +82,7 @@ def measure(args: argparse.Namespace, kind: str, database_url: str, directory: P
             url + "/sign-in", data={"csrf_token": token, "name": "admin", "password": PASSWORD}, allow_redirects=False
         )
         assert signed.status_code == 303, signed.text[:500]
-        for name, path in pages(args.hosts).items():
+        for name, path in pages(fleet).items():
             server: list[float] = []
             client: list[float] = []
             for attempt in range(args.repeat + 1):
@@ -136,18 +139,14 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument(
-        "--pg-url", default=os.environ.get("RAMPART_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--hosts", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=15)
-    args = parser.parse_args()
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    if "postgresql" in kinds and not pg_reachable(args.pg_url):
-        print(f"PostgreSQL is not reachable at {args.pg_url}: its half is skipped", flush=True)
-        kinds.remove("postgresql")
+    parsed = parser(__doc__)
+    pg_url_option(parsed)
+    parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parsed.add_argument("--hosts", type=int, help="fleet size (10,000; quick 1,000)")
+    parsed.add_argument("--repeat", type=int, help="requests of each page (15; quick 3)")
+    args = parsed.parse_args()
+    args.hosts = args.hosts or (1_000 if args.quick else 10_000)
+    args.repeat = args.repeat or (3 if args.quick else 15)
     meta: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
@@ -157,12 +156,11 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rampart-bench-dashboard-") as temporary:
         directory = Path(temporary)
-        for kind in kinds:
+        for kind in kinds(args.db, args.pg_url):
             with database(kind, args.pg_url, directory, "dashboard") as url:
                 results[kind] = measure(args, kind, url, directory)
     meta["load_end"] = os.getloadavg()
-    print()
-    print(markdown(results, meta))
+    finish(args, NAME, {"meta": meta, **results}, markdown(results, meta))
     return 0
 
 

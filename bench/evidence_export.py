@@ -1,7 +1,9 @@
 """Evidence export benchmark: 100,000 hosts x 40 checks x 90 days of history; time, and peak memory (target:
 under 300 MB).
 
-    python bench/evidence_export.py                 # SQLite and PostgreSQL
+    python bench/evidence_export.py                 # SQLite, 20,000 hosts (make bench)
+    python bench/evidence_export.py --quick         # 2,000 hosts (make bench-quick)
+    python bench/evidence_export.py --db both --hosts 100000
     python bench/evidence_export.py --db sqlite --hosts 20000
 
 A fleet with history (bench/fleet_history.py: 1-3 status intervals per result over the days, a signed
@@ -15,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,11 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _support import finish, machine, parser, pg_url_option, run_line  # noqa: E402
 from briefing import collector_config, run  # noqa: E402
 from fleet_history import load  # noqa: E402
 
 from collector.reports import periods  # noqa: E402
 from tests.support.databases import temporary_database  # noqa: E402
+
+BENCHMARK = True
+NAME = "evidence_export"
 
 
 def bench(kind: str, url: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -63,22 +67,40 @@ def bench(kind: str, url: str, args: argparse.Namespace, directory: Path) -> dic
     }
 
 
+def markdown(out: dict[str, Any], command: str) -> str:
+    lines = [run_line(out["meta"], command), ""]
+    for kind in ("sqlite", "postgresql"):
+        if kind not in out:
+            continue
+        f = out[kind]
+        counts = f["counts"]
+        lines += [
+            f"| evidence export, {f['fleet']['hosts']:,} hosts x 40 checks x {out['days']} days ({kind}) | figure |",
+            "|---|---:|",
+            f"| fleet loaded (bench/fleet_history.py) | {f['fleet']['load_seconds']} s |",
+            f"| counts in the pack | {', '.join(f'{k} {v:,}' for k, v in counts.items() if isinstance(v, int))} |",
+            f"| `rampart-collector evidence export` (whole process): wall / CPU | {f['export_s']} s / "
+            f"{f['export_cpu_s']} s |",
+            f"| **peak RSS of the export** (target: under 300 MB) | **{f['export_peak_mb']} MB** |",
+            f"| the pack (zip) | {f['pack_mb']} MB |",
+            f"| `rampart-collector evidence verify`: wall / CPU / peak RSS | {f['verify_s']} s / {f['verify_cpu_s']} s "
+            f"/ {f['verify_peak_mb']} MB |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--pg-url", default=os.environ.get("RAMPART_TEST_PG_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--hosts", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--keep", metavar="DIR", help="load into DIR and keep it (bench/briefing.py --fleet DIR)")
-    args = parser.parse_args()
+    parsed = parser(__doc__)
+    pg_url_option(parsed)
+    parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parsed.add_argument("--hosts", type=int, help="hosts (20,000; quick 2,000)")
+    parsed.add_argument("--days", type=int, default=90)
+    parsed.add_argument("--keep", metavar="DIR", help="load into DIR and keep it (bench/briefing.py --fleet DIR)")
+    args = parsed.parse_args()
+    args.hosts = args.hosts or (2_000 if args.quick else 20_000)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    out: dict[str, Any] = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "load_average_at_start": os.getloadavg(),
-    }
+    out: dict[str, Any] = {"meta": machine(), "days": args.days}
     with tempfile.TemporaryDirectory(prefix="rampart-bench-evidence-") as tmp:
         directory = Path(args.keep) if args.keep else Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
@@ -89,8 +111,9 @@ def main() -> int:
                 with temporary_database(args.pg_url, "rampart_bench") as url:
                     out[kind] = bench(kind, url, args, directory)
             print(kind, json.dumps(out[kind]), flush=True)
-    out["load_average_at_end"] = os.getloadavg()
-    print(json.dumps(out, indent=2))
+    out["meta"]["load_average_at_end"] = machine()["load_average"]
+    command = "python bench/evidence_export.py" + (" --quick" if args.quick else "")
+    finish(args, NAME, out, markdown(out, command))
     return 0
 
 

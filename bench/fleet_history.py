@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+BENCHMARK = True  # run by bench/_run.py (make bench, make bench-quick)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -189,8 +190,8 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
             copy("subjects", subject_cols, subject_rows())
             copy("agents", agent_cols, agent_rows())
             for first in range(0, hosts, batch):
-                for table, rows in host_batch(first, min(hosts, first + batch)).items():
-                    copy(table, columns[table], rows)
+                for name, rows in host_batch(first, min(hosts, first + batch)).items():
+                    copy(name, columns[name], rows)
             cursor.execute("SELECT setval(pg_get_serial_sequence('subjects', 'id'), %s)", (hosts,))
             pg.commit()
             pg.autocommit = True
@@ -198,16 +199,16 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
     else:
         raw = engine.raw_connection()
         try:
-            cursor = raw.cursor()
-            cursor.execute("BEGIN")
-            cursor.executemany(f"INSERT INTO subjects ({subject_cols}) VALUES ({','.join('?' * 8)})", subject_rows())
-            cursor.executemany(f"INSERT INTO agents ({agent_cols}) VALUES ({','.join('?' * 10)})", agent_rows())
+            lite: Any = raw.cursor()  # sqlite3 takes any iterable of rows, the DB-API stub only sequences
+            lite.execute("BEGIN")
+            lite.executemany(f"INSERT INTO subjects ({subject_cols}) VALUES ({','.join('?' * 8)})", subject_rows())
+            lite.executemany(f"INSERT INTO agents ({agent_cols}) VALUES ({','.join('?' * 10)})", agent_rows())
             for first in range(0, hosts, batch):
-                for table, rows in host_batch(first, min(hosts, first + batch)).items():
-                    marks = ",".join("?" * len(columns[table].split(",")))
-                    cursor.executemany(f"INSERT INTO {table} ({columns[table]}) VALUES ({marks})", rows)
-            cursor.execute("COMMIT")
-            cursor.execute("ANALYZE")
+                for name, rows in host_batch(first, min(hosts, first + batch)).items():
+                    marks = ",".join("?" * len(columns[name].split(",")))
+                    lite.executemany(f"INSERT INTO {name} ({columns[name]}) VALUES ({marks})", rows)
+            lite.execute("COMMIT")
+            lite.execute("ANALYZE")
         finally:
             raw.close()
     for table in bulk_tables:

@@ -17,10 +17,10 @@ from tests.agent.e2e import EnrolledAgent
 from tests.reliability.accounting import agent_books, collector_books, settle
 from tests.reliability.figures import Figures
 from tests.reliability.fleet import Deliveries, enrol_fleet, spool_backlog, template_report, templated
-from tests.reliability.haproxy import HAPROXY, HAProxy
 from tests.reliability.pgserver import PrivatePostgres
 from tests.reliability.services import ReportCounter, kill_collector, log_entries, port_of, tracebacks, wait_for
 from tests.support.collector import RunningCollector, init_collector
+from tests.support.haproxy import HAPROXY, HAProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault]
 

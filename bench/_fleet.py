@@ -1,0 +1,321 @@
+"""Simulated hosts, enrolled and reporting through the collector's own code, in bulk.
+
+Enrolment calls collector/storage/registry.py (what POST /api/v1/enroll runs); reports go through
+collector/storage/ingest.py (`parse_report`, `store_agent_report`: what the collector stores a report with),
+signed for real, several per transaction so that a fleet of 100,000 hosts loads in minutes. No other writer:
+the latest rows, history intervals and counters are what ingest writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import random
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import _support  # noqa: F401 - puts the repository on sys.path
+import sqlalchemy as sa
+from _support import CHECKS, ReportTemplate, utc_stamp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from checks import wire
+from collector.storage import migrate, registry
+from collector.storage.assignments import AssignmentCache
+from collector.storage.engine import make_engine, read_tx, run_write, write_tx
+from collector.storage.history import shard_of
+from collector.storage.ingest import ParsedReport, SignedEvidence, parse_report, store_agent_report
+from collector.storage.models import agents
+from collector.storage.waivers import WaiverCache
+from tests.support.policies import store_fleet_policy
+
+GROUPS = ("default", "servers", "laptops", "finance", "schools")
+REPORT_PATH = "/api/v1/reports"
+
+
+def flip_index(host: int, sequence: int, checks: int = CHECKS) -> int:
+    """Which result report number `sequence` (1, 2, ...) of host `host` changes: about one in 40 per report,
+    the same in every process that replays it."""
+    return zlib.crc32(f"{host}:{sequence}".encode()) % checks
+
+
+@dataclass
+class Fleet:
+    """N simulated agents: each its own Ed25519 key, and the statuses its next report will carry."""
+
+    keys: list[Ed25519PrivateKey]
+    agent_ids: list[str]
+    statuses: list[bytearray]
+    sent: list[int] = field(default_factory=list)  # reports acknowledged so far, per host
+    template: ReportTemplate = field(default_factory=ReportTemplate)
+
+    @classmethod
+    def generate(cls, count: int, seed: int = 1, fail_rates: Sequence[float] | None = None) -> Fleet:
+        rng = random.Random(seed)
+        rates = fail_rates or [0.02 + 0.4 * (i % 7) / 7 for i in range(CHECKS)]
+        keys = [wire.generate_key() for _ in range(count)]
+        return cls(
+            keys=keys,
+            agent_ids=[wire.agent_id_for(key) for key in keys],
+            statuses=[bytearray(1 if rng.random() < rate else 0 for rate in rates) for _ in range(count)],
+            sent=[0] * count,
+        )
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @staticmethod
+    def hostname(host: int) -> str:
+        return f"host-{host:06d}"
+
+    def next_statuses(self, host: int, sequence: int) -> bytearray:
+        """The statuses of the host's report number `sequence`, given those of the one before it (the first
+        report, sequence 1, sends the initial statuses unchanged)."""
+        statuses = bytearray(self.statuses[host])
+        if sequence > 1:
+            index = flip_index(host, sequence)
+            statuses[index] ^= 1
+        return statuses
+
+    def acknowledged(self, host: int, sequence: int) -> None:
+        """Report `sequence` of `host` was stored: the next one builds on its statuses."""
+        assert sequence == self.sent[host] + 1, (host, sequence, self.sent[host])
+        self.statuses[host] = self.next_statuses(host, sequence)
+        self.sent[host] = sequence
+
+    def body(self, host: int, sequence: int, evaluated_at: str) -> bytes:
+        return self.template.body(
+            self.agent_ids[host],
+            str(uuid.uuid4()),
+            self.hostname(host),
+            self.next_statuses(host, sequence),
+            evaluated_at,
+        )
+
+    def failing(self) -> int:
+        """Failing results in the fleet's last acknowledged reports (what the collector must hold)."""
+        return sum(sum(statuses) for host, statuses in enumerate(self.statuses) if self.sent[host])
+
+
+def enrol(
+    engine: sa.Engine, fleet: Fleet, *, groups: Sequence[str] = ("default",), batch: int = 500, processes: int = 2
+) -> float:
+    """Enrol every host with registry.enroll (`batch` agents per transaction), from `processes` processes on
+    PostgreSQL, each with its own token per group (a token's use count is a row every enrolment updates);
+    hosts are spread over `groups` in turn. Returns the seconds it took."""
+    began = time.perf_counter()
+    if engine.dialect.name != "postgresql":
+        processes = 1
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    tokens: list[dict[str, str]] = [{} for _ in range(processes)]
+    with write_tx(engine) as connection:
+        for index in range(processes):
+            for group in groups:
+                tokens[index][group], _ = registry.create_token(
+                    connection,
+                    group=group,
+                    max_uses=len(fleet),
+                    valid_for=dt.timedelta(hours=6),
+                    created_by="bench",
+                    now=now,
+                )
+    url = engine.url.render_as_string(hide_password=False)
+    if processes == 1:
+        _enrol_share(url, fleet, range(len(fleet)), groups, tokens[0], batch, now)
+    else:
+        context = multiprocessing.get_context("fork")
+        children = [
+            context.Process(
+                target=_enrol_share,
+                args=(url, fleet, range(index, len(fleet), processes), groups, tokens[index], batch, now),
+            )
+            for index in range(processes)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        if any(child.exitcode for child in children):
+            raise RuntimeError("enrolling the fleet failed")
+    return time.perf_counter() - began
+
+
+def _enrol_share(
+    url: str,
+    fleet: Fleet,
+    hosts: range,
+    groups: Sequence[str],
+    tokens: dict[str, str],
+    batch: int,
+    now: dt.datetime,
+) -> None:
+    engine = make_engine(url, 1)
+    for start in range(0, len(hosts), batch):
+        with write_tx(engine) as connection:
+            for host in hosts[start : start + batch]:
+                registry.enroll(
+                    connection,
+                    agent_id=fleet.agent_ids[host],
+                    public_key=wire.public_key_text(fleet.keys[host]),
+                    token=tokens[groups[host % len(groups)]],
+                    host={"hostname": fleet.hostname(host), "os": "linux", "os_version": "12", "agent_version": "0.1"},
+                    now=now,
+                )
+    engine.dispose()
+
+
+class Store:
+    """collector/storage/ingest.py's store, as the collector calls it, for reports made here."""
+
+    def __init__(self, engine: sa.Engine, default_group: str = "default") -> None:
+        self.engine = engine
+        self.waivers = WaiverCache()
+        self.assignments = AssignmentCache(default_group, dt.timedelta(hours=24))
+
+    def store(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
+        """Store (key, agent_id, body, moment) reports, `per_transaction` to a transaction, each signed as
+        the agent would sign it. Returns the reports stored (duplicates are not)."""
+        stored = 0
+        pending: list[tuple[ParsedReport, bytes, SignedEvidence, dt.datetime]] = []
+
+        def flush() -> int:
+            stored = run_write(self.engine, write)
+            pending.clear()
+            return stored
+
+        def write(connection: sa.Connection) -> int:
+            count = 0
+            for parsed, body, evidence, moment in pending:
+                outcome = store_agent_report(
+                    connection,
+                    parsed,
+                    body,
+                    evidence,
+                    now=moment.replace(tzinfo=None),
+                    waivers=self.waivers.current,
+                    assignments=self.assignments.current,
+                )
+                assert not outcome.not_counted, outcome.not_counted
+                count += 0 if outcome.duplicate else 1
+            return count
+
+        for key, agent_id, body, moment in items:
+            headers = wire.sign_request(key, agent_id, "POST", REPORT_PATH, body, int(moment.timestamp()))
+            evidence = SignedEvidence(
+                "POST",
+                REPORT_PATH,
+                int(headers[wire.HEADER_TIMESTAMP]),
+                headers[wire.HEADER_CONTENT_SHA256],
+                headers[wire.HEADER_SIGNATURE],
+            )
+            pending.append((parse_report(json.loads(body), agent_id), body, evidence, moment))
+            if len(pending) >= per_transaction:
+                stored += flush()
+        if pending:
+            stored += flush()
+        return stored
+
+
+def prime(
+    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 50
+) -> float:
+    """Every host's first report (all its results new), through the store, from `processes` processes on
+    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
+    for each other's counter rows. Returns the seconds it took."""
+    began = time.perf_counter()
+    moment = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    engine = make_engine(database_url, 1)
+    if engine.dialect.name != "postgresql":
+        processes = 1  # one writer at a time
+    with read_tx(engine) as connection:
+        subject_of = dict(connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id)).tuples().all())
+    engine.dispose()
+    shares = [
+        [host for host in range(len(fleet)) if shard_of(subject_of[fleet.agent_ids[host]]) % processes == index]
+        for index in range(processes)
+    ]
+    if processes == 1:
+        _store_first(database_url, fleet, shares[0], moment, per_transaction)
+    else:
+        context = multiprocessing.get_context("fork")
+        children = [
+            context.Process(target=_store_first, args=(database_url, fleet, share, moment, per_transaction))
+            for share in shares
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        failed = [child.exitcode for child in children if child.exitcode]
+        if failed:
+            raise RuntimeError(f"storing the first reports failed in {len(failed)} process(es)")
+    for host in range(len(fleet)):
+        fleet.acknowledged(host, 1)
+    return time.perf_counter() - began
+
+
+def _store_first(database_url: str, fleet: Fleet, hosts: list[int], moment: dt.datetime, per_transaction: int) -> None:
+    engine = make_engine(database_url, 1)
+    stamp = utc_stamp(moment)
+    items = ((fleet.keys[h], fleet.agent_ids[h], fleet.body(h, 1, stamp), moment) for h in hosts)
+    Store(engine).store(items, per_transaction)
+    engine.dispose()
+
+
+def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: int = 1) -> dict[str, Any]:
+    """A fleet for the query benchmarks: `hosts` hosts in five groups x 40 checks of the fleet policy,
+    enrolled and reporting through the collector's code. Each host's first report is dated `days` ago,
+    then `later_reports` more at random days since (each changing one result), so the history spans the
+    period and the counters and daily changes are what ingest left."""
+    engine = make_engine(database_url, 2)
+    migrate.upgrade(engine)
+    store_fleet_policy(engine)
+    began = time.perf_counter()
+    fleet = Fleet.generate(hosts, seed=4)
+    enrolled = enrol(engine, fleet, groups=GROUPS)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    first = now - dt.timedelta(days=days)
+    rng = random.Random(5)
+    stored = prime(database_url, fleet, at=first, processes=2)
+    store = Store(engine)
+    for round_ in range(later_reports):
+        # Reports are stored in date order per host (an older run arriving late is kept as raw only).
+        offsets = sorted(
+            ((rng.uniform(days * round_ / later_reports, days * (round_ + 1) / later_reports), host)
+             for host in range(hosts)),
+        )  # fmt: skip
+
+        def items(
+            offsets: list[tuple[float, int]] = offsets, sequence: int = round_ + 2
+        ) -> Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
+            for offset, host in offsets:
+                moment = min(first + dt.timedelta(days=offset), now)
+                yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, sequence, utc_stamp(moment)), moment
+
+        store.store(items(), per_transaction=50)
+        for host in range(hosts):
+            fleet.acknowledged(host, round_ + 2)
+    loaded = time.perf_counter() - began
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return {
+        "hosts": hosts,
+        "results": hosts * CHECKS,
+        "reports": hosts * (1 + later_reports),
+        "load_seconds": loaded,
+        "enrol_seconds": enrolled,
+        "first_reports_seconds": stored,
+        "middle_agent": fleet.agent_ids[hosts // 2],
+        "search": Fleet.hostname(min(4999, hosts - 1)),
+        "failing": fleet.failing(),
+    }
