@@ -54,7 +54,7 @@ from typing import Any
 
 import psutil
 
-BENCHMARK = True  # run by bench/_run.py (make bench, make bench-quick)
+BENCHMARK = True
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DOCS = ROOT / "docs" / "benchmarks.md"
