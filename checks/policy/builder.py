@@ -14,7 +14,7 @@ import jsonschema
 from checks.durations import parse_duration
 from checks.policy.documents import Context
 from checks.policy.errors import PathT, render_path, schema_problems
-from checks.policy.expr import ExprParser, Problem, scope_of
+from checks.policy.expr_parser import ExprParser, Problem, scope_of
 from checks.policy.model import (
     DEFAULT_INTERVAL_S,
     Applicability,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.policy.errors import Issue, PathT, PolicyError
-from checks.policy.expr import Problem
+from checks.policy.expr_parser import Problem
 from checks.policy.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
 
 

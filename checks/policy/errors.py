@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 
 from checks.policy import schema as schema_mod
-from checks.policy.expr import Problem
+from checks.policy.expr_parser import Problem
 
 PathT = tuple[str | int, ...]
 

@@ -21,7 +21,7 @@ from checks.policy import schema as schema_mod
 from checks.policy.builder import PolicyBuilder
 from checks.policy.documents import Context, parse_document, read_document
 from checks.policy.errors import Issue, PathT, PolicyError, render_path, schema_problems
-from checks.policy.expr import Problem
+from checks.policy.expr_parser import Problem
 from checks.policy.model import Policy, Waiver
 from checks.policy.waiverfile import check_waivers_against, load_waivers
 

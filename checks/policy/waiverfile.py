@@ -17,7 +17,7 @@ import jsonschema
 from checks.policy import schema as schema_mod
 from checks.policy.documents import Context, read_document
 from checks.policy.errors import Issue, PathT, PolicyError, render_path, schema_problems
-from checks.policy.expr import Problem
+from checks.policy.expr_parser import Problem
 from checks.policy.model import Policy, Waiver, WaiverScope
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from checks.policy.expr import ExprParser, FactScope, Problem, Truth
+from checks.policy.expr import Truth
+from checks.policy.expr_parser import ExprParser, FactScope, Problem
 from checks.probes.registry import Field
 
 
