@@ -115,7 +115,9 @@ def _load_policy_and_waivers(policy_file: str | None, waiver_files: list[str]) -
 
 def cmd_check(args: argparse.Namespace) -> int:
     from checks.policy.evaluate import CachingRunner, evaluate_policy
-    from checks.probes.host import Host, LocalHost, ReplayHost
+    from checks.probes.host import Host
+    from checks.probes.local import LocalHost
+    from checks.probes.replay import ReplayHost
     from checks.results import Subject, SubjectKind, score
 
     policy, waivers = _load_policy_and_waivers(args.policy, args.waivers)

@@ -9,7 +9,8 @@ from typing import Any
 from checks import __version__
 from checks.policy.evaluate import collect
 from checks.policy.model import ProbeRef
-from checks.probes.host import Host, LocalHost, ProbeError
+from checks.probes.host import Host, ProbeError
+from checks.probes.local import LocalHost
 
 
 def host_facts(host: Host | None = None) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from agent.config import AgentConfig
 from agent.policy_cache import Bundle
 from agent.pushed import PushedPolicyRunner, ReadPolicy
 from checks.policy.evaluate import CachingRunner, evaluate_policy
-from checks.probes.host import Host, LocalHost
+from checks.probes.host import Host
+from checks.probes.local import LocalHost
 from checks.results import Result, Subject, SubjectKind
 
 

@@ -23,7 +23,8 @@ from checks.policy.evaluate import resolve_params
 from checks.policy.loader import load_policy_file, load_policy_text
 from checks.policy.model import Policy, ProbeRef
 from checks.probes import registry
-from checks.probes.host import ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.replay import ReplayHost
 from policies import shipped_policies
 from tests.conftest import DATA
 

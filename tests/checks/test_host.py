@@ -12,14 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from checks.probes.host import (
-    AccessDenied,
-    CommandMissing,
-    CommandTimeout,
-    LocalHost,
-    ProbeError,
-    run_command,
-)
+from checks.probes.host import AccessDenied, CommandMissing, CommandTimeout, ProbeError
+from checks.probes.local import LocalHost, run_command
 
 
 def test_runs_argv_without_a_shell() -> None:
@@ -95,7 +89,8 @@ def test_permission_denied_is_reported_not_hidden(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     code = (  # import first: the interpreter's own files may not be readable once privileges are dropped
         "import os, sys; sys.path[:0] = " + repr(sys.path) + "; "
-        "from checks.probes.host import LocalHost, AccessDenied; os.setgid(65534); os.setuid(65534)\n"
+        "from checks.probes.host import AccessDenied; from checks.probes.local import LocalHost\n"
+        "os.setgid(65534); os.setuid(65534)\n"
         f"try:\n    LocalHost().read_text({str(secret)!r})\nexcept AccessDenied as e:\n    print(e.reason)"
     )
     result = run_command([sys.executable, "-c", code])
@@ -111,7 +106,7 @@ def test_a_command_is_killed_when_the_process_running_it_is_told_to_stop(tmp_pat
     # The worker stops on SIGTERM by unwinding (SystemExit); the command a probe was waiting on goes too.
     runner = (
         "import signal, sys\n"
-        "from checks.probes.host import run_command\n"
+        "from checks.probes.local import run_command\n"
         "def stop(signum, frame):\n"
         "    raise SystemExit(143)\n"
         "signal.signal(signal.SIGTERM, stop)\n"

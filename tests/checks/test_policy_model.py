@@ -14,7 +14,8 @@ from checks.policy.evaluate import CachingRunner, evaluate_policy
 from checks.policy.loader import PolicyError, load_policy_text
 from checks.policy.model import ProbeRef
 from checks.policy.waiverfile import load_waiver_file
-from checks.probes.host import ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.replay import ReplayHost
 from checks.results import Result, Status, Subject, SubjectKind, score
 
 Write = Callable[[str, str], Path]

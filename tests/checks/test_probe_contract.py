@@ -12,7 +12,8 @@ from checks.policy.evaluate import CachingRunner, evaluate_policy
 from checks.policy.loader import load_policy_text
 from checks.policy.schema import policy_schema, waiver_schema
 from checks.probes import registry
-from checks.probes.host import LocalHost, ProbeError
+from checks.probes.host import ProbeError
+from checks.probes.local import LocalHost
 from checks.probes.registry import object_schema
 from checks.results import Status, Subject, SubjectKind
 from policies import shipped_policies

@@ -17,7 +17,8 @@ import pytest
 from checks.policy.evaluate import collect
 from checks.policy.model import ProbeRef
 from checks.probes import registry
-from checks.probes.host import PARAMS_ENV, ProbeError, ReplayHost
+from checks.probes.host import PARAMS_ENV, ProbeError
+from checks.probes.replay import ReplayHost
 from checks.probes.windows import POWERSHELL, powershell_json
 from tests.conftest import DATA, run_cli
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from checks.probes.common import read_optional
-from checks.probes.host import AccessDenied, ReplayHost
+from checks.probes.host import AccessDenied
+from checks.probes.replay import ReplayHost
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from checks.policy.evaluate import REDACTED_FACT, collect
 from checks.policy.model import ProbeRef
-from checks.probes.host import LocalHost, ReplayHost
+from checks.probes.local import LocalHost
 from checks.probes.redact import HASH_MARKER, KEY_MARKER, PASSWORD_HASH, PRIVATE_KEY, redact_text
+from checks.probes.replay import ReplayHost
 from tests.conftest import run_cli
 
 HOST = LocalHost()

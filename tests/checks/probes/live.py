@@ -6,7 +6,7 @@ from typing import Any
 
 from checks.policy.evaluate import collect
 from checks.policy.model import ProbeRef
-from checks.probes.host import LocalHost
+from checks.probes.local import LocalHost
 
 HOST = LocalHost()
 

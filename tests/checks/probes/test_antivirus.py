@@ -13,7 +13,9 @@ from checks.probes.antivirus.darwin import collect_antivirus_darwin
 from checks.probes.antivirus.linux import collect_antivirus_linux
 from checks.probes.antivirus.parse import decode_product_state, parse_mdatp_health, parse_windows_antivirus
 from checks.probes.common import parse_timestamp
-from checks.probes.host import LocalHost, ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.local import LocalHost
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 FIXTURES = DATA / "probes" / "antivirus"

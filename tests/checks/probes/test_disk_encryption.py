@@ -15,7 +15,9 @@ from checks.probes.disk_encryption.linux import collect_disk_encryption_linux
 from checks.probes.disk_encryption.parse_linux import encryption_of, linux_volumes, parse_lsblk
 from checks.probes.disk_encryption.parse_macos import parse_fdesetup_status
 from checks.probes.disk_encryption.parse_windows import parse_bitlocker
-from checks.probes.host import LocalHost, ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.local import LocalHost
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 FIXTURES = DATA / "probes" / "disk_encryption"

@@ -18,7 +18,9 @@ from checks.probes.firewall.parse import (
     parse_windows_firewall,
 )
 from checks.probes.firewall.windows import collect_firewall_windows
-from checks.probes.host import AccessDenied, LocalHost, ProbeError, ReplayHost
+from checks.probes.host import AccessDenied, ProbeError
+from checks.probes.local import LocalHost
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 FIXTURES = DATA / "probes" / "firewall"

@@ -26,7 +26,7 @@ PROBES_DIR = Path(checks.probes.__file__).parent
 TESTS_DIR = Path(__file__).parent
 # The modules that are no single probe's (docs/architecture.md), per folder.
 SHARED = {
-    PROBES_DIR: {"__init__", "host", "common", "grammar", "redact", "windows", "registry"},
+    PROBES_DIR: {"__init__", "host", "local", "replay", "common", "grammar", "redact", "windows", "registry"},
     PROBES_DIR / "cloud": {"__init__", "context", "common", "directory", "conditional_access"},
 }
 

@@ -6,10 +6,11 @@ import grp
 import json
 import pwd
 
-from checks.probes.host import LocalHost, ReplayHost
+from checks.probes.local import LocalHost
 from checks.probes.local_admins.darwin import collect_local_admins_darwin
 from checks.probes.local_admins.linux import collect_local_admins_linux
 from checks.probes.local_admins.parse import parse_linux_admins, parse_windows_admins
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 FIXTURES = DATA / "probes" / "local_admins"

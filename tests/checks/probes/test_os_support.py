@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.host import LocalHost, ReplayHost
+from checks.probes.local import LocalHost
 from checks.probes.os.parse import parse_os_release
 from checks.probes.os_support.darwin import collect_os_support_darwin
 from checks.probes.os_support.linux import collect_os_support_linux
 from checks.probes.os_support.parse import eol_entries, judge_support, linux_cycle, macos_cycle, windows_cycle
 from checks.probes.os_support.windows import collect_os_support_windows
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checks.probes.host import LocalHost, ReplayHost
+from checks.probes.local import LocalHost
 from checks.probes.password_policy.linux import collect_password_policy_linux
 from checks.probes.password_policy.parse import parse_linux_password_policy, parse_windows_password_policy
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA
 
 FIXTURES = DATA / "probes" / "password_policy"

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from checks.probes.common import parse_timestamp
-from checks.probes.host import LocalHost, ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.local import LocalHost
 from checks.probes.patch_level.apt_release_record import (
     Observation,
     advance,
@@ -37,6 +38,7 @@ from checks.probes.patch_level.parse_rpm import (
 from checks.probes.patch_level.parse_windows import parse_windows_update
 from checks.probes.patch_level.parse_zypper import parse_zypper_xml
 from checks.probes.patch_level.windows import collect_patch_level_windows
+from checks.probes.replay import ReplayHost
 from tests.conftest import DATA, run_cli
 
 FIXTURES = DATA / "probes" / "patch_level"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.host import ProbeError, ReplayHost
+from checks.probes.host import ProbeError
+from checks.probes.replay import ReplayHost
 from checks.probes.screen_lock.darwin import collect_screen_lock_darwin
 from checks.probes.screen_lock.linux import collect_screen_lock_linux
 from checks.probes.screen_lock.parse import (

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from checks.probes.host import AccessDenied, LocalHost, ReplayHost
+from checks.probes.host import AccessDenied
+from checks.probes.local import LocalHost
+from checks.probes.replay import ReplayHost
 from checks.probes.sshd.collect import collect_sshd
 from checks.probes.sshd.parse import parse_sshd_t
 from tests.conftest import DATA

@@ -10,7 +10,8 @@ import pytest
 from checks.policy.evaluate import CachingRunner, evaluate_policy
 from checks.policy.loader import load_policy_text
 from checks.probes import registry
-from checks.probes.host import CommandMissing, ProbeError, ReplayHost
+from checks.probes.host import CommandMissing, ProbeError
+from checks.probes.replay import ReplayHost
 from checks.probes.time_sync.linux import collect_time_sync_linux
 from checks.probes.time_sync.parse import parse_timedatectl_show
 from checks.results import Status, Subject, SubjectKind
