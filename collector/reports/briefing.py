@@ -19,7 +19,7 @@ from markupsafe import Markup
 from checks.safetext import html_finalize
 from collector.reports import charts
 from collector.reports.areas import Rag
-from collector.reports.figures import LONG_FAILING_DAYS
+from collector.reports.figures_checks import LONG_FAILING_DAYS
 
 FORMATS = {"html": "text/html", "pdf": "application/pdf"}
 
