@@ -125,6 +125,7 @@ def evidence_pack(
     with_reports: bool = False,
 ) -> FileResponse:
     from collector.reports import evidence
+    from collector.reports.evidence_files import ExportRequest
 
     state = state_of(request)
     moment = state.now()
@@ -132,7 +133,7 @@ def evidence_pack(
         raise ApiError(400, "bad_request", "give either as_of or from/to, not both")
     if bool(start) != bool(end):
         raise ApiError(400, "bad_request", "give both from and to")
-    wanted = evidence.ExportRequest(
+    wanted = ExportRequest(
         end=end or as_of or moment.date(), start=start, framework=framework, group=group, with_reports=with_reports
     )
     directory = Path(tempfile.mkdtemp(prefix="rampart-pack-"))

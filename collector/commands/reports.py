@@ -182,7 +182,7 @@ def cmd_briefing(args: argparse.Namespace) -> int:
 
 
 def _export_request(args: argparse.Namespace, today: dt.date) -> Any:
-    from collector.reports.evidence import ExportRequest
+    from collector.reports.evidence_files import ExportRequest
 
     if args.as_of and (args.start or args.end):
         raise UsageError("give either --as-of or --from/--to, not both")

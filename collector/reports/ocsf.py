@@ -29,7 +29,7 @@ def _ms(moment: str | None) -> int | None:
 
 
 def finding(row: dict[str, Any], at_ms: int) -> dict[str, Any]:
-    """One result row of the pack (see evidence.RESULT_COLUMNS, with frameworks and facts as objects)."""
+    """One result row of the pack (see evidence_results.RESULT_COLUMNS, with frameworks and facts as objects)."""
     status = row["status"]
     own = row.get("waived_status") or status
     severity_id, severity = _SEVERITY.get(row.get("severity") or "", (0, "Unknown"))

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from checks import wire
 from collector.config import CollectorConfig
 from collector.reports import evidence, figures, periods
+from collector.reports.evidence_files import ExportRequest
 from collector.storage import migrate, waivers
 from collector.storage.engine import make_engine, read_tx, run_write
 from tests.collector.reports.fleet import Fleet, Host
@@ -192,7 +193,7 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
     q2_then = briefing(engine, "2026-Q2", END_Q2)
     key = wire.generate_key()
     pack_then = tmp_path / "then.zip"
-    evidence.export(engine, CONFIG, key, evidence.ExportRequest(end=dt.date(2026, 9, 30)), pack_then, now=END_Q2,
+    evidence.export(engine, CONFIG, key, ExportRequest(end=dt.date(2026, 9, 30)), pack_then, now=END_Q2,
                     actor="cli:auditor", render_briefing=False)  # fmt: skip
     council.until(NOW)
     q3 = briefing(engine, "2026-Q3", NOW)
@@ -275,7 +276,7 @@ def test_three_quarters_of_figures_against_hand_computed_truth(engine: Engine, t
 
     # --- the pack as at 30 September, made that evening and again in November ------------------------------
     pack_later = tmp_path / "later.zip"
-    evidence.export(engine, CONFIG, key, evidence.ExportRequest(end=dt.date(2026, 9, 30)), pack_later, now=NOW,
+    evidence.export(engine, CONFIG, key, ExportRequest(end=dt.date(2026, 9, 30)), pack_later, now=NOW,
                     actor="cli:auditor", render_briefing=False)  # fmt: skip
     with zipfile.ZipFile(pack_then) as then, zipfile.ZipFile(pack_later) as later:
         for name in (
