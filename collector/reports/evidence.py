@@ -34,10 +34,8 @@ are written by `evidence_results.py` and `evidence_records.py`, sharing `evidenc
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -248,8 +246,3 @@ def export(
         return _zip(files, out, lambda p: wire.sign_document(key, p), payload)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def read_csv(data: bytes) -> list[dict[str, str]]:
-    """A pack's CSV read back (tests and tools): the csv module's own reader."""
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
