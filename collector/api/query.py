@@ -22,6 +22,7 @@ from collector.api.state import AppState
 from collector.storage import audit, queries
 from collector.storage.engine import read_tx, write_tx
 from collector.storage.history import RETIRED
+from collector.storage.ingest import evaluated_at_sql
 from collector.storage.models import agents, iso, latest_results, reports, result_intervals, subjects
 from collector.storage.queries import Filters, QueryError
 from collector.storage.users import Caller
@@ -217,7 +218,7 @@ def _export_rows(
             latest.title,
             latest.waived_status,
             latest.waiver_id,
-            latest.evaluated_at,
+            evaluated_at_sql(latest_results, subjects).label("evaluated_at"),
             latest.reason,
             latest.observed,
         ).join(subjects, subjects.c.id == latest.subject_id)

@@ -28,7 +28,8 @@ from checks.policy.model import Waiver
 from checks.results import Severity, Status, Subject, SubjectKind
 from checks.wire import PROTOCOL
 from collector.storage.assignments import AssignmentSource
-from collector.storage.bulk import insert_rows, upsert
+from collector.storage.bulk import insert_rows, update_rows, upsert
+from collector.storage.digest import result_digest
 from collector.storage.history import RETIRED, Change, record_changes
 from collector.storage.models import agents, latest_results, reports, subjects
 from collector.storage.registry import AgentRevoked
@@ -97,6 +98,7 @@ class StoreOutcome:
     stored: int = 0
     changed: int = 0
     superseded: int = 0
+    rewritten: int = 0  # latest rows written: new or changed results (the others were found unchanged)
     # Results kept only in the raw report, by reason (collector/storage/assignments.py).
     not_counted: dict[str, int] = field(default_factory=dict)
 
@@ -274,6 +276,50 @@ class SubjectRow:
     ext_id: str
     name: str
     group: str
+    # The mark of the last report stored for the subject, as it was before this one (see `plan_results`).
+    last_report_id: str | None = None
+    last_evaluated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What is needed of a latest row to tell whether an incoming result changes it."""
+
+    status: str
+    waived_status: str | None
+    waiver_id: str | None
+    evaluated_at: dt.datetime
+    since: dt.datetime
+    digest: int | None
+    report_id: str | None
+
+
+# The columns of latest_results that a Previous is read from, after (policy_id, check_id).
+PREVIOUS_COLUMNS = ("status", "waived_status", "waiver_id", "evaluated_at", "since", "digest", "report_id")
+
+
+def confirmed_by_last_report(digest: int | None, report_id: str | None, last_report_id: str | None) -> bool:
+    """Whether a latest row was found unchanged by its subject's last report (so was evaluated at that
+    report's `last_evaluated_at`, not at its own `evaluated_at`). A row written by the last report has
+    that report's id; a row the last report did not confirm has no digest (`plan_results` clears it)."""
+    return digest is not None and report_id is not None and report_id != last_report_id
+
+
+def evaluated_at_sql(latest: Any, subject: Any) -> Any:
+    """`confirmed_by_last_report` in SQL: when a latest row's result was last evaluated (every output
+    that shows or compares it uses this, never the column alone)."""
+    return sa.case(
+        (
+            sa.and_(
+                latest.c.digest.is_not(None),
+                latest.c.report_id.is_not(None),
+                latest.c.report_id != subject.c.last_report_id,
+                subject.c.last_evaluated_at.is_not(None),
+            ),
+            subject.c.last_evaluated_at,
+        ),
+        else_=latest.c.evaluated_at,
+    )
 
 
 def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) -> SubjectRow:
@@ -287,7 +333,15 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
             .scalar_subquery()
         )
         .values(last_seen=now, last_report_at=now)
-        .returning(subjects.c.id, subjects.c.kind, subjects.c.ext_id, subjects.c.name, subjects.c.group_name)
+        .returning(
+            subjects.c.id,
+            subjects.c.kind,
+            subjects.c.ext_id,
+            subjects.c.name,
+            subjects.c.group_name,
+            subjects.c.last_report_id,
+            subjects.c.last_evaluated_at,
+        )
     ).first()
     if row is None:
         raise AgentRevoked(agent_id)
@@ -298,7 +352,7 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
         revoked = connection.execute(sa.select(agents.c.revoked_at).where(agents.c.agent_id == agent_id)).scalar()
         if revoked is not None:
             raise AgentRevoked(agent_id)
-    return SubjectRow(row.id, row.kind, row.ext_id, row.name, row.group_name)
+    return SubjectRow(*row)
 
 
 def insert_report(
@@ -342,53 +396,67 @@ def newest_results(results: Sequence[IncomingResult], now: dt.datetime) -> list[
     return list(newest.values())
 
 
-def store_results(
-    connection: Connection,
+@dataclass
+class Plan:
+    """What storing a subject's results writes (`plan_results`); each database's statements carry it out."""
+
+    outcome: StoreOutcome
+    rows: list[dict[str, Any]]  # latest rows written (new or changed), in key order
+    frozen: list[dict[str, Any]]  # latest rows the report did not confirm: their own time, digest cleared
+    changes: list[Change]  # status changes: history and counters
+    mark: tuple[str, dt.datetime | None] | None  # the subject's new last report (id, evaluated at)
+
+
+Judge = Callable[[IncomingResult], tuple[str, str | None, str | None]]
+
+
+def plan_results(
     subject: SubjectRow,
+    previous: dict[tuple[str, str], Previous],
     results: Sequence[IncomingResult],
     *,
     now: dt.datetime,
     report_id: str | None,
-    waivers: WaiverSource,
-) -> StoreOutcome:
-    """Update latest state, history and counters for one subject. The caller holds the subject's lock and
-    has checked the results count (for an agent: collector/storage/assignments.py).
+    judge: Judge,
+) -> Plan:
+    """Decide what storing these results of one subject writes: the one place where that is decided.
 
-    The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
-    another replica is either seen here or re-applied by that replica after this transaction commits.
+    A result whose status, waiver and digest (collector/storage/digest.py) are those of its latest row,
+    and whose evaluation time is the report's, changes nothing: its row is not written, and the
+    subject's mark (last report id and time, written by the caller) says when it was evaluated. Any other
+    result rewrites its row; a status change also writes history and counters. Results of a cloud run
+    (no report id) always rewrite their rows: a run may leave checks out, and it keeps no mark.
+    A row the report did not confirm (a check it left out, or an older run arriving late) keeps its own
+    evaluation time: its digest is cleared and its time written, so the new mark does not apply to it.
     """
     outcome = StoreOutcome(duplicate=False)
-    newest = {(r.policy_id, r.check_id): r for r in newest_results(results, now)}
-    if not newest:
-        return outcome
-    previous = {
-        (row.policy_id, row.check_id): row
-        for row in connection.execute(
-            sa.select(
-                latest_results.c.policy_id,
-                latest_results.c.check_id,
-                latest_results.c.status,
-                latest_results.c.evaluated_at,
-                latest_results.c.since,
-            )
-            .where(latest_results.c.subject_id == subject.id)
-            .with_for_update()
-        )
-    }
-    who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
-    today = now.date()
-    waiver_index = waivers(connection, today)
+    newest = newest_results(results, now)
+    mark_at = max((min(r.evaluated_at or now, now) for r in newest), default=None)
     rows: list[dict[str, Any]] = []
     changes: list[Change] = []
-    for key, result in newest.items():
+    confirmed: set[tuple[str, str]] = set()
+    for result in sorted(newest, key=_key):
+        key = (result.policy_id, result.check_id)
         evaluated_at = min(result.evaluated_at or now, now)
         before = previous.get(key)
-        if before is not None and evaluated_at < before.evaluated_at:
+        if before is not None and evaluated_at < _evaluated_at(before, subject):
             outcome.superseded += 1  # an older run arriving late: kept in the raw report only
             continue
         if before is not None and before.status == RETIRED:
             before = None  # counted afresh, as a first result (collector/storage/history.py)
-        status, waived_status, waiver_id = judged_status(result, waiver_index, who, subject.group, today)
+        status, waived_status, waiver_id = judge(result)
+        digest = result_digest(result.policy_hash, result.observed, result.expectation, result.reason)
+        if (
+            before is not None
+            and report_id is not None
+            and evaluated_at == mark_at
+            and before.digest == digest
+            and before.status == status
+            and before.waived_status == waived_status
+            and before.waiver_id == waiver_id
+        ):
+            confirmed.add(key)
+            continue
         since = evaluated_at if before is None else before.since
         if before is None or before.status != status:
             since = max(evaluated_at, before.since) if before is not None else evaluated_at
@@ -405,6 +473,7 @@ def store_results(
                     report_id=report_id,
                 )
             )
+        confirmed.add(key)
         rows.append(
             {
                 "subject_id": subject.id,
@@ -423,13 +492,102 @@ def store_results(
                 "evaluated_at": evaluated_at,
                 "since": since,
                 "report_id": report_id,
+                "digest": digest,
             }
         )
-    insert_rows(connection, latest_results, rows, key=LATEST_KEY, update=_latest_update)
-    record_changes(connection, changes)
-    outcome.stored = len(rows)
+    frozen: list[dict[str, Any]] = []
+    if report_id is not None:
+        frozen = [
+            {"policy_id": key[0], "check_id": key[1], "evaluated_at": _evaluated_at(row, subject), "digest": None}
+            for key, row in sorted(previous.items())
+            if key not in confirmed and row.digest is not None
+        ]
+    outcome.stored = len(confirmed)
     outcome.changed = len(changes)
-    return outcome
+    outcome.rewritten = len(rows)
+    return Plan(outcome, rows, frozen, changes, None if report_id is None else (report_id, mark_at))
+
+
+def _key(result: IncomingResult) -> tuple[str, str]:
+    return (result.policy_id, result.check_id)
+
+
+def _evaluated_at(row: Previous, subject: SubjectRow) -> dt.datetime:
+    if subject.last_evaluated_at is not None and confirmed_by_last_report(
+        row.digest, row.report_id, subject.last_report_id
+    ):
+        return subject.last_evaluated_at
+    return row.evaluated_at
+
+
+def judge_with(waivers: WaiverIndex, subject: SubjectRow, today: dt.date) -> Judge:
+    """The collector's status for each result of this subject, with these waivers."""
+    who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
+    group = subject.group
+
+    def judge(result: IncomingResult) -> tuple[str, str | None, str | None]:
+        if not waivers.has_check(result.check_id):  # what judged_status gives, without asking
+            underlying = result.waived_status if result.status == _WAIVED else result.status
+            return (underlying or result.status), None, None
+        return judged_status(result, waivers, who, group, today)
+
+    return judge
+
+
+def store_results(
+    connection: Connection,
+    subject: SubjectRow,
+    results: Sequence[IncomingResult],
+    *,
+    now: dt.datetime,
+    report_id: str | None,
+    waivers: WaiverSource,
+) -> StoreOutcome:
+    """Update latest state, history and counters for one subject, and its mark when the results come
+    from a report (`report_id`). The caller holds the subject's lock and has checked the results count
+    (for an agent: collector/storage/assignments.py).
+
+    The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
+    another replica is either seen here or re-applied by that replica after this transaction commits.
+    """
+    if not results and report_id is None:
+        return StoreOutcome(duplicate=False)
+    previous = {
+        (row[0], row[1]): Previous(*row[2:])
+        for row in connection.execute(
+            sa.select(
+                latest_results.c.policy_id, latest_results.c.check_id, *(latest_results.c[n] for n in PREVIOUS_COLUMNS)
+            )
+            .where(latest_results.c.subject_id == subject.id)
+            .with_for_update()
+        )
+    }
+    today = now.date()
+    plan = plan_results(
+        subject,
+        previous,
+        results,
+        now=now,
+        report_id=report_id,
+        judge=judge_with(waivers(connection, today), subject, today),
+    )
+    insert_rows(connection, latest_results, plan.rows, key=LATEST_KEY, update=_latest_update)
+    update_rows(
+        connection,
+        latest_results,
+        plan.frozen,
+        match=("policy_id", "check_id"),
+        values=("evaluated_at", "digest"),
+        same={"subject_id": subject.id},
+    )
+    record_changes(connection, plan.changes)
+    if plan.mark is not None:
+        connection.execute(
+            subjects.update()
+            .where(subjects.c.id == subject.id)
+            .values(last_report_id=plan.mark[0], last_evaluated_at=plan.mark[1])
+        )
+    return plan.outcome
 
 
 LATEST_KEY = ("subject_id", "policy_id", "check_id")

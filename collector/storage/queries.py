@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from checks.results import SEVERITY_WEIGHTS, Severity
+from collector.storage.ingest import evaluated_at_sql
 from collector.storage.models import (
     agents,
     check_catalog,
@@ -505,7 +506,11 @@ def host(
     catalog = _catalog(connection)
     results: list[dict[str, Any]] = []
     if as_of is None:
-        query = sa.select(latest_results).where(latest_results.c.subject_id == agent.subject_id)
+        query = (
+            sa.select(latest_results, evaluated_at_sql(latest_results, subjects).label("evaluated"))
+            .join(subjects, subjects.c.id == latest_results.c.subject_id)
+            .where(latest_results.c.subject_id == agent.subject_id)
+        )
         if status:
             query = query.where(latest_results.c.status == status)
         for row in connection.execute(query.order_by(latest_results.c.policy_id, latest_results.c.check_id)):
@@ -523,7 +528,7 @@ def host(
                     "observed": row.observed,
                     "expectation": row.expectation,
                     "since": iso(row.since),
-                    "evaluated_at": iso(row.evaluated_at),
+                    "evaluated_at": iso(row.evaluated),
                     "policy_version": row.policy_version,
                     "policy_hash": row.policy_hash,
                     "report_id": row.report_id,
