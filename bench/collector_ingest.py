@@ -8,10 +8,8 @@ What it measures, each on a fresh database:
    from many simulated agents (client processes with keep-alive HTTPS connections, each request signed
    when it is sent). Each agent's first report creates its 40 results; the following ones change the
    status of one result (a realistic steady state: most checks do not flip between runs).
-   PostgreSQL also runs it once more with the results not stored (the signed report kept, the host
-   marked seen): the ceiling that HTTP, TLS, the signature check and decoding set, whatever the storage.
 2. Ingest in-process: the same kind of reports through what the collector stores them with (on
-   PostgreSQL the typed decoder and rampart_store_report, on SQLite parse_report and one transaction),
+   PostgreSQL the typed decoder and its psycopg store, on SQLite parse_report and one transaction),
    from several threads: the storage cost without HTTP, TLS and signature checks.
 3. PostgreSQL COPY of the same rows (one report row and 40 result rows per report) into unindexed copies
    of the tables: the ceiling that the database itself sets on this machine.
@@ -29,7 +27,6 @@ import argparse
 import datetime as dt
 import hashlib
 import http.client
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -76,7 +73,6 @@ OPEN_INTERVALS = (
     "SELECT subject_id, policy_id, check_id, status, policy_hash, since, report_id FROM latest_results"
 )
 FRAMEWORKS = {"cyber_essentials": ["secure_configuration"], "cis_controls_v8": ["4.1"]}
-MIGRATION_0005 = ROOT / "collector/storage/migrations/versions/0005_results_that_count.py"
 
 
 # --- databases -----------------------------------------------------------------------------------------
@@ -209,13 +205,9 @@ def enrol_agents(collector: RunningCollector, url: str, count: int) -> list[Any]
     return keys
 
 
-def bench_http_ingest(
-    args: argparse.Namespace, kind: str, database_url: str, directory: Path, *, results_stored: bool = True
-) -> dict[str, Any]:
-    """Signed reports over HTTPS into a served collector. `results_stored=False` (PostgreSQL) measures the
-    ceiling of everything but the results: the benchmark's database gets a rampart_store_report that keeps
-    the signed report and marks the host seen, as the real one does first, and then stops."""
-    label = "http" if results_stored else "ceiling"
+def bench_http_ingest(args: argparse.Namespace, kind: str, database_url: str, directory: Path) -> dict[str, Any]:
+    """Signed reports over HTTPS into a served collector."""
+    label = "http"
     collector = init_collector(
         directory / f"{label}-{kind}",
         database_url=database_url,
@@ -224,8 +216,6 @@ def bench_http_ingest(
     engine = make_engine(database_url, 1)
     store_fleet_policy(engine)  # what the simulated agents' results are judged against
     engine.dispose()
-    if not results_stored:
-        keep_reports_only(database_url)
     try:
         url = collector.start()
         keys = enrol_agents(collector, url, args.agents)
@@ -267,7 +257,7 @@ def bench_http_ingest(
             results = connection.execute(sa.select(sa.func.sum(models.status_counts.c.count))).scalar_one()
         engine.dispose()
         assert stored == total, f"{stored} reports stored, {total} sent"
-        assert results == (args.agents * CHECKS if results_stored else None)
+        assert results == args.agents * CHECKS
         return {
             "reports": total,
             "seconds": elapsed,
@@ -283,25 +273,6 @@ def bench_http_ingest(
         }
     finally:
         collector.stop()
-
-
-def keep_reports_only(database_url: str) -> None:
-    """Replace rampart_store_report, in this benchmark's database only, by its first half (lock the host,
-    check the subject, waivers and assignments, keep the signed report): migration 0005's function without
-    the part that stores the results."""
-    spec = importlib.util.spec_from_file_location("m0005", MIGRATION_0005)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    function: str = migration.FUNCTION
-    start, end = (
-        function.index("    v_shard := v_subject.id % p_shards;"),
-        function.index("    outcome := 'stored';"),
-    )
-    engine = make_engine(database_url, 1)
-    with engine.begin() as connection:
-        connection.exec_driver_sql((function[:start] + function[end:]).replace("%", "%%"))
-    engine.dispose()
 
 
 # --- 2. ingest in-process ------------------------------------------------------------------------------
@@ -337,7 +308,7 @@ def bench_inprocess_ingest(args: argparse.Namespace, database_url: str, director
     waivers, assignments = WaiverCache(), AssignmentCache(config.default_group, dt.timedelta(hours=24))
     evidence = SignedEvidence("POST", "/api/v1/reports", int(time.time()), "0" * 64, "-" * 86)
     del config
-    # What the collector does: on PostgreSQL the typed decoder and rampart_store_report, else the Python path.
+    # What the collector does: on PostgreSQL the typed decoder and its psycopg store, else the Python path.
     fast = FastReportStore(database_url, args.ingest_threads, waivers, assignments) if available(engine) else None
 
     def worker(share: list[tuple[str, list[bytes]]]) -> None:
@@ -629,7 +600,7 @@ def main() -> int:
     parser.add_argument("--client-threads", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument(
-        "--skip", action="append", default=[], choices=("http", "ceiling", "inprocess", "copy", "queries")
+        "--skip", action="append", default=[], choices=("http", "inprocess", "copy", "queries")
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
@@ -651,10 +622,6 @@ def main() -> int:
                 with database(kind, args.pg_url, directory, "http") as url:
                     result["http_ingest"] = bench_http_ingest(args, kind, url, directory)
                     print(kind, "http ingest", json.dumps(result["http_ingest"]), flush=True)
-            if kind == "postgresql" and "ceiling" not in args.skip:
-                with database(kind, args.pg_url, directory, "ceiling") as url:
-                    result["http_ceiling"] = bench_http_ingest(args, kind, url, directory, results_stored=False)
-                    print(kind, "http ingest, results not stored", json.dumps(result["http_ceiling"]), flush=True)
             if "inprocess" not in args.skip:
                 with database(kind, args.pg_url, directory, "inproc") as url:
                     result["inprocess_ingest"] = bench_inprocess_ingest(args, url, directory)
@@ -719,9 +686,6 @@ def markdown(figures: dict[str, Any]) -> str:
         ("Ingest over HTTPS, request p95", ("http_ingest", "p95_ms"), " ms", 1),
         ("Ingest over HTTPS, collector CPU per report", ("http_ingest", "collector_cpu_ms_per_report"), " ms", 2),
         ("Ingest over HTTPS, PostgreSQL CPU per report", ("http_ingest", "postgres_cpu_ms_per_report"), " ms", 2),
-        ("Ceiling: HTTPS ingest with the results not stored, reports/s", ("http_ceiling", "reports_per_s"), "", 0),
-        ("Ceiling: collector CPU per report", ("http_ceiling", "collector_cpu_ms_per_report"), " ms", 2),
-        ("Ceiling: PostgreSQL CPU per report", ("http_ceiling", "postgres_cpu_ms_per_report"), " ms", 2),
         ("Ingest in-process, reports/s", ("inprocess_ingest", "reports_per_s"), "", 0),
         ("Ingest in-process, Python CPU per report", ("inprocess_ingest", "python_cpu_ms_per_report"), " ms", 2),
         ("COPY of the same rows, reports/s", ("copy", "reports_per_s"), "", 0),

@@ -6,9 +6,10 @@ and here and compares every table. What this module adds is the cost: its own pl
 (no SQLAlchemy on the way, no ping or reset on checkout), statements prepared once per connection, and
 psycopg's pipeline mode, so that a report is two round trips whatever it holds:
 
-1. lock the subject (marking it seen), read the agent's revocation and the waivers' and policies' state
-   versions, keep the signed report (a known report_id makes it a no-op), read the subject's latest rows;
-2. write what the plan says (changed latest rows, history, counters, the subject's mark) and commit.
+1. lock the subject (marking it seen) and read the waivers' and policies' state versions, then read the
+   subject's latest rows;
+2. one statement writes the signed report (a known report_id makes the rest a no-op) and what the plan
+   says (changed latest rows, history, counters, the subject's mark); then commit.
 
 A shared advisory lock, taken first, keeps a waiver change (which takes it exclusively before bumping the
 version, collector/storage/waivers.py) from committing while a report judged with the old waivers is
@@ -35,7 +36,6 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 
 from collector.storage.assignments import Assigned, AssignmentCache
-from collector.storage.digest import json_text
 from collector.storage.engine import make_engine
 from collector.storage.history import change_deltas, opened_intervals
 from collector.storage.ingest import (
@@ -51,6 +51,7 @@ from collector.storage.ingest import (
 )
 from collector.storage.models import WAIVER_LOCK_KEY
 from collector.storage.registry import AgentRevoked
+from collector.storage.report_codec import encode
 from collector.storage.unavailable import DatabaseUnavailable, is_connection_failure
 from collector.storage.waivers import WaiverCache
 
@@ -66,66 +67,114 @@ _REFRESHES = 6
 # --- the statements (each prepared once per connection) ---------------------------------------------------
 
 WAIVER_LOCK = f"SELECT pg_advisory_xact_lock_shared({WAIVER_LOCK_KEY})"
-# By the agent's key alone: with `revoked_at IS NULL` in the condition, a plan cached for any agent may
-# walk the index of agents not revoked, all of them. The revocation is read by the next statement, once
-# the subject is locked (a revocation locks it too, history.retire_subject).
+# By the agent's key alone (its revocation read in the value, not the condition): with `revoked_at IS
+# NULL` in a condition, a plan cached for any agent may walk the index of agents not revoked, all of them.
+# A revocation committed while this waited for the subject's lock (a revocation locks it too,
+# history.retire_subject) is seen by WRITE, a later statement. The waivers' version cannot move while the
+# advisory lock is held; the policies' may (what counts is judged with the assignments as they were when
+# the report arrived, as before).
 LOCK_SUBJECT = (
     "UPDATE subjects SET last_seen = %(now)s, last_report_at = %(now)s "
-    "WHERE id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s) "
-    "RETURNING id, kind, ext_id, name, group_name, last_report_id, last_evaluated_at"
-)
-STATE = (
-    "SELECT (SELECT revoked_at FROM agents WHERE agent_id = %(agent)s), "
+    "WHERE id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
+    "RETURNING id, kind, ext_id, name, group_name, last_report_id, last_evaluated_at, "
     "coalesce((SELECT version FROM state_versions WHERE name = 'waivers'), 0), "
     "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0)"
 )
-INSERT_REPORT = (
-    "INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped, "
-    "signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib) "
-    "SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(result_count)s, %(dropped)s, "
-    "%(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s "
-    "FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL "
-    "ON CONFLICT (report_id) DO NOTHING RETURNING id"
-)
-# The subject's rows by the subject alone, so that only the indexes that lead with it can be used.
+# The subject's rows by the subject alone, so that only the indexes that lead with it can be used; a
+# statement of its own, after the lock, so that it sees what a report stored meanwhile wrote.
 PREVIOUS = (
     "SELECT policy_id, check_id, status, waived_status, waiver_id, evaluated_at, since, digest, report_id "
     "FROM latest_results WHERE subject_id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s)"
 )
-UPSERT_LATEST = (
-    "INSERT INTO latest_results (subject_id, policy_id, check_id, status, waived_status, waiver_id, severity, "
-    "title, reason, observed, expectation, policy_version, policy_hash, evaluated_at, since, report_id, digest) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (subject_id, policy_id, check_id) DO UPDATE SET "
-    "status = excluded.status, waived_status = excluded.waived_status, waiver_id = excluded.waiver_id, "
-    "severity = excluded.severity, title = excluded.title, reason = excluded.reason, "
-    "observed = excluded.observed, expectation = excluded.expectation, policy_version = excluded.policy_version, "
-    "policy_hash = excluded.policy_hash, evaluated_at = excluded.evaluated_at, since = excluded.since, "
-    "report_id = excluded.report_id, digest = excluded.digest"
+# Everything the plan writes, in one statement: the signed report first (a known report_id, or an agent
+# revoked meanwhile, makes the rest a no-op), then the rows, each kind as one JSON parameter (encoded in
+# C, parsed in C). Counter rows in key order (COLLATE "C", as Python orders them on every other path), so
+# that two transactions cannot deadlock on them.
+WRITE = """
+WITH report AS (
+    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped,
+                         signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
+    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(result_count)s, %(dropped)s,
+           %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
+      FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL
+    ON CONFLICT (report_id) DO NOTHING
+    RETURNING 1
+),
+latest AS (
+    INSERT INTO latest_results AS l (subject_id, policy_id, check_id, status, waived_status, waiver_id, severity,
+                                     title, reason, observed, expectation, policy_version, policy_hash,
+                                     evaluated_at, since, report_id, digest)
+    SELECT %(subject)s, r.policy_id, r.check_id, r.status, r.waived_status, r.waiver_id, r.severity, r.title,
+           r.reason, r.observed, r.expectation, r.policy_version, r.policy_hash, r.evaluated_at, r.since,
+           %(report_id)s, r.digest
+      FROM json_to_recordset(%(rows)s::json) AS r(
+           policy_id text, check_id text, status text, waived_status text, waiver_id text, severity text,
+           title text, reason text, observed json, expectation json, policy_version text, policy_hash text,
+           evaluated_at timestamp, since timestamp, digest bigint)
+     WHERE EXISTS (SELECT FROM report)
+     ORDER BY r.policy_id COLLATE "C", r.check_id COLLATE "C"
+    ON CONFLICT (subject_id, policy_id, check_id) DO UPDATE SET
+           status = excluded.status, waived_status = excluded.waived_status, waiver_id = excluded.waiver_id,
+           severity = excluded.severity, title = excluded.title, reason = excluded.reason,
+           observed = excluded.observed, expectation = excluded.expectation,
+           policy_version = excluded.policy_version, policy_hash = excluded.policy_hash,
+           evaluated_at = excluded.evaluated_at, since = excluded.since, report_id = excluded.report_id,
+           digest = excluded.digest
+    RETURNING 1
+),
+frozen AS (
+    UPDATE latest_results l SET evaluated_at = f.evaluated_at, digest = NULL
+      FROM json_to_recordset(%(frozen)s::json) AS f(policy_id text, check_id text, evaluated_at timestamp)
+     WHERE l.subject_id = %(subject)s AND l.policy_id = f.policy_id AND l.check_id = f.check_id
+       AND EXISTS (SELECT FROM report)
+    RETURNING 1
+),
+closed AS (
+    UPDATE result_intervals i SET valid_to = c.at
+      FROM json_to_recordset(%(closing)s::json) AS c(policy_id text, check_id text, at timestamp)
+     WHERE i.subject_id = %(subject)s AND i.policy_id = c.policy_id AND i.check_id = c.check_id
+       AND i.valid_to IS NULL AND EXISTS (SELECT FROM report)
+    RETURNING 1
+),
+opened AS (
+    INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, valid_to,
+                                  report_id)
+    SELECT %(subject)s, o.policy_id, o.check_id, o.status, o.policy_hash, o.valid_from, NULL, %(report_id)s
+      FROM json_to_recordset(%(opened)s::json) AS o(
+           policy_id text, check_id text, status text, policy_hash text, valid_from timestamp)
+     WHERE EXISTS (SELECT FROM report)
+    RETURNING 1
+),
+counted AS (
+    INSERT INTO status_counts AS sc (shard, group_name, policy_id, check_id, status, count)
+    SELECT n.shard, n.group_name, n.policy_id, n.check_id, n.status, n.n
+      FROM json_to_recordset(%(counts)s::json) AS n(
+           shard integer, group_name text, policy_id text, check_id text, status text, n integer)
+     WHERE EXISTS (SELECT FROM report)
+     ORDER BY n.shard, n.group_name COLLATE "C", n.policy_id COLLATE "C", n.check_id COLLATE "C",
+              n.status COLLATE "C"
+    ON CONFLICT (shard, group_name, policy_id, check_id, status) DO UPDATE SET count = sc.count + excluded.count
+    RETURNING 1
+),
+daily AS (
+    INSERT INTO daily_changes AS dc (day, shard, group_name, policy_id, check_id, status, delta)
+    SELECT d.day, d.shard, d.group_name, d.policy_id, d.check_id, d.status, d.n
+      FROM json_to_recordset(%(daily)s::json) AS d(
+           day date, shard integer, group_name text, policy_id text, check_id text, status text, n integer)
+     WHERE EXISTS (SELECT FROM report)
+     ORDER BY d.day, d.shard, d.group_name COLLATE "C", d.policy_id COLLATE "C", d.check_id COLLATE "C",
+              d.status COLLATE "C"
+    ON CONFLICT (day, shard, group_name, policy_id, check_id, status) DO UPDATE SET delta = dc.delta + excluded.delta
+    RETURNING 1
+),
+marked AS (
+    UPDATE subjects SET last_report_id = %(report_id)s, last_evaluated_at = %(mark_at)s
+     WHERE id = %(subject)s AND EXISTS (SELECT FROM report)
+    RETURNING 1
 )
-FREEZE_LATEST = (
-    "UPDATE latest_results SET evaluated_at = %s, digest = NULL "
-    "WHERE subject_id = %s AND policy_id = %s AND check_id = %s"
-)
-CLOSE_INTERVAL = (
-    "UPDATE result_intervals SET valid_to = %s "
-    "WHERE subject_id = %s AND policy_id = %s AND check_id = %s AND valid_to IS NULL"
-)
-OPEN_INTERVAL = (
-    "INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, valid_to, "
-    "report_id) VALUES (%s, %s, %s, %s, %s, %s, NULL, %s)"
-)
-ADD_COUNT = (
-    "INSERT INTO status_counts AS sc (shard, group_name, policy_id, check_id, status, count) "
-    "VALUES (%s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (shard, group_name, policy_id, check_id, status) DO UPDATE SET count = sc.count + excluded.count"
-)
-ADD_DAILY = (
-    "INSERT INTO daily_changes AS dc (day, shard, group_name, policy_id, check_id, status, delta) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (day, shard, group_name, policy_id, check_id, status) DO UPDATE SET delta = dc.delta + excluded.delta"
-)
-MARK = "UPDATE subjects SET last_report_id = %s, last_evaluated_at = %s WHERE id = %s"
+SELECT EXISTS (SELECT FROM report)
+"""
+REVOKED = "SELECT revoked_at IS NOT NULL FROM agents WHERE agent_id = %(agent)s"
 
 
 class StoreConnections:
@@ -206,7 +255,9 @@ class FastReportStore:
             except _Stale:
                 refreshes += 1
                 if refreshes > _REFRESHES:  # the caches never settle: a defect, not the database's state
-                    raise RuntimeError(f"report {parsed.report_id}: caches still stale after {_REFRESHES} refreshes")
+                    raise RuntimeError(
+                        f"report {parsed.report_id}: caches still stale after {_REFRESHES} refreshes"
+                    ) from None
             except (psycopg.Error, sa.exc.DBAPIError) as exc:
                 state = getattr(exc, "sqlstate", None)
                 if not (is_connection_failure(exc) or state in _RETRYABLE_STATES):
@@ -219,25 +270,20 @@ class FastReportStore:
     ) -> StoreOutcome:
         today = now.date()
         with connection.pipeline():
+            # First round trip: lock, subject, latest rows.
             connection.execute(WAIVER_LOCK, prepare=True)
             locked = connection.execute(LOCK_SUBJECT, report, prepare=True)
-            state = connection.execute(STATE, report, prepare=True)
-            inserted = connection.execute(INSERT_REPORT, report, prepare=True)
             previous_rows = connection.execute(PREVIOUS, report, prepare=True)
             row = locked.fetchone()
-            revoked_at, waiver_version, policy_version = state.fetchone() or (None, 0, 0)
-            if row is None or revoked_at is not None:
+            if row is None:  # no such agent, or revoked
                 connection.rollback()
                 raise AgentRevoked(parsed.agent_id)
-            subject = SubjectRow(*row)
-            waivers = self._waivers(waiver_version, today)
-            assigned = self._assigned(policy_version, subject.group)
+            subject = SubjectRow(*row[:7])
+            waivers = self._waivers(row[7], today)
+            assigned = self._assigned(row[8], subject.group)
             if waivers is None or assigned is None:
                 connection.rollback()
                 raise _Stale
-            if inserted.fetchone() is None:  # a re-send: the host was seen, nothing else changes
-                connection.commit()
-                return StoreOutcome(duplicate=True)
             previous = {(r[0], r[1]): Previous(*r[2:]) for r in previous_rows.fetchall()}
             counted, refused = assigned.admit(parsed.results, now)
             plan = plan_results(
@@ -248,10 +294,20 @@ class FastReportStore:
                 report_id=parsed.report_id,
                 judge=judge_with(waivers, subject, today),
             )
-            _write(connection, subject, plan)
+            # Second: the writes and the commit.
+            written = connection.execute(WRITE, _write_params(report, subject, plan), prepare=True)
             connection.commit()
-        plan.outcome.not_counted = refused
-        return plan.outcome
+            stored = written.fetchone()
+        if stored and stored[0]:
+            plan.outcome.not_counted = refused
+            return plan.outcome
+        # A re-send (the host was seen, nothing else changed), or an agent revoked while this waited for
+        # the subject's lock (the host was seen at that instant, nothing else was written).
+        revoked = connection.execute(REVOKED, report, prepare=True).fetchone()
+        connection.rollback()
+        if revoked is None or revoked[0]:
+            raise AgentRevoked(parsed.agent_id)
+        return StoreOutcome(duplicate=True)
 
     def _waivers(self, version: int, today: dt.date) -> WaiverIndex | None:
         """The waivers in force at `version` (the one this transaction read); None when a reload found
@@ -285,68 +341,43 @@ class FastReportStore:
         time.sleep(0.01 * failures)
 
 
-def _write(connection: psycopg.Connection[Any], subject: SubjectRow, plan: Plan) -> None:
-    """The plan's statements, queued in the pipeline (sent with the commit). Counter rows in key order,
-    as every path takes them, so that two transactions cannot deadlock on them."""
-    with connection.cursor() as cursor:
-        if plan.rows:
-            cursor.executemany(
-                UPSERT_LATEST,
-                [
-                    (
-                        r["subject_id"],
-                        r["policy_id"],
-                        r["check_id"],
-                        r["status"],
-                        r["waived_status"],
-                        r["waiver_id"],
-                        r["severity"],
-                        r["title"],
-                        r["reason"],
-                        json_text(r["observed"]).decode(),
-                        json_text(r["expectation"]).decode(),
-                        r["policy_version"],
-                        r["policy_hash"],
-                        r["evaluated_at"],
-                        r["since"],
-                        r["report_id"],
-                        r["digest"],
-                    )  # fmt: skip
-                    for r in plan.rows
-                ],
-            )
-        if plan.frozen:
-            cursor.executemany(
-                FREEZE_LATEST, [(f["evaluated_at"], subject.id, f["policy_id"], f["check_id"]) for f in plan.frozen]
-            )
-        if plan.changes:
-            closing = [(c.at, c.subject_id, c.policy_id, c.check_id) for c in plan.changes if c.old_status is not None]
-            if closing:
-                cursor.executemany(CLOSE_INTERVAL, closing)
-            cursor.executemany(
-                OPEN_INTERVAL,
-                [
-                    (
-                        i["subject_id"],
-                        i["policy_id"],
-                        i["check_id"],
-                        i["status"],
-                        i["policy_hash"],
-                        i["valid_from"],
-                        i["report_id"],
-                    )  # fmt: skip
-                    for i in opened_intervals(plan.changes)
-                ],
-            )
-            current, daily = change_deltas(plan.changes)
-            counts = [(*key, n) for key, n in sorted(current.items()) if n]
-            if counts:
-                cursor.executemany(ADD_COUNT, counts)
-            days = [(*key, n) for key, n in sorted(daily.items()) if n]
-            if days:
-                cursor.executemany(ADD_DAILY, days)
-        if plan.mark is not None:
-            cursor.execute(MARK, (plan.mark[0], plan.mark[1], subject.id), prepare=True)
+def _write_params(report: dict[str, Any], subject: SubjectRow, plan: Plan) -> dict[str, Any]:
+    """WRITE's parameters: the report's, and each kind of row as one JSON text (msgspec: the observed
+    facts the agent sent go in as they came, collector/storage/report_codec.py)."""
+    current, daily = change_deltas(plan.changes)
+    return {
+        **report,
+        "subject": subject.id,
+        "mark_at": None if plan.mark is None else plan.mark[1],
+        "rows": encode(plan.rows).decode(),
+        "frozen": encode(plan.frozen).decode(),
+        "closing": encode(
+            [{"policy_id": c.policy_id, "check_id": c.check_id, "at": c.at} for c in plan.changes if c.old_status]
+        ).decode(),
+        "opened": encode(opened_intervals(plan.changes)).decode(),
+        "counts": encode(
+            [
+                {"shard": k[0], "group_name": k[1], "policy_id": k[2], "check_id": k[3], "status": k[4], "n": n}
+                for k, n in current.items()
+                if n
+            ]
+        ).decode(),
+        "daily": encode(
+            [
+                {
+                    "day": k[0],
+                    "shard": k[1],
+                    "group_name": k[2],
+                    "policy_id": k[3],
+                    "check_id": k[4],
+                    "status": k[5],
+                    "n": n,
+                }  # fmt: skip
+                for k, n in daily.items()
+                if n
+            ]
+        ).decode(),
+    }
 
 
 def available(engine: Engine) -> bool:
