@@ -599,9 +599,7 @@ def main() -> int:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--client-threads", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument(
-        "--skip", action="append", default=[], choices=("http", "inprocess", "copy", "queries")
-    )
+    parser.add_argument("--skip", action="append", default=[], choices=("http", "inprocess", "copy", "queries"))
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]

@@ -20,9 +20,12 @@ benchmark's collector CPU per report less the sum here. Figures are printed as M
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import io
 import json
 import os
+import pstats
 import random
 import sys
 import time
@@ -74,6 +77,14 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--reports-per-agent", type=int, default=40)
     parser.add_argument("--pyinstrument", action="store_true", help="also print pyinstrument's tree of the store")
+    parser.add_argument(
+        "--cpu-functions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N functions of the store that "
+        "spend the most CPU (cProfile with a CPU clock: pyinstrument's tree is wall time, waits included)",
+    )
     args = parser.parse_args()
     with temporary_database(args.pg_url, "rampart_profile") as url:
         print(markdown(profile(args, url)))
@@ -108,11 +119,13 @@ def profile(args: argparse.Namespace, url: str) -> dict[str, Any]:
     stages: dict[str, float] = {"parse headers": 0.0, "verify signature": 0.0, "decode": 0.0, "store": 0.0}
     measured = 0
     profiler = None
+    cpu = cProfile.Profile(time.process_time) if args.cpu_functions else None
     if args.pyinstrument:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0001)
     wall = 0.0
+    rewritten = 0
     for public_key, agent_id, headers, body in work:
         steady = agent_id not in first  # each agent's first report creates its rows: not the steady state
         first.discard(agent_id)
@@ -128,12 +141,17 @@ def profile(args: argparse.Namespace, url: str) -> dict[str, Any]:
         evidence = SignedEvidence("POST", PATH, signed.timestamp, signed.content_sha256, wire.b64url(signed.signature))
         if profiler is not None and steady:
             profiler.start()
+        if cpu is not None and steady:
+            cpu.enable()
         outcome = clock.run("store", lambda p=parsed, b=body, e=evidence: store.store(p, b, e, models.utcnow()))
+        if cpu is not None and steady:
+            cpu.disable()
         if profiler is not None and steady:
             profiler.stop()
         assert not outcome.duplicate and not outcome.not_counted
         if steady:
             measured += 1
+            rewritten += outcome.rewritten
             wall += time.perf_counter() - began
             for name, spent in clock.spent.items():
                 stages[name] += spent
@@ -142,7 +160,12 @@ def profile(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "reports": measured,
         "stages_ms": {name: spent / measured * 1000 for name, spent in stages.items()},
         "wall_ms": wall / measured * 1000,
+        "rewritten_per_report": rewritten / measured,
     }
+    if cpu is not None:
+        text = io.StringIO()
+        pstats.Stats(cpu, stream=text).sort_stats("tottime").print_stats(args.cpu_functions)
+        figures["functions"] = text.getvalue()
     if profiler is not None:
         figures["tree"] = profiler.output_text(unicode=True, color=False, show_all=False)
     return figures
@@ -170,6 +193,9 @@ def markdown(figures: dict[str, Any]) -> str:
         lines.append(f"| {name} | {spent:.3f} |")
     lines.append(f"| total (without HTTP) | {sum(figures['stages_ms'].values()):.3f} |")
     lines.append(f"| wall time per report (PostgreSQL's round trips included) | {figures['wall_ms']:.3f} |")
+    lines += ["", f"Latest rows rewritten per report: {figures['rewritten_per_report']:.2f} of {CHECKS}."]
+    if "functions" in figures:
+        lines += ["", "```", figures["functions"].strip(), "```"]
     if "tree" in figures:
         lines += ["", "```", figures["tree"].rstrip(), "```"]
     return "\n".join(lines)

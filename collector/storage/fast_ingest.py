@@ -46,7 +46,6 @@ from collector.storage.ingest import (
     StoreOutcome,
     SubjectRow,
     WaiverIndex,
-    judge_with,
     plan_results,
 )
 from collector.storage.models import WAIVER_LOCK_KEY
@@ -86,11 +85,12 @@ PREVIOUS = (
     "SELECT policy_id, check_id, status, waived_status, waiver_id, evaluated_at, since, digest, report_id "
     "FROM latest_results WHERE subject_id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s)"
 )
-# Everything the plan writes, in one statement: the signed report first (a known report_id, or an agent
-# revoked meanwhile, makes the rest a no-op), then the rows, each kind as one JSON parameter (encoded in
-# C, parsed in C). Counter rows in key order (COLLATE "C", as Python orders them on every other path), so
-# that two transactions cannot deadlock on them.
-WRITE = """
+# Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
+# signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
+# other part joins it), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
+# Counter rows in key order (COLLATE "C", as Python orders them on every other path), so that two
+# transactions cannot deadlock on them.
+WRITE_TEXT = """
 WITH report AS (
     INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped,
                          signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
@@ -107,11 +107,10 @@ latest AS (
     SELECT %(subject)s, r.policy_id, r.check_id, r.status, r.waived_status, r.waiver_id, r.severity, r.title,
            r.reason, r.observed, r.expectation, r.policy_version, r.policy_hash, r.evaluated_at, r.since,
            %(report_id)s, r.digest
-      FROM json_to_recordset(%(rows)s::json) AS r(
+      FROM report, json_to_recordset(%(rows)s::json) AS r(
            policy_id text, check_id text, status text, waived_status text, waiver_id text, severity text,
            title text, reason text, observed json, expectation json, policy_version text, policy_hash text,
            evaluated_at timestamp, since timestamp, digest bigint)
-     WHERE EXISTS (SELECT FROM report)
      ORDER BY r.policy_id COLLATE "C", r.check_id COLLATE "C"
     ON CONFLICT (subject_id, policy_id, check_id) DO UPDATE SET
            status = excluded.status, waived_status = excluded.waived_status, waiver_id = excluded.waiver_id,
@@ -120,60 +119,51 @@ latest AS (
            policy_version = excluded.policy_version, policy_hash = excluded.policy_hash,
            evaluated_at = excluded.evaluated_at, since = excluded.since, report_id = excluded.report_id,
            digest = excluded.digest
-    RETURNING 1
 ),
 frozen AS (
     UPDATE latest_results l SET evaluated_at = f.evaluated_at, digest = NULL
-      FROM json_to_recordset(%(frozen)s::json) AS f(policy_id text, check_id text, evaluated_at timestamp)
+      FROM report, json_to_recordset(%(frozen)s::json) AS f(policy_id text, check_id text, evaluated_at timestamp)
      WHERE l.subject_id = %(subject)s AND l.policy_id = f.policy_id AND l.check_id = f.check_id
-       AND EXISTS (SELECT FROM report)
-    RETURNING 1
 ),
 closed AS (
     UPDATE result_intervals i SET valid_to = c.at
-      FROM json_to_recordset(%(closing)s::json) AS c(policy_id text, check_id text, at timestamp)
+      FROM report, json_to_recordset(%(closing)s::json) AS c(policy_id text, check_id text, at timestamp)
      WHERE i.subject_id = %(subject)s AND i.policy_id = c.policy_id AND i.check_id = c.check_id
-       AND i.valid_to IS NULL AND EXISTS (SELECT FROM report)
-    RETURNING 1
+       AND i.valid_to IS NULL
 ),
 opened AS (
     INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, valid_to,
                                   report_id)
     SELECT %(subject)s, o.policy_id, o.check_id, o.status, o.policy_hash, o.valid_from, NULL, %(report_id)s
-      FROM json_to_recordset(%(opened)s::json) AS o(
+      FROM report, json_to_recordset(%(opened)s::json) AS o(
            policy_id text, check_id text, status text, policy_hash text, valid_from timestamp)
-     WHERE EXISTS (SELECT FROM report)
-    RETURNING 1
 ),
 counted AS (
     INSERT INTO status_counts AS sc (shard, group_name, policy_id, check_id, status, count)
     SELECT n.shard, n.group_name, n.policy_id, n.check_id, n.status, n.n
-      FROM json_to_recordset(%(counts)s::json) AS n(
+      FROM report, json_to_recordset(%(counts)s::json) AS n(
            shard integer, group_name text, policy_id text, check_id text, status text, n integer)
-     WHERE EXISTS (SELECT FROM report)
      ORDER BY n.shard, n.group_name COLLATE "C", n.policy_id COLLATE "C", n.check_id COLLATE "C",
               n.status COLLATE "C"
     ON CONFLICT (shard, group_name, policy_id, check_id, status) DO UPDATE SET count = sc.count + excluded.count
-    RETURNING 1
 ),
 daily AS (
     INSERT INTO daily_changes AS dc (day, shard, group_name, policy_id, check_id, status, delta)
     SELECT d.day, d.shard, d.group_name, d.policy_id, d.check_id, d.status, d.n
-      FROM json_to_recordset(%(daily)s::json) AS d(
+      FROM report, json_to_recordset(%(daily)s::json) AS d(
            day date, shard integer, group_name text, policy_id text, check_id text, status text, n integer)
-     WHERE EXISTS (SELECT FROM report)
      ORDER BY d.day, d.shard, d.group_name COLLATE "C", d.policy_id COLLATE "C", d.check_id COLLATE "C",
               d.status COLLATE "C"
     ON CONFLICT (day, shard, group_name, policy_id, check_id, status) DO UPDATE SET delta = dc.delta + excluded.delta
-    RETURNING 1
 ),
 marked AS (
     UPDATE subjects SET last_report_id = %(report_id)s, last_evaluated_at = %(mark_at)s
-     WHERE id = %(subject)s AND EXISTS (SELECT FROM report)
-    RETURNING 1
+      FROM report WHERE id = %(subject)s
 )
 SELECT EXISTS (SELECT FROM report)
 """
+# Whitespace collapsed: psycopg caches the conversion of statements up to 4 kB only.
+WRITE = " ".join(WRITE_TEXT.split())
 REVOKED = "SELECT revoked_at IS NOT NULL FROM agents WHERE agent_id = %(agent)s"
 
 
@@ -292,7 +282,7 @@ class FastReportStore:
                 counted,
                 now=now,
                 report_id=parsed.report_id,
-                judge=judge_with(waivers, subject, today),
+                waivers=waivers,
             )
             # Second: the writes and the commit.
             written = connection.execute(WRITE, _write_params(report, subject, plan), prepare=True)

@@ -19,7 +19,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -281,9 +281,9 @@ class SubjectRow:
     last_evaluated_at: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class Previous:
-    """What is needed of a latest row to tell whether an incoming result changes it."""
+class Previous(NamedTuple):
+    """What is needed of a latest row to tell whether an incoming result changes it (a tuple: 40 are
+    made per report)."""
 
     status: str
     waived_status: str | None
@@ -407,9 +407,6 @@ class Plan:
     mark: tuple[str, dt.datetime | None] | None  # the subject's new last report (id, evaluated at)
 
 
-Judge = Callable[[IncomingResult], tuple[str, str | None, str | None]]
-
-
 def plan_results(
     subject: SubjectRow,
     previous: dict[tuple[str, str], Previous],
@@ -417,7 +414,7 @@ def plan_results(
     *,
     now: dt.datetime,
     report_id: str | None,
-    judge: Judge,
+    waivers: WaiverIndex,
 ) -> Plan:
     """Decide what storing these results of one subject writes: the one place where that is decided.
 
@@ -428,38 +425,58 @@ def plan_results(
     (no report id) always rewrite their rows: a run may leave checks out, and it keeps no mark.
     A row the report did not confirm (a check it left out, or an older run arriving late) keeps its own
     evaluation time: its digest is cleared and its time written, so the new mark does not apply to it.
+
+    This runs for every result of every report: the loop is written for speed (no call per result that
+    is not needed: waivers are asked only about checks that some waiver names).
     """
     outcome = StoreOutcome(duplicate=False)
-    newest = newest_results(results, now)
-    mark_at = max((min(r.evaluated_at or now, now) for r in newest), default=None)
+    timed = sorted(
+        ((r.policy_id, r.check_id), min(r.evaluated_at or now, now), r) for r in newest_results(results, now)
+    )
+    mark_at = max((t[1] for t in timed), default=None)
+    confirming = report_id is not None
+    last_id, last_at = subject.last_report_id, subject.last_evaluated_at
+    who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
+    today = now.date()
     rows: list[dict[str, Any]] = []
     changes: list[Change] = []
-    confirmed: set[tuple[str, str]] = set()
-    for result in sorted(newest, key=_key):
-        key = (result.policy_id, result.check_id)
-        evaluated_at = min(result.evaluated_at or now, now)
+    kept = seen = 0  # results stored (written or confirmed); results with a latest row
+    late: list[tuple[str, str]] = []
+    for key, evaluated_at, result in timed:
         before = previous.get(key)
-        if before is not None and evaluated_at < _evaluated_at(before, subject):
-            outcome.superseded += 1  # an older run arriving late: kept in the raw report only
-            continue
-        if before is not None and before.status == RETIRED:
-            before = None  # counted afresh, as a first result (collector/storage/history.py)
-        status, waived_status, waiver_id = judge(result)
+        if before is not None:
+            seen += 1
+            before_at = before.evaluated_at
+            if last_at is not None and confirmed_by_last_report(before.digest, before.report_id, last_id):
+                before_at = last_at
+            if evaluated_at < before_at:
+                late.append(key)  # an older run arriving late: kept in the raw report only
+                continue
+            if before.status == RETIRED:
+                before = None  # counted afresh, as a first result (collector/storage/history.py)
+        kept += 1
+        if waivers.has_check(result.check_id):
+            status, waived_status, waiver_id = judged_status(result, waivers, who, subject.group, today)
+        else:  # what judged_status gives when no waiver names the check
+            status = result.waived_status or result.status if result.status == _WAIVED else result.status
+            waived_status = waiver_id = None
         digest = result_digest(result.policy_hash, result.observed, result.expectation, result.reason)
-        if (
-            before is not None
-            and report_id is not None
-            and evaluated_at == mark_at
-            and before.digest == digest
-            and before.status == status
-            and before.waived_status == waived_status
-            and before.waiver_id == waiver_id
-        ):
-            confirmed.add(key)
-            continue
-        since = evaluated_at if before is None else before.since
+        if before is not None:
+            if (
+                confirming
+                and evaluated_at == mark_at
+                and before.digest == digest
+                and before.status == status
+                and before.waived_status == waived_status
+                and before.waiver_id == waiver_id
+            ):
+                continue
+            since = before.since
+            if before.status != status:
+                since = max(evaluated_at, before.since)
+        else:
+            since = evaluated_at
         if before is None or before.status != status:
-            since = max(evaluated_at, before.since) if before is not None else evaluated_at
             changes.append(
                 Change(
                     subject_id=subject.id,
@@ -473,7 +490,6 @@ def plan_results(
                     report_id=report_id,
                 )
             )
-        confirmed.add(key)
         rows.append(
             {
                 "subject_id": subject.id,
@@ -496,42 +512,19 @@ def plan_results(
             }
         )
     frozen: list[dict[str, Any]] = []
-    if report_id is not None:
-        frozen = [
-            {"policy_id": key[0], "check_id": key[1], "evaluated_at": _evaluated_at(row, subject), "digest": None}
-            for key, row in sorted(previous.items())
-            if key not in confirmed and row.digest is not None
-        ]
-    outcome.stored = len(confirmed)
+    if confirming and seen - len(late) < len(previous):  # some latest rows this report did not confirm
+        kept_keys = {t[0] for t in timed}.difference(late)
+        for key, row in sorted(previous.items()):
+            if row.digest is not None and key not in kept_keys:
+                at = row.evaluated_at
+                if last_at is not None and confirmed_by_last_report(row.digest, row.report_id, last_id):
+                    at = last_at
+                frozen.append({"policy_id": key[0], "check_id": key[1], "evaluated_at": at, "digest": None})
+    outcome.stored = kept
+    outcome.superseded = len(late)
     outcome.changed = len(changes)
     outcome.rewritten = len(rows)
-    return Plan(outcome, rows, frozen, changes, None if report_id is None else (report_id, mark_at))
-
-
-def _key(result: IncomingResult) -> tuple[str, str]:
-    return (result.policy_id, result.check_id)
-
-
-def _evaluated_at(row: Previous, subject: SubjectRow) -> dt.datetime:
-    if subject.last_evaluated_at is not None and confirmed_by_last_report(
-        row.digest, row.report_id, subject.last_report_id
-    ):
-        return subject.last_evaluated_at
-    return row.evaluated_at
-
-
-def judge_with(waivers: WaiverIndex, subject: SubjectRow, today: dt.date) -> Judge:
-    """The collector's status for each result of this subject, with these waivers."""
-    who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
-    group = subject.group
-
-    def judge(result: IncomingResult) -> tuple[str, str | None, str | None]:
-        if not waivers.has_check(result.check_id):  # what judged_status gives, without asking
-            underlying = result.waived_status if result.status == _WAIVED else result.status
-            return (underlying or result.status), None, None
-        return judged_status(result, waivers, who, group, today)
-
-    return judge
+    return Plan(outcome, rows, frozen, changes, (report_id, mark_at) if report_id is not None else None)
 
 
 def store_results(
@@ -569,7 +562,7 @@ def store_results(
         results,
         now=now,
         report_id=report_id,
-        judge=judge_with(waivers(connection, today), subject, today),
+        waivers=waivers(connection, today),
     )
     insert_rows(connection, latest_results, plan.rows, key=LATEST_KEY, update=_latest_update)
     update_rows(
