@@ -52,7 +52,7 @@ class ReportError(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)  # made 40 times per report
 class IncomingResult:
     policy_id: str
     check_id: str
