@@ -72,12 +72,13 @@ WAIVER_LOCK = f"SELECT pg_advisory_xact_lock_shared({WAIVER_LOCK_KEY})"
 # history.retire_subject) is seen by WRITE, a later statement. The waivers' version cannot move while the
 # advisory lock is held; the policies' may (what counts is judged with the assignments as they were when
 # the report arrived, as before).
+# Locked, not updated: the one update of the subject row (seen, and its mark) is WRITE's.
 LOCK_SUBJECT = (
-    "UPDATE subjects SET last_seen = %(now)s, last_report_at = %(now)s "
-    "WHERE id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
-    "RETURNING id, kind, ext_id, name, group_name, last_report_id, last_evaluated_at, "
+    "SELECT id, kind, ext_id, name, group_name, last_report_id, last_evaluated_at, "
     "coalesce((SELECT version FROM state_versions WHERE name = 'waivers'), 0), "
-    "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0)"
+    "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0) FROM subjects "
+    "WHERE id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
+    "FOR UPDATE OF subjects"
 )
 # The subject's rows by the subject alone, so that only the indexes that lead with it can be used; a
 # statement of its own, after the lock, so that it sees what a report stored meanwhile wrote.
@@ -101,16 +102,8 @@ WITH report AS (
     RETURNING 1
 ),
 latest AS (
-    INSERT INTO latest_results AS l (subject_id, policy_id, check_id, status, waived_status, waiver_id, severity,
-                                     title, reason, observed, expectation, policy_version, policy_hash,
-                                     evaluated_at, since, report_id, digest)
-    SELECT %(subject)s, r.policy_id, r.check_id, r.status, r.waived_status, r.waiver_id, r.severity, r.title,
-           r.reason, r.observed, r.expectation, r.policy_version, r.policy_hash, r.evaluated_at, r.since,
-           %(report_id)s, r.digest
-      FROM report, json_to_recordset(%(rows)s::json) AS r(
-           policy_id text, check_id text, status text, waived_status text, waiver_id text, severity text,
-           title text, reason text, observed json, expectation json, policy_version text, policy_hash text,
-           evaluated_at timestamp, since timestamp, digest bigint)
+    INSERT INTO latest_results AS l
+    SELECT r.* FROM report, json_populate_recordset(NULL::latest_results, %(rows)s) r
      ORDER BY r.policy_id COLLATE "C", r.check_id COLLATE "C"
     ON CONFLICT (subject_id, policy_id, check_id) DO UPDATE SET
            status = excluded.status, waived_status = excluded.waived_status, waiver_id = excluded.waiver_id,
@@ -122,43 +115,39 @@ latest AS (
 ),
 frozen AS (
     UPDATE latest_results l SET evaluated_at = f.evaluated_at, digest = NULL
-      FROM report, json_to_recordset(%(frozen)s::json) AS f(policy_id text, check_id text, evaluated_at timestamp)
+      FROM report, json_populate_recordset(NULL::latest_results, %(frozen)s) f
      WHERE l.subject_id = %(subject)s AND l.policy_id = f.policy_id AND l.check_id = f.check_id
 ),
 closed AS (
-    UPDATE result_intervals i SET valid_to = c.at
-      FROM report, json_to_recordset(%(closing)s::json) AS c(policy_id text, check_id text, at timestamp)
+    UPDATE result_intervals i SET valid_to = c.valid_to
+      FROM report, json_populate_recordset(NULL::result_intervals, %(closing)s) c
      WHERE i.subject_id = %(subject)s AND i.policy_id = c.policy_id AND i.check_id = c.check_id
        AND i.valid_to IS NULL
 ),
 opened AS (
-    INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, valid_to,
-                                  report_id)
-    SELECT %(subject)s, o.policy_id, o.check_id, o.status, o.policy_hash, o.valid_from, NULL, %(report_id)s
-      FROM report, json_to_recordset(%(opened)s::json) AS o(
-           policy_id text, check_id text, status text, policy_hash text, valid_from timestamp)
+    INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, report_id)
+    SELECT o.subject_id, o.policy_id, o.check_id, o.status, o.policy_hash, o.valid_from, o.report_id
+      FROM report, json_populate_recordset(NULL::result_intervals, %(opened)s) o
 ),
 counted AS (
-    INSERT INTO status_counts AS sc (shard, group_name, policy_id, check_id, status, count)
-    SELECT n.shard, n.group_name, n.policy_id, n.check_id, n.status, n.n
-      FROM report, json_to_recordset(%(counts)s::json) AS n(
-           shard integer, group_name text, policy_id text, check_id text, status text, n integer)
+    INSERT INTO status_counts AS sc
+    SELECT n.* FROM report, json_populate_recordset(NULL::status_counts, %(counts)s) n
      ORDER BY n.shard, n.group_name COLLATE "C", n.policy_id COLLATE "C", n.check_id COLLATE "C",
               n.status COLLATE "C"
     ON CONFLICT (shard, group_name, policy_id, check_id, status) DO UPDATE SET count = sc.count + excluded.count
 ),
 daily AS (
-    INSERT INTO daily_changes AS dc (day, shard, group_name, policy_id, check_id, status, delta)
-    SELECT d.day, d.shard, d.group_name, d.policy_id, d.check_id, d.status, d.n
-      FROM report, json_to_recordset(%(daily)s::json) AS d(
-           day date, shard integer, group_name text, policy_id text, check_id text, status text, n integer)
+    INSERT INTO daily_changes AS dc
+    SELECT d.* FROM report, json_populate_recordset(NULL::daily_changes, %(daily)s) d
      ORDER BY d.day, d.shard, d.group_name COLLATE "C", d.policy_id COLLATE "C", d.check_id COLLATE "C",
               d.status COLLATE "C"
     ON CONFLICT (day, shard, group_name, policy_id, check_id, status) DO UPDATE SET delta = dc.delta + excluded.delta
 ),
 marked AS (
-    UPDATE subjects SET last_report_id = %(report_id)s, last_evaluated_at = %(mark_at)s
-      FROM report WHERE id = %(subject)s
+    UPDATE subjects SET last_seen = %(now)s, last_report_at = %(now)s,
+           last_report_id = coalesce((SELECT %(report_id)s FROM report), last_report_id),
+           last_evaluated_at = CASE WHEN EXISTS (SELECT FROM report) THEN %(mark_at)s ELSE last_evaluated_at END
+     WHERE id = %(subject)s
 )
 SELECT EXISTS (SELECT FROM report)
 """
@@ -342,12 +331,12 @@ def _write_params(report: dict[str, Any], subject: SubjectRow, plan: Plan) -> di
         "rows": encode(plan.rows).decode(),
         "frozen": encode(plan.frozen).decode(),
         "closing": encode(
-            [{"policy_id": c.policy_id, "check_id": c.check_id, "at": c.at} for c in plan.changes if c.old_status]
+            [{"policy_id": c.policy_id, "check_id": c.check_id, "valid_to": c.at} for c in plan.changes if c.old_status]
         ).decode(),
         "opened": encode(opened_intervals(plan.changes)).decode(),
         "counts": encode(
             [
-                {"shard": k[0], "group_name": k[1], "policy_id": k[2], "check_id": k[3], "status": k[4], "n": n}
+                {"shard": k[0], "group_name": k[1], "policy_id": k[2], "check_id": k[3], "status": k[4], "count": n}
                 for k, n in current.items()
                 if n
             ]
@@ -361,7 +350,7 @@ def _write_params(report: dict[str, Any], subject: SubjectRow, plan: Plan) -> di
                     "policy_id": k[3],
                     "check_id": k[4],
                     "status": k[5],
-                    "n": n,
+                    "delta": n,
                 }  # fmt: skip
                 for k, n in daily.items()
                 if n

@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from checks import wire
 from collector.storage import migrate, models, queries, registry
