@@ -15,6 +15,14 @@ this process only: PostgreSQL's own CPU is not in it):
 
 What it leaves out is the HTTP layer (uvicorn, Starlette, TLS, the route's own checks): the HTTP
 benchmark's collector CPU per report less the sum here. Figures are printed as Markdown.
+
+    python bench/ingest_profile.py --http 3                  # the HTTP benchmark, CPU per report, 3 runs
+
+`--http N` runs bench/collector_ingest.py's HTTPS ingest N times (medians printed) with one difference:
+PostgreSQL's CPU is that of the backends connected to the benchmark's own database (their process title
+names it), not of every PostgreSQL process on the machine, so that other users of a shared server (tests,
+other benchmarks, backends that end during the run) do not count. The server's own background processes
+(WAL writer, checkpointer, autovacuum) are not counted either.
 """
 
 from __future__ import annotations
@@ -76,6 +84,7 @@ def main() -> int:
     )
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--reports-per-agent", type=int, default=40)
+    parser.add_argument("--http", type=int, default=0, metavar="N", help="run the HTTP benchmark N times instead")
     parser.add_argument("--pyinstrument", action="store_true", help="also print pyinstrument's tree of the store")
     parser.add_argument(
         "--cpu-functions",
@@ -86,6 +95,9 @@ def main() -> int:
         "spend the most CPU (cProfile with a CPU clock: pyinstrument's tree is wall time, waits included)",
     )
     args = parser.parse_args()
+    if args.http:
+        print(http_runs(args))
+        return 0
     with temporary_database(args.pg_url, "rampart_profile") as url:
         print(markdown(profile(args, url)))
     return 0
@@ -169,6 +181,60 @@ def profile(args: argparse.Namespace, url: str) -> dict[str, Any]:
     if profiler is not None:
         figures["tree"] = profiler.output_text(unicode=True, color=False, show_all=False)
     return figures
+
+
+def http_runs(args: argparse.Namespace) -> str:
+    """bench/collector_ingest.py's HTTPS ingest, PostgreSQL's CPU counted for the benchmark's database only."""
+    import importlib.util
+    import shutil
+    import statistics
+    import tempfile
+
+    import psutil
+    import sqlalchemy as sa
+
+    spec = importlib.util.spec_from_file_location("collector_ingest", ROOT / "bench" / "collector_ingest.py")
+    assert spec is not None and spec.loader is not None
+    http = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(http)
+    options = argparse.Namespace(
+        agents=args.agents, reports_per_agent=args.reports_per_agent, workers=2, ingest_threads=4,
+        client_processes=2, client_threads=8,
+    )  # fmt: skip
+    runs = []
+    for _ in range(args.http):
+        directory = Path(tempfile.mkdtemp(prefix="rampart-profile-"))
+        try:
+            with temporary_database(args.pg_url, "rampart_bench") as url:
+                name = sa.engine.make_url(url).database
+
+                def backends_cpu_s(name: str | None = name) -> float:
+                    found = [
+                        p
+                        for p in psutil.process_iter(["name", "cmdline"])
+                        if (p.info["name"] or "").startswith("postgres")
+                        and f" {name} " in " ".join(p.info["cmdline"] or [])
+                    ]
+                    return float(http._cpu_s(found))
+
+                http.postgres_cpu_s = backends_cpu_s
+                runs.append(http.bench_http_ingest(options, "postgresql", url, directory))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    lines = [
+        "| run | reports/s | collector ms CPU/report | PostgreSQL ms CPU/report | together |",
+        "|---|---|---|---|---|",
+    ]
+    for index, run in enumerate(runs, 1):
+        both = run["collector_cpu_ms_per_report"] + run["postgres_cpu_ms_per_report"]
+        lines.append(
+            f"| {index} | {run['reports_per_s']:.0f} | {run['collector_cpu_ms_per_report']:.2f} "
+            f"| {run['postgres_cpu_ms_per_report']:.2f} | {both:.2f} |"
+        )
+    collector = statistics.median(r["collector_cpu_ms_per_report"] for r in runs)
+    database = statistics.median(r["postgres_cpu_ms_per_report"] for r in runs)
+    lines.append(f"| median | | {collector:.2f} | {database:.2f} | {collector + database:.2f} |")
+    return "\n".join(lines)
 
 
 class _Clock:
