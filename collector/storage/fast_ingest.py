@@ -6,10 +6,11 @@ and here and compares every table. What this module adds is the cost: its own pl
 (no SQLAlchemy on the way, no ping or reset on checkout), statements prepared once per connection, and
 psycopg's pipeline mode, so that a report is two round trips whatever it holds:
 
-1. lock the subject (marking it seen) and read the waivers' and policies' state versions, then read the
-   subject's latest rows;
-2. one statement writes the signed report (a known report_id makes the rest a no-op) and what the plan
-   says (changed latest rows, history, counters, the subject's mark); then commit.
+1. take the shared advisory lock and lock the subject; read the waivers' and policies' state versions
+   and the subject's latest rows;
+2. one statement writes the signed report (a known report_id, or an agent revoked meanwhile, makes the
+   rest a no-op), what the plan says (changed latest rows, history, counters) and the subject row (seen,
+   and its mark); then commit.
 
 A shared advisory lock, taken first, keeps a waiver change (which takes it exclusively before bumping the
 version, collector/storage/waivers.py) from committing while a report judged with the old waivers is
@@ -65,26 +66,27 @@ _REFRESHES = 6
 
 # --- the statements (each prepared once per connection) ---------------------------------------------------
 
-WAIVER_LOCK = f"SELECT pg_advisory_xact_lock_shared({WAIVER_LOCK_KEY})"
-# By the agent's key alone (its revocation read in the value, not the condition): with `revoked_at IS
+# The shared advisory lock first (in the join, so before the subject's row is locked), then the subject,
+# by the agent's key alone (its revocation read in the value, not the condition): with `revoked_at IS
 # NULL` in a condition, a plan cached for any agent may walk the index of agents not revoked, all of them.
 # A revocation committed while this waited for the subject's lock (a revocation locks it too,
-# history.retire_subject) is seen by WRITE, a later statement. The waivers' version cannot move while the
-# advisory lock is held; the policies' may (what counts is judged with the assignments as they were when
-# the report arrived, as before).
-# Locked, not updated: the one update of the subject row (seen, and its mark) is WRITE's.
+# history.retire_subject) is seen by WRITE, a later statement. Locked, not updated: the one update of the
+# subject row (seen, and its mark) is WRITE's.
 LOCK_SUBJECT = (
-    "SELECT id, kind, ext_id, name, group_name, last_report_id, last_evaluated_at, "
-    "coalesce((SELECT version FROM state_versions WHERE name = 'waivers'), 0), "
-    "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0) FROM subjects "
-    "WHERE id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
-    "FOR UPDATE OF subjects"
+    "SELECT s.id, s.kind, s.ext_id, s.name, s.group_name, s.last_report_id, s.last_evaluated_at "
+    f"FROM subjects s, (SELECT pg_advisory_xact_lock_shared({WAIVER_LOCK_KEY})) AS waiver_lock "
+    "WHERE s.id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
+    "FOR UPDATE OF s"
 )
-# The subject's rows by the subject alone, so that only the indexes that lead with it can be used; a
-# statement of its own, after the lock, so that it sees what a report stored meanwhile wrote.
+# The waivers' and policies' state versions (read after the advisory lock, so the waivers' cannot move
+# until this transaction ends), then the subject's latest rows, by the subject alone (so that only the
+# indexes that lead with it can be used), in a statement after the lock: it sees what a report stored
+# meanwhile wrote. One row with no latest columns for a subject without results.
 PREVIOUS = (
-    "SELECT policy_id, check_id, status, waived_status, waiver_id, evaluated_at, since, digest, report_id "
-    "FROM latest_results WHERE subject_id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s)"
+    "SELECT v.w, v.p, l.policy_id, l.check_id, l.status, l.waived_status, l.waiver_id, l.evaluated_at, l.since, "
+    "l.digest, l.report_id FROM (SELECT coalesce((SELECT version FROM state_versions WHERE name = 'waivers'), 0) w, "
+    "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0) p) v "
+    "LEFT JOIN latest_results l ON l.subject_id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s)"
 )
 # Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
 # signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
@@ -249,21 +251,21 @@ class FastReportStore:
     ) -> StoreOutcome:
         today = now.date()
         with connection.pipeline():
-            # First round trip: lock, subject, latest rows.
-            connection.execute(WAIVER_LOCK, prepare=True)
+            # First round trip: lock, subject, state versions, latest rows.
             locked = connection.execute(LOCK_SUBJECT, report, prepare=True)
             previous_rows = connection.execute(PREVIOUS, report, prepare=True)
             row = locked.fetchone()
             if row is None:  # no such agent, or revoked
                 connection.rollback()
                 raise AgentRevoked(parsed.agent_id)
-            subject = SubjectRow(*row[:7])
-            waivers = self._waivers(row[7], today)
-            assigned = self._assigned(row[8], subject.group)
+            subject = SubjectRow(*row)
+            found = previous_rows.fetchall()
+            waivers = self._waivers(found[0][0], today)
+            assigned = self._assigned(found[0][1], subject.group)
             if waivers is None or assigned is None:
                 connection.rollback()
                 raise _Stale
-            previous = {(r[0], r[1]): Previous(*r[2:]) for r in previous_rows.fetchall()}
+            previous = {(r[2], r[3]): Previous(*r[4:]) for r in found if r[2] is not None}
             counted, refused = assigned.admit(parsed.results, now)
             plan = plan_results(
                 subject,

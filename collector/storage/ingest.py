@@ -430,10 +430,9 @@ def plan_results(
     is not needed: waivers are asked only about checks that some waiver names).
     """
     outcome = StoreOutcome(duplicate=False)
-    timed = sorted(
-        ((r.policy_id, r.check_id), min(r.evaluated_at or now, now), r) for r in newest_results(results, now)
-    )
-    mark_at = max((t[1] for t in timed), default=None)
+    newest = newest_results(results, now)
+    times = [now if r.evaluated_at is None or r.evaluated_at > now else r.evaluated_at for r in newest]
+    mark_at = max(times, default=None)
     confirming = report_id is not None
     last_id, last_at = subject.last_report_id, subject.last_evaluated_at
     who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
@@ -442,7 +441,8 @@ def plan_results(
     changes: list[Change] = []
     kept = seen = 0  # results stored (written or confirmed); results with a latest row
     late: list[tuple[str, str]] = []
-    for key, evaluated_at, result in timed:
+    for result, evaluated_at in zip(newest, times, strict=True):
+        key = (result.policy_id, result.check_id)
         before = previous.get(key)
         if before is not None:
             seen += 1
@@ -513,18 +513,23 @@ def plan_results(
         )
     frozen: list[dict[str, Any]] = []
     if confirming and seen - len(late) < len(previous):  # some latest rows this report did not confirm
-        kept_keys = {t[0] for t in timed}.difference(late)
+        kept_keys = {(r.policy_id, r.check_id) for r in newest}.difference(late)
         for key, row in sorted(previous.items()):
             if row.digest is not None and key not in kept_keys:
                 at = row.evaluated_at
                 if last_at is not None and confirmed_by_last_report(row.digest, row.report_id, last_id):
                     at = last_at
                 frozen.append({"policy_id": key[0], "check_id": key[1], "evaluated_at": at, "digest": None})
+    rows.sort(key=_row_key)  # key order, as every path writes rows (PostgreSQL sorts them again)
     outcome.stored = kept
     outcome.superseded = len(late)
     outcome.changed = len(changes)
     outcome.rewritten = len(rows)
     return Plan(outcome, rows, frozen, changes, (report_id, mark_at) if report_id is not None else None)
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["policy_id"], row["check_id"])
 
 
 def store_results(
