@@ -163,7 +163,7 @@ def profile(args: argparse.Namespace, url: str) -> dict[str, Any]:
         assert not outcome.duplicate and not outcome.not_counted
         if steady:
             measured += 1
-            rewritten += outcome.rewritten
+            rewritten += getattr(outcome, "rewritten", outcome.stored)  # before version 0009: every row
             wall += time.perf_counter() - began
             for name, spent in clock.spent.items():
                 stages[name] += spent
