@@ -1,9 +1,13 @@
-"""Storing results: one transaction per report, idempotent by report id, a few statements per report.
+"""Storing results: the one store pipeline, one transaction per report, idempotent by report id.
 
 What one report costs, whatever its size: lock the subject row (so two reports of one subject are stored
 one after the other, on any replica), insert the raw report (a unique report_id turns a re-sent report
-into a no-op), read the subject's latest rows, upsert them in one multi-row statement, and only for
-statuses that changed write history and counters (collector/storage/history.py).
+into a no-op), read the subject's latest rows, and write what `plan_results` decides: only the latest
+rows of results that changed (status, waiver or digest, collector/storage/digest.py), history and
+counters only for statuses that changed (collector/storage/history.py), and always the subject's mark of
+its last report, which says when the results it found unchanged were evaluated. `plan_results` is the
+one place where that is decided; this module runs it in a SQLAlchemy transaction (SQLite, cloud runs),
+collector/storage/fast_ingest.py with PostgreSQL statements of its own.
 
 The collector is the authority on waivers: a result is stored as `waived` when a waiver approved here
 covers it, and a `waived` result whose waiver is no longer in force here is stored with its own status.

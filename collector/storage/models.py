@@ -36,7 +36,7 @@ SQLModel.metadata.naming_convention = {
 # Autoincrementing 64-bit keys; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 COUNTER_SHARDS = 16
-# PostgreSQL advisory lock: shared while a report judged with cached waivers is stored (migration 0003),
+# PostgreSQL advisory lock: shared while a report judged with cached waivers is stored (fast_ingest.py),
 # exclusive while the waivers change (collector/storage/waivers.py).
 WAIVER_LOCK_KEY = 7_291_034_551
 
