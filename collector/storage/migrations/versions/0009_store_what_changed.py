@@ -7,6 +7,7 @@
   written; a latest row that report found unchanged was evaluated at `last_evaluated_at`.
 - `rampart_store_report` (migrations 0003 and 0005) is dropped: PostgreSQL stores reports with the same
   Python pipeline as SQLite (collector/storage/fast_ingest.py).
+- PostgreSQL: `reports.body_zlib` is stored without PostgreSQL's compression (it is zlib already).
 
 Existing rows: a subject's mark is its newest stored report; the digest is filled for the latest rows
 that report wrote (computed here as collector/storage/digest.py does, from the stored JSON text), so that
@@ -51,6 +52,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_evaluated_at", sa.DateTime(), nullable=True))
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS rampart_store_report")
+        # The body is zlib already: PostgreSQL's own compression of it (tried on every report over 2 kB)
+        # only costs CPU.
+        op.execute("ALTER TABLE reports ALTER COLUMN body_zlib SET STORAGE EXTERNAL")
     _fill(bind)
 
 
@@ -94,6 +98,7 @@ def downgrade() -> None:
     # A collector of 0008 stores its PostgreSQL reports with the function of 0005: it comes back.
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
+        op.execute("ALTER TABLE reports ALTER COLUMN body_zlib SET STORAGE EXTENDED")
         op.execute(_function_of_0005())
     with op.batch_alter_table("subjects") as batch:
         batch.drop_column("last_evaluated_at")
