@@ -348,10 +348,10 @@ async def reports(request: Request) -> Response:
     _admit(state, auth.agent_id)
     try:
         fast = await state.fast_store()
-        # The typed decoder takes what is plainly valid; anything else goes through parse_report, which
-        # names what is wrong.
+        # The typed decoder takes what is plainly valid, on every database; anything else goes through
+        # parse_report, which names what is wrong.
         try:
-            parsed = decode_report(body, auth.agent_id) if fast is not None else None
+            parsed = decode_report(body, auth.agent_id)
         except RecursionError:  # nested too deeply for msgspec: json says so below, as a 400
             parsed = None
         if parsed is None:

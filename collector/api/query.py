@@ -22,6 +22,7 @@ from collector.api.state import AppState
 from collector.storage import audit
 from collector.storage.engine import read_tx, write_tx
 from collector.storage.history import RETIRED
+from collector.storage.ingest import evaluated_at_sql
 from collector.storage.models import agents, iso, latest_results, reports, result_intervals, subjects
 from collector.storage.queries import checks as check_view
 from collector.storage.queries import common
@@ -226,7 +227,7 @@ def _export_rows(
             latest.title,
             latest.waived_status,
             latest.waiver_id,
-            latest.evaluated_at,
+            evaluated_at_sql(latest_results, subjects).label("evaluated_at"),
             latest.reason,
             latest.observed,
         ).join(subjects, subjects.c.id == latest.subject_id)

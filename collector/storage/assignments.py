@@ -194,7 +194,7 @@ class AssignmentCache:
 
     def cached(self, group: str) -> tuple[int, Assigned] | None:
         """The version and what `group` may report as last read, without asking the database (the caller
-        must have it checked: collector/storage/fast_ingest.py passes the version to the function)."""
+        must have it checked: collector/storage/fast_ingest.py compares it with the one its transaction read)."""
         version, found = self._version, self._groups.get(group)
         return None if found is None else (version, found)
 

@@ -8,12 +8,14 @@ Write transactions are retried when PostgreSQL reports a deadlock or serializati
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -38,11 +40,14 @@ def make_engine(url: str, pool_size: int = 8, *, pre_ping: bool = True, custom_p
     connection (for callers that cannot retry); custom plans suit the bulk statements (see below)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json_serializer
+        )
         _configure_sqlite(engine)
         return engine
     engine = sa.create_engine(
         url,
+        json_serializer=_json_serializer,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
@@ -51,6 +56,14 @@ def make_engine(url: str, pool_size: int = 8, *, pre_ping: bool = True, custom_p
     if custom_plans:
         _configure_postgresql(engine)
     return engine
+
+
+def _json_serializer(value: Any) -> str:
+    """JSON columns: the text the agent sent, when the typed decoder kept it (msgspec.Raw), else json.dumps
+    (the same text collector/storage/digest.py hashes)."""
+    if isinstance(value, msgspec.Raw):
+        return bytes(value).decode()
+    return json.dumps(value)
 
 
 def _configure_postgresql(engine: Engine) -> None:

@@ -1,15 +1,22 @@
-"""Storing agent reports on PostgreSQL in one round trip each (the function of migration 0005).
+"""Storing agent reports on PostgreSQL: the store pipeline's statements, in two round trips per report.
 
-The result is the same as `store_agent_report` in collector/storage/ingest.py, which SQLite and cloud
-runs use (tests/collector/test_fast_ingest.py stores the same reports both ways and compares every
-table). What differs is the cost: one call, prepared once per connection, in autocommit so that the
-call is the transaction, on connections of its own (plain psycopg, without a ping or a reset on checkout:
-a call on a lost connection is made again on a new one; the report id makes a second call harmless, it
-answers "duplicate" if the first had committed).
+What is written is decided once, in Python, by `plan_results` (collector/storage/ingest.py), the same for
+SQLite, cloud runs and this path; `tests/collector/test_fast_ingest.py` stores the same reports on SQLite
+and here and compares every table. What this module adds is the cost: its own plain psycopg connections
+(no SQLAlchemy on the way, no ping or reset on checkout), statements prepared once per connection, and
+psycopg's pipeline mode, so that a report is two round trips whatever it holds:
 
-Waivers are judged here, and which results count (what is assigned to the agent's group,
-collector/storage/assignments.py), with the cached waivers, assignments and subject the function then
-checks it was given (stale -> judged again with fresh ones).
+1. take the shared advisory lock and lock the subject; read the waivers' and policies' state versions
+   and the subject's latest rows;
+2. one statement writes the signed report (a known report_id, or an agent revoked meanwhile, makes the
+   rest a no-op), what the plan says (changed latest rows, history, counters) and the subject row (seen,
+   and its mark); then commit.
+
+A shared advisory lock, taken first, keeps a waiver change (which takes it exclusively before bumping the
+version, collector/storage/waivers.py) from committing while a report judged with the old waivers is
+being stored. The waivers and assignments come from the process's caches, checked against the versions
+read in the transaction (stale: reloaded). A call on a lost connection, or one that meets a deadlock, is
+made again from the start on another connection: the report id makes a second try harmless.
 """
 
 from __future__ import annotations
@@ -20,9 +27,8 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -30,19 +36,20 @@ import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Engine
 
-from checks.results import Status, Subject, SubjectKind
 from collector.storage.assignments import Assigned, AssignmentCache
 from collector.storage.engine import make_engine
+from collector.storage.history import change_deltas, opened_intervals
 from collector.storage.ingest import (
-    IncomingResult,
     ParsedReport,
+    Plan,
+    Previous,
     SignedEvidence,
     StoreOutcome,
+    SubjectRow,
     WaiverIndex,
-    judged_status,
-    newest_results,
+    plan_results,
 )
-from collector.storage.models import COUNTER_SHARDS
+from collector.storage.models import WAIVER_LOCK_KEY
 from collector.storage.registry import AgentRevoked
 from collector.storage.report_codec import encode
 from collector.storage.unavailable import DatabaseUnavailable, is_connection_failure
@@ -50,20 +57,109 @@ from collector.storage.waivers import WaiverCache
 
 log = logging.getLogger(__name__)
 
-CALL = (
-    "SELECT outcome, stored, changed, superseded, subject_kind, subject_ext_id, subject_name, subject_group "
-    "FROM rampart_store_report(" + ", ".join(["%s"] * 20) + ")"
-)
+APPLICATION_NAME = "rampart-store"  # how this path's connections show in pg_stat_activity
 _RETRYABLE_STATES = {"40001", "40P01"}  # serialization failure, deadlock detected
-_ATTEMPTS = 5  # calls that fail (a lost connection, a deadlock) before the report is given up on
-# Answers that the collector's caches were stale: each refreshes one cache, so a few suffice, but they do
-# not count against _ATTEMPTS (a call after a reconnect often meets a stale cache: that is not a failure).
+_ATTEMPTS = 5  # tries that fail (a lost connection, a deadlock) before the report is given up on
+# Tries that met a stale cache: each refreshes one cache, so a few suffice, but they do not count against
+# _ATTEMPTS (a try after a reconnect often meets a stale cache: that is not a failure).
 _REFRESHES = 6
-_WAIVED = Status.WAIVED.value
+
+# --- the statements (each prepared once per connection) ---------------------------------------------------
+
+# The shared advisory lock first (in the join, so before the subject's row is locked), then the subject,
+# by the agent's key alone (its revocation read in the value, not the condition): with `revoked_at IS
+# NULL` in a condition, a plan cached for any agent may walk the index of agents not revoked, all of them.
+# A revocation committed while this waited for the subject's lock (a revocation locks it too,
+# history.retire_subject) is seen by WRITE, a later statement. Locked, not updated: the one update of the
+# subject row (seen, and its mark) is WRITE's.
+LOCK_SUBJECT = (
+    "SELECT s.id, s.kind, s.ext_id, s.name, s.group_name, s.last_report_id, s.last_evaluated_at "
+    f"FROM subjects s, (SELECT pg_advisory_xact_lock_shared({WAIVER_LOCK_KEY})) AS waiver_lock "
+    "WHERE s.id = (SELECT CASE WHEN revoked_at IS NULL THEN subject_id END FROM agents WHERE agent_id = %(agent)s) "
+    "FOR UPDATE OF s"
+)
+# The waivers' and policies' state versions (read after the advisory lock, so the waivers' cannot move
+# until this transaction ends), then the subject's latest rows, by the subject alone (so that only the
+# indexes that lead with it can be used), in a statement after the lock: it sees what a report stored
+# meanwhile wrote. One row with no latest columns for a subject without results.
+PREVIOUS = (
+    "SELECT v.w, v.p, l.policy_id, l.check_id, l.status, l.waived_status, l.waiver_id, l.evaluated_at, l.since, "
+    "l.digest, l.report_id FROM (SELECT coalesce((SELECT version FROM state_versions WHERE name = 'waivers'), 0) w, "
+    "coalesce((SELECT version FROM state_versions WHERE name = 'policies'), 0) p) v "
+    "LEFT JOIN latest_results l ON l.subject_id = (SELECT subject_id FROM agents WHERE agent_id = %(agent)s)"
+)
+# Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
+# signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
+# other part joins it), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
+# Counter rows in key order (COLLATE "C", as Python orders them on every other path), so that two
+# transactions cannot deadlock on them.
+WRITE_TEXT = """
+WITH report AS (
+    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped,
+                         signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
+    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(result_count)s, %(dropped)s,
+           %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
+      FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL
+    ON CONFLICT (report_id) DO NOTHING
+    RETURNING 1
+),
+latest AS (
+    INSERT INTO latest_results AS l
+    SELECT r.* FROM report, json_populate_recordset(NULL::latest_results, %(rows)s) r
+     ORDER BY r.policy_id COLLATE "C", r.check_id COLLATE "C"
+    ON CONFLICT (subject_id, policy_id, check_id) DO UPDATE SET
+           status = excluded.status, waived_status = excluded.waived_status, waiver_id = excluded.waiver_id,
+           severity = excluded.severity, title = excluded.title, reason = excluded.reason,
+           observed = excluded.observed, expectation = excluded.expectation,
+           policy_version = excluded.policy_version, policy_hash = excluded.policy_hash,
+           evaluated_at = excluded.evaluated_at, since = excluded.since, report_id = excluded.report_id,
+           digest = excluded.digest
+),
+frozen AS (
+    UPDATE latest_results l SET evaluated_at = f.evaluated_at, digest = NULL
+      FROM report, json_populate_recordset(NULL::latest_results, %(frozen)s) f
+     WHERE l.subject_id = %(subject)s AND l.policy_id = f.policy_id AND l.check_id = f.check_id
+),
+closed AS (
+    UPDATE result_intervals i SET valid_to = c.valid_to
+      FROM report, json_populate_recordset(NULL::result_intervals, %(closing)s) c
+     WHERE i.subject_id = %(subject)s AND i.policy_id = c.policy_id AND i.check_id = c.check_id
+       AND i.valid_to IS NULL
+),
+opened AS (
+    INSERT INTO result_intervals (subject_id, policy_id, check_id, status, policy_hash, valid_from, report_id)
+    SELECT o.subject_id, o.policy_id, o.check_id, o.status, o.policy_hash, o.valid_from, o.report_id
+      FROM report, json_populate_recordset(NULL::result_intervals, %(opened)s) o
+),
+counted AS (
+    INSERT INTO status_counts AS sc
+    SELECT n.* FROM report, json_populate_recordset(NULL::status_counts, %(counts)s) n
+     ORDER BY n.shard, n.group_name COLLATE "C", n.policy_id COLLATE "C", n.check_id COLLATE "C",
+              n.status COLLATE "C"
+    ON CONFLICT (shard, group_name, policy_id, check_id, status) DO UPDATE SET count = sc.count + excluded.count
+),
+daily AS (
+    INSERT INTO daily_changes AS dc
+    SELECT d.* FROM report, json_populate_recordset(NULL::daily_changes, %(daily)s) d
+     ORDER BY d.day, d.shard, d.group_name COLLATE "C", d.policy_id COLLATE "C", d.check_id COLLATE "C",
+              d.status COLLATE "C"
+    ON CONFLICT (day, shard, group_name, policy_id, check_id, status) DO UPDATE SET delta = dc.delta + excluded.delta
+),
+marked AS (
+    UPDATE subjects SET last_seen = %(now)s, last_report_at = %(now)s,
+           last_report_id = coalesce((SELECT %(report_id)s FROM report), last_report_id),
+           last_evaluated_at = CASE WHEN EXISTS (SELECT FROM report) THEN %(mark_at)s ELSE last_evaluated_at END
+     WHERE id = %(subject)s
+)
+SELECT EXISTS (SELECT FROM report)
+"""
+# Whitespace collapsed: psycopg caches the conversion of statements up to 4 kB only.
+WRITE = " ".join(WRITE_TEXT.split())
+REVOKED = "SELECT revoked_at IS NOT NULL FROM agents WHERE agent_id = %(agent)s"
 
 
 class StoreConnections:
-    """At most `size` autocommit connections, reused newest first; one that fails is closed, not reused."""
+    """At most `size` connections, reused newest first; one that fails is closed, not reused."""
 
     def __init__(self, conninfo: str, size: int) -> None:
         self._conninfo = conninfo
@@ -76,7 +172,7 @@ class StoreConnections:
             try:
                 connection = self._idle.get_nowait()
             except queue.Empty:
-                connection = psycopg.connect(self._conninfo, autocommit=True)
+                connection = psycopg.connect(self._conninfo, application_name=APPLICATION_NAME)
             try:
                 yield connection
             except BaseException:
@@ -95,26 +191,20 @@ class StoreConnections:
                 return
 
 
-@dataclass(frozen=True)
-class ExpectedSubject:
-    kind: str
-    ext_id: str
-    name: str
-    group: str
+class _Stale(Exception):
+    """The caches were older than the database's state: reloaded, try again."""
 
 
 class FastReportStore:
-    """Stores agent reports through rampart_store_report; one per collector process."""
+    """Stores agent reports on PostgreSQL through the store pipeline; one per collector process."""
 
     def __init__(self, database_url: str, pool_size: int, waivers: WaiverCache, assignments: AssignmentCache) -> None:
-        # The SQLAlchemy engine only reloads waivers and assignments; the calls go through plain psycopg.
+        # The SQLAlchemy engine only reloads waivers and assignments; reports go through plain psycopg.
         self._base = make_engine(database_url, 1, pre_ping=True, custom_plans=False)
         conninfo = self._base.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.connections = StoreConnections(conninfo, pool_size)
         self.waivers = waivers
         self.assignments = assignments
-        self._subjects: dict[str, ExpectedSubject] = {}
-        self._lock = threading.Lock()
 
     def dispose(self) -> None:
         self.connections.close()
@@ -124,85 +214,101 @@ class FastReportStore:
         """Store one report (a transaction of its own). Raises AgentRevoked when the agent may not report,
         DatabaseUnavailable when the database could not be reached in _ATTEMPTS tries (the API answers 503
         with Retry-After: the agent keeps the report and sends it again)."""
-        compressed = zlib.compress(body, 1)
-        today = now.date()
-        expected = self._subjects.get(parsed.agent_id)
-        waivers = self.waivers.cached(today)
-        assigned = None if expected is None else self.assignments.cached(expected.group)
-        refused: dict[str, int] = {}
+        report = {
+            "agent": parsed.agent_id,
+            "now": now,
+            "report_id": parsed.report_id,
+            "created_at": parsed.created_at,
+            "result_count": len(parsed.results),
+            "dropped": parsed.dropped,
+            "method": evidence.method,
+            "path": evidence.path,
+            "timestamp": evidence.timestamp,
+            "sha256": evidence.content_sha256,
+            "signature": evidence.signature,
+            "body": zlib.compress(body, 1),
+        }
         failures = refreshes = 0
         while True:
             try:
-                if waivers is None:
-                    waivers = self._reload_waivers(today)
-                if expected is not None and assigned is None:
-                    assigned = self._reload_assigned(expected.group)
-            except sa.exc.DBAPIError as exc:
-                if not is_connection_failure(exc):
+                with self.connections.connection() as connection:
+                    return self._store_once(connection, parsed, report, now)
+            except _Stale:
+                refreshes += 1
+                if refreshes > _REFRESHES:  # the caches never settle: a defect, not the database's state
+                    raise RuntimeError(
+                        f"report {parsed.report_id}: caches still stale after {_REFRESHES} refreshes"
+                    ) from None
+            except (psycopg.Error, sa.exc.DBAPIError) as exc:
+                state = getattr(exc, "sqlstate", None)
+                if not (is_connection_failure(exc) or state in _RETRYABLE_STATES):
                     raise
                 failures += 1
                 self._after_failure(parsed, failures, exc)
-                continue
-            version, index = waivers
-            if expected is None or assigned is None:  # the call answers stale_subject before it reads rows
-                policy_version, rows = -1, "[]"
-            else:
-                policy_version = assigned[0]
-                counted, refused = assigned[1].admit(parsed.results, now)
-                rows = _judged_rows(newest_results(counted, now), index, expected, today)
-            params = (
-                parsed.agent_id,
-                *(_subject_params(expected)),
-                version,
-                policy_version,
-                now,
-                parsed.report_id,
-                parsed.created_at,
-                len(parsed.results),
-                parsed.dropped,
-                evidence.method,
-                evidence.path,
-                evidence.timestamp,
-                evidence.content_sha256,
-                evidence.signature,
-                compressed,
-                rows,
-                COUNTER_SHARDS,
-            )
-            try:
-                answer = self._call(params)
-            except psycopg.Error as exc:
-                if not (is_connection_failure(exc) or exc.sqlstate in _RETRYABLE_STATES):
-                    raise
-                failures += 1
-                self._after_failure(parsed, failures, exc)
-                continue
-            outcome = answer[0]
-            if outcome == "stored":
-                return StoreOutcome(
-                    duplicate=False, stored=answer[1], changed=answer[2], superseded=answer[3], not_counted=refused
-                )
-            if outcome == "duplicate":
-                return StoreOutcome(duplicate=True)
-            if outcome == "revoked":
-                self._subjects.pop(parsed.agent_id, None)
+
+    def _store_once(
+        self, connection: psycopg.Connection[Any], parsed: ParsedReport, report: dict[str, Any], now: dt.datetime
+    ) -> StoreOutcome:
+        today = now.date()
+        with connection.pipeline():
+            # First round trip: lock, subject, state versions, latest rows.
+            locked = connection.execute(LOCK_SUBJECT, report, prepare=True)
+            previous_rows = connection.execute(PREVIOUS, report, prepare=True)
+            row = locked.fetchone()
+            if row is None:  # no such agent, or revoked
+                connection.rollback()
                 raise AgentRevoked(parsed.agent_id)
-            if outcome == "stale_subject":
-                expected = ExpectedSubject(*answer[4:8])
-                assigned = self.assignments.cached(expected.group)
-                with self._lock:
-                    if len(self._subjects) > 500_000:
-                        self._subjects.clear()
-                    self._subjects[parsed.agent_id] = expected
-            elif outcome == "stale_waivers":
-                waivers = None
-            elif outcome == "stale_policies":
-                assigned = None
-            else:
-                raise RuntimeError(f"rampart_store_report answered {outcome!r}")
-            refreshes += 1
-            if refreshes > _REFRESHES:  # the caches never settle: a defect, not the database's state
-                raise RuntimeError(f"report {parsed.report_id}: caches still stale after {_REFRESHES} refreshes")
+            subject = SubjectRow(*row)
+            found = previous_rows.fetchall()
+            waivers = self._waivers(found[0][0], today)
+            assigned = self._assigned(found[0][1], subject.group)
+            if waivers is None or assigned is None:
+                connection.rollback()
+                raise _Stale
+            previous = {(r[2], r[3]): Previous(*r[4:]) for r in found if r[2] is not None}
+            counted, refused = assigned.admit(parsed.results, now)
+            plan = plan_results(
+                subject,
+                previous,
+                counted,
+                now=now,
+                report_id=parsed.report_id,
+                waivers=waivers,
+            )
+            # Second: the writes and the commit.
+            written = connection.execute(WRITE, _write_params(report, subject, plan), prepare=True)
+            connection.commit()
+            stored = written.fetchone()
+        if stored and stored[0]:
+            plan.outcome.not_counted = refused
+            return plan.outcome
+        # A re-send (the host was seen, nothing else changed), or an agent revoked while this waited for
+        # the subject's lock (the host was seen at that instant, nothing else was written).
+        revoked = connection.execute(REVOKED, report, prepare=True).fetchone()
+        connection.rollback()
+        if revoked is None or revoked[0]:
+            raise AgentRevoked(parsed.agent_id)
+        return StoreOutcome(duplicate=True)
+
+    def _waivers(self, version: int, today: dt.date) -> WaiverIndex | None:
+        """The waivers in force at `version` (the one this transaction read); None when a reload found
+        another version (a change committed meanwhile: the report is judged again from the start)."""
+        cached = self.waivers.cached(today)
+        if cached is None or cached[0] != version:
+            with self._base.connect() as base, base.begin():
+                cached = self.waivers.reload(base, today)
+            if cached[0] != version:
+                return None
+        return cached[1]
+
+    def _assigned(self, version: int, group: str) -> Assigned | None:
+        cached = self.assignments.cached(group)
+        if cached is None or cached[0] != version:
+            with self._base.connect() as base, base.begin():
+                cached = self.assignments.reload(base, group)
+            if cached[0] != version:
+                return None
+        return cached[1]
 
     def _after_failure(self, parsed: ParsedReport, failures: int, exc: Exception) -> None:
         """Wait a little before the next try, or give up: DatabaseUnavailable for a connection that cannot
@@ -215,65 +321,46 @@ class FastReportStore:
         log.warning("report store retried", extra={"attempt": failures, "error": error})
         time.sleep(0.01 * failures)
 
-    def _reload_waivers(self, today: dt.date) -> tuple[int, WaiverIndex]:
-        with self._base.connect() as connection, connection.begin():
-            return self.waivers.reload(connection, today)
 
-    def _reload_assigned(self, group: str) -> tuple[int, Assigned]:
-        with self._base.connect() as connection, connection.begin():
-            return self.assignments.reload(connection, group)
-
-    def _call(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
-        with self.connections.connection() as connection:
-            row = connection.execute(CALL, params, prepare=True).fetchone()
-            assert row is not None
-            return tuple(row)
-
-
-def _subject_params(expected: ExpectedSubject | None) -> tuple[str | None, ...]:
-    if expected is None:
-        return (None, None, None, None)
-    return (expected.kind, expected.ext_id, expected.name, expected.group)
-
-
-def _judged_rows(
-    results: Sequence[IncomingResult], index: WaiverIndex, expected: ExpectedSubject, today: dt.date
-) -> str:
-    """The results as rampart_store_report reads them, with the status the collector records."""
-    who = Subject(SubjectKind(expected.kind), expected.ext_id, expected.name)
-    group = expected.group
-    rows = []
-    for r in results:
-        if index.has_check(r.check_id):
-            status, waived_status, waiver_id = judged_status(r, index, who, group, today)
-        else:  # no waiver here names the check: what judged_status gives, without asking
-            status = r.status if r.status != _WAIVED or r.waived_status is None else r.waived_status
-            waived_status = waiver_id = None
-        rows.append(
-            {
-                "policy_id": r.policy_id,
-                "check_id": r.check_id,
-                "status": status,
-                "waived_status": waived_status,
-                "waiver_id": waiver_id,
-                "severity": r.severity,
-                "title": r.title,
-                "reason": r.reason,
-                "observed": r.observed,
-                "expectation": r.expectation,
-                "policy_version": r.policy_version,
-                "policy_hash": r.policy_hash,
-                "evaluated_at": None if r.evaluated_at is None else r.evaluated_at.isoformat(),
-            }
-        )
-    return encode(rows).decode()
+def _write_params(report: dict[str, Any], subject: SubjectRow, plan: Plan) -> dict[str, Any]:
+    """WRITE's parameters: the report's, and each kind of row as one JSON text (msgspec: the observed
+    facts the agent sent go in as they came, collector/storage/report_codec.py)."""
+    current, daily = change_deltas(plan.changes)
+    return {
+        **report,
+        "subject": subject.id,
+        "mark_at": None if plan.mark is None else plan.mark[1],
+        "rows": encode(plan.rows).decode(),
+        "frozen": encode(plan.frozen).decode(),
+        "closing": encode(
+            [{"policy_id": c.policy_id, "check_id": c.check_id, "valid_to": c.at} for c in plan.changes if c.old_status]
+        ).decode(),
+        "opened": encode(opened_intervals(plan.changes)).decode(),
+        "counts": encode(
+            [
+                {"shard": k[0], "group_name": k[1], "policy_id": k[2], "check_id": k[3], "status": k[4], "count": n}
+                for k, n in current.items()
+                if n
+            ]
+        ).decode(),
+        "daily": encode(
+            [
+                {
+                    "day": k[0],
+                    "shard": k[1],
+                    "group_name": k[2],
+                    "policy_id": k[3],
+                    "check_id": k[4],
+                    "status": k[5],
+                    "delta": n,
+                }  # fmt: skip
+                for k, n in daily.items()
+                if n
+            ]
+        ).decode(),
+    }
 
 
 def available(engine: Engine) -> bool:
-    """Whether this database has rampart_store_report (PostgreSQL, migrated to 0005 or later: the app
-    refuses to serve an older schema)."""
-    if engine.dialect.name != "postgresql":
-        return False
-    with engine.connect() as connection:
-        found = connection.execute(sa.text("SELECT to_regproc('rampart_store_report')")).scalar()
-    return found is not None
+    """Whether this path stores the reports: PostgreSQL (the app refuses to serve an older schema)."""
+    return engine.dialect.name == "postgresql"

@@ -33,7 +33,8 @@ from collector.storage.models import (
     subjects,
 )
 
-__all__ = ["RETIRED", "Change", "Retirement", "add_counts", "add_daily", "record_changes", "retire", "shard_of"]
+__all__ = ["RETIRED", "Change", "Retirement", "add_counts", "add_daily", "change_deltas", "record_changes", "retire"]
+__all__ += ["opened_intervals", "shard_of"]
 __all__ += ["retire_subject", "upsert"]
 
 # The status of a latest row that no longer counts (see the module's docstring).
@@ -90,25 +91,37 @@ def record_changes(connection: Connection, changes: Sequence[Change]) -> None:
     if not changes:
         return
     close_intervals(connection, [c for c in changes if c.old_status is not None])
-    insert_rows(
-        connection,
-        result_intervals,
-        [
-            {
-                "subject_id": c.subject_id,
-                "policy_id": c.policy_id,
-                "check_id": c.check_id,
-                "status": c.new_status,
-                "policy_hash": c.policy_hash,
-                "valid_from": c.at,
-                "valid_to": None,
-                "report_id": c.report_id,
-            }
-            for c in changes
-        ],
-    )
-    current: dict[tuple[int, str, str, str, str], int] = defaultdict(int)
-    daily: dict[tuple[dt.date, int, str, str, str, str], int] = defaultdict(int)
+    insert_rows(connection, result_intervals, opened_intervals(changes))
+    current, daily = change_deltas(changes)
+    add_counts(connection, current)
+    add_daily(connection, daily)
+
+
+def opened_intervals(changes: Sequence[Change]) -> list[dict[str, Any]]:
+    """The history interval each status change opens."""
+    return [
+        {
+            "subject_id": c.subject_id,
+            "policy_id": c.policy_id,
+            "check_id": c.check_id,
+            "status": c.new_status,
+            "policy_hash": c.policy_hash,
+            "valid_from": c.at,
+            "valid_to": None,
+            "report_id": c.report_id,
+        }
+        for c in changes
+    ]
+
+
+CountDeltas = dict[tuple[int, str, str, str, str], int]
+DailyDeltas = dict[tuple[dt.date, int, str, str, str, str], int]
+
+
+def change_deltas(changes: Sequence[Change]) -> tuple[CountDeltas, DailyDeltas]:
+    """How status changes move the current counts and the day's changes, by counter key."""
+    current: CountDeltas = defaultdict(int)
+    daily: DailyDeltas = defaultdict(int)
     for c in changes:
         shard = shard_of(c.subject_id)
         current[(shard, c.group, c.policy_id, c.check_id, c.new_status)] += 1
@@ -116,8 +129,7 @@ def record_changes(connection: Connection, changes: Sequence[Change]) -> None:
         if c.old_status is not None:
             current[(shard, c.group, c.policy_id, c.check_id, c.old_status)] -= 1
             daily[(c.at.date(), shard, c.group, c.policy_id, c.check_id, c.old_status)] -= 1
-    add_counts(connection, current)
-    add_daily(connection, daily)
+    return current, daily
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""Storing results: one transaction per report, idempotent by report id, a few statements per report.
+"""Storing results: the one store pipeline, one transaction per report, idempotent by report id.
 
 What one report costs, whatever its size: lock the subject row (so two reports of one subject are stored
 one after the other, on any replica), insert the raw report (a unique report_id turns a re-sent report
-into a no-op), read the subject's latest rows, upsert them in one multi-row statement, and only for
-statuses that changed write history and counters (collector/storage/history.py).
+into a no-op), read the subject's latest rows, and write what `plan_results` decides: only the latest
+rows of results that changed (status, waiver or digest, collector/storage/digest.py), history and
+counters only for statuses that changed (collector/storage/history.py), and always the subject's mark of
+its last report, which says when the results it found unchanged were evaluated. `plan_results` is the
+one place where that is decided; this module runs it in a SQLAlchemy transaction (SQLite, cloud runs),
+collector/storage/fast_ingest.py with PostgreSQL statements of its own.
 
 The collector is the authority on waivers: a result is stored as `waived` when a waiver approved here
 covers it, and a `waived` result whose waiver is no longer in force here is stored with its own status.
@@ -19,7 +23,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,7 +32,8 @@ from checks.policy.model import Waiver
 from checks.results import Severity, Status, Subject, SubjectKind
 from checks.wire import PROTOCOL
 from collector.storage.assignments import AssignmentSource
-from collector.storage.bulk import insert_rows, upsert
+from collector.storage.bulk import insert_rows, update_rows, upsert
+from collector.storage.digest import result_digest
 from collector.storage.history import RETIRED, Change, record_changes
 from collector.storage.models import agents, latest_results, reports, subjects
 from collector.storage.registry import AgentRevoked
@@ -51,7 +56,7 @@ class ReportError(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)  # made 40 times per report
 class IncomingResult:
     policy_id: str
     check_id: str
@@ -97,6 +102,7 @@ class StoreOutcome:
     stored: int = 0
     changed: int = 0
     superseded: int = 0
+    rewritten: int = 0  # latest rows written: new or changed results (the others were found unchanged)
     # Results kept only in the raw report, by reason (collector/storage/assignments.py).
     not_counted: dict[str, int] = field(default_factory=dict)
 
@@ -274,6 +280,50 @@ class SubjectRow:
     ext_id: str
     name: str
     group: str
+    # The mark of the last report stored for the subject, as it was before this one (see `plan_results`).
+    last_report_id: str | None = None
+    last_evaluated_at: dt.datetime | None = None
+
+
+class Previous(NamedTuple):
+    """What is needed of a latest row to tell whether an incoming result changes it (a tuple: 40 are
+    made per report)."""
+
+    status: str
+    waived_status: str | None
+    waiver_id: str | None
+    evaluated_at: dt.datetime
+    since: dt.datetime
+    digest: int | None
+    report_id: str | None
+
+
+# The columns of latest_results that a Previous is read from, after (policy_id, check_id).
+PREVIOUS_COLUMNS = ("status", "waived_status", "waiver_id", "evaluated_at", "since", "digest", "report_id")
+
+
+def confirmed_by_last_report(digest: int | None, report_id: str | None, last_report_id: str | None) -> bool:
+    """Whether a latest row was found unchanged by its subject's last report (so was evaluated at that
+    report's `last_evaluated_at`, not at its own `evaluated_at`). A row written by the last report has
+    that report's id; a row the last report did not confirm has no digest (`plan_results` clears it)."""
+    return digest is not None and report_id is not None and report_id != last_report_id
+
+
+def evaluated_at_sql(latest: Any, subject: Any) -> Any:
+    """`confirmed_by_last_report` in SQL: when a latest row's result was last evaluated (every output
+    that shows or compares it uses this, never the column alone)."""
+    return sa.case(
+        (
+            sa.and_(
+                latest.c.digest.is_not(None),
+                latest.c.report_id.is_not(None),
+                latest.c.report_id != subject.c.last_report_id,
+                subject.c.last_evaluated_at.is_not(None),
+            ),
+            subject.c.last_evaluated_at,
+        ),
+        else_=latest.c.evaluated_at,
+    )
 
 
 def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) -> SubjectRow:
@@ -287,7 +337,15 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
             .scalar_subquery()
         )
         .values(last_seen=now, last_report_at=now)
-        .returning(subjects.c.id, subjects.c.kind, subjects.c.ext_id, subjects.c.name, subjects.c.group_name)
+        .returning(
+            subjects.c.id,
+            subjects.c.kind,
+            subjects.c.ext_id,
+            subjects.c.name,
+            subjects.c.group_name,
+            subjects.c.last_report_id,
+            subjects.c.last_evaluated_at,
+        )
     ).first()
     if row is None:
         raise AgentRevoked(agent_id)
@@ -298,7 +356,7 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
         revoked = connection.execute(sa.select(agents.c.revoked_at).where(agents.c.agent_id == agent_id)).scalar()
         if revoked is not None:
             raise AgentRevoked(agent_id)
-    return SubjectRow(row.id, row.kind, row.ext_id, row.name, row.group_name)
+    return SubjectRow(*row)
 
 
 def insert_report(
@@ -342,56 +400,87 @@ def newest_results(results: Sequence[IncomingResult], now: dt.datetime) -> list[
     return list(newest.values())
 
 
-def store_results(
-    connection: Connection,
+@dataclass
+class Plan:
+    """What storing a subject's results writes (`plan_results`); each database's statements carry it out."""
+
+    outcome: StoreOutcome
+    rows: list[dict[str, Any]]  # latest rows written (new or changed), in key order
+    frozen: list[dict[str, Any]]  # latest rows the report did not confirm: their own time, digest cleared
+    changes: list[Change]  # status changes: history and counters
+    mark: tuple[str, dt.datetime | None] | None  # the subject's new last report (id, evaluated at)
+
+
+def plan_results(
     subject: SubjectRow,
+    previous: dict[tuple[str, str], Previous],
     results: Sequence[IncomingResult],
     *,
     now: dt.datetime,
     report_id: str | None,
-    waivers: WaiverSource,
-) -> StoreOutcome:
-    """Update latest state, history and counters for one subject. The caller holds the subject's lock and
-    has checked the results count (for an agent: collector/storage/assignments.py).
+    waivers: WaiverIndex,
+) -> Plan:
+    """Decide what storing these results of one subject writes: the one place where that is decided.
 
-    The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
-    another replica is either seen here or re-applied by that replica after this transaction commits.
+    A result whose status, waiver and digest (collector/storage/digest.py) are those of its latest row,
+    and whose evaluation time is the report's, changes nothing: its row is not written, and the
+    subject's mark (last report id and time, written by the caller) says when it was evaluated. Any other
+    result rewrites its row; a status change also writes history and counters. Results of a cloud run
+    (no report id) always rewrite their rows: a run may leave checks out, and it keeps no mark.
+    A row the report did not confirm (a check it left out, or an older run arriving late) keeps its own
+    evaluation time: its digest is cleared and its time written, so the new mark does not apply to it.
+
+    This runs for every result of every report: the loop is written for speed (no call per result that
+    is not needed: waivers are asked only about checks that some waiver names).
     """
     outcome = StoreOutcome(duplicate=False)
-    newest = {(r.policy_id, r.check_id): r for r in newest_results(results, now)}
-    if not newest:
-        return outcome
-    previous = {
-        (row.policy_id, row.check_id): row
-        for row in connection.execute(
-            sa.select(
-                latest_results.c.policy_id,
-                latest_results.c.check_id,
-                latest_results.c.status,
-                latest_results.c.evaluated_at,
-                latest_results.c.since,
-            )
-            .where(latest_results.c.subject_id == subject.id)
-            .with_for_update()
-        )
-    }
+    newest = newest_results(results, now)
+    times = [now if r.evaluated_at is None or r.evaluated_at > now else r.evaluated_at for r in newest]
+    mark_at = max(times, default=None)
+    confirming = report_id is not None
+    last_id, last_at = subject.last_report_id, subject.last_evaluated_at
     who = Subject(SubjectKind(subject.kind), subject.ext_id, subject.name)
     today = now.date()
-    waiver_index = waivers(connection, today)
     rows: list[dict[str, Any]] = []
     changes: list[Change] = []
-    for key, result in newest.items():
-        evaluated_at = min(result.evaluated_at or now, now)
+    kept = seen = 0  # results stored (written or confirmed); results with a latest row
+    late: list[tuple[str, str]] = []
+    for result, evaluated_at in zip(newest, times, strict=True):
+        key = (result.policy_id, result.check_id)
         before = previous.get(key)
-        if before is not None and evaluated_at < before.evaluated_at:
-            outcome.superseded += 1  # an older run arriving late: kept in the raw report only
-            continue
-        if before is not None and before.status == RETIRED:
-            before = None  # counted afresh, as a first result (collector/storage/history.py)
-        status, waived_status, waiver_id = judged_status(result, waiver_index, who, subject.group, today)
-        since = evaluated_at if before is None else before.since
+        if before is not None:
+            seen += 1
+            before_at = before.evaluated_at
+            if last_at is not None and confirmed_by_last_report(before.digest, before.report_id, last_id):
+                before_at = last_at
+            if evaluated_at < before_at:
+                late.append(key)  # an older run arriving late: kept in the raw report only
+                continue
+            if before.status == RETIRED:
+                before = None  # counted afresh, as a first result (collector/storage/history.py)
+        kept += 1
+        if waivers.has_check(result.check_id):
+            status, waived_status, waiver_id = judged_status(result, waivers, who, subject.group, today)
+        else:  # what judged_status gives when no waiver names the check
+            status = result.waived_status or result.status if result.status == _WAIVED else result.status
+            waived_status = waiver_id = None
+        digest = result_digest(result.policy_hash, result.observed, result.expectation, result.reason)
+        if before is not None:
+            if (
+                confirming
+                and evaluated_at == mark_at
+                and before.digest == digest
+                and before.status == status
+                and before.waived_status == waived_status
+                and before.waiver_id == waiver_id
+            ):
+                continue
+            since = before.since
+            if before.status != status:
+                since = max(evaluated_at, before.since)
+        else:
+            since = evaluated_at
         if before is None or before.status != status:
-            since = max(evaluated_at, before.since) if before is not None else evaluated_at
             changes.append(
                 Change(
                     subject_id=subject.id,
@@ -423,13 +512,84 @@ def store_results(
                 "evaluated_at": evaluated_at,
                 "since": since,
                 "report_id": report_id,
+                "digest": digest,
             }
         )
-    insert_rows(connection, latest_results, rows, key=LATEST_KEY, update=_latest_update)
-    record_changes(connection, changes)
-    outcome.stored = len(rows)
+    frozen: list[dict[str, Any]] = []
+    if confirming and seen - len(late) < len(previous):  # some latest rows this report did not confirm
+        kept_keys = {(r.policy_id, r.check_id) for r in newest}.difference(late)
+        for key, row in sorted(previous.items()):
+            if row.digest is not None and key not in kept_keys:
+                at = row.evaluated_at
+                if last_at is not None and confirmed_by_last_report(row.digest, row.report_id, last_id):
+                    at = last_at
+                frozen.append({"policy_id": key[0], "check_id": key[1], "evaluated_at": at, "digest": None})
+    rows.sort(key=_row_key)  # key order, as every path writes rows (PostgreSQL sorts them again)
+    outcome.stored = kept
+    outcome.superseded = len(late)
     outcome.changed = len(changes)
-    return outcome
+    outcome.rewritten = len(rows)
+    return Plan(outcome, rows, frozen, changes, (report_id, mark_at) if report_id is not None else None)
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["policy_id"], row["check_id"])
+
+
+def store_results(
+    connection: Connection,
+    subject: SubjectRow,
+    results: Sequence[IncomingResult],
+    *,
+    now: dt.datetime,
+    report_id: str | None,
+    waivers: WaiverSource,
+) -> StoreOutcome:
+    """Update latest state, history and counters for one subject, and its mark when the results come
+    from a report (`report_id`). The caller holds the subject's lock and has checked the results count
+    (for an agent: collector/storage/assignments.py).
+
+    The waivers are looked up after the latest rows are locked, so that a waiver approved meanwhile on
+    another replica is either seen here or re-applied by that replica after this transaction commits.
+    """
+    if not results and report_id is None:
+        return StoreOutcome(duplicate=False)
+    previous = {
+        (row[0], row[1]): Previous(*row[2:])
+        for row in connection.execute(
+            sa.select(
+                latest_results.c.policy_id, latest_results.c.check_id, *(latest_results.c[n] for n in PREVIOUS_COLUMNS)
+            )
+            .where(latest_results.c.subject_id == subject.id)
+            .with_for_update()
+        )
+    }
+    today = now.date()
+    plan = plan_results(
+        subject,
+        previous,
+        results,
+        now=now,
+        report_id=report_id,
+        waivers=waivers(connection, today),
+    )
+    insert_rows(connection, latest_results, plan.rows, key=LATEST_KEY, update=_latest_update)
+    update_rows(
+        connection,
+        latest_results,
+        plan.frozen,
+        match=("policy_id", "check_id"),
+        values=("evaluated_at", "digest"),
+        same={"subject_id": subject.id},
+    )
+    record_changes(connection, plan.changes)
+    if plan.mark is not None:
+        connection.execute(
+            subjects.update()
+            .where(subjects.c.id == subject.id)
+            .values(last_report_id=plan.mark[0], last_evaluated_at=plan.mark[1])
+        )
+    return plan.outcome
 
 
 LATEST_KEY = ("subject_id", "policy_id", "check_id")

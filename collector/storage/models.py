@@ -4,7 +4,9 @@ Times are naive UTC datetimes. Hot paths (ingest, summary) use these tables thro
 (`table(Model)`), not per-row ORM objects.
 
 How the results are kept:
-- `latest_results`: one row per (subject, policy, check) with the last status and observed facts.
+- `latest_results`: one row per (subject, policy, check) with the last status and observed facts,
+  rewritten only when what the result says changes (its `digest`); a row the subject's last report found
+  unchanged was evaluated at `subjects.last_evaluated_at` (collector/storage/ingest.py).
 - `result_intervals`: history as change intervals: a row is written only when a status changes, and
   "as at T" is `valid_from <= T < valid_to` (or `valid_to` empty).
 - `status_counts`: the current number of subjects per (group, policy, check, status), striped over
@@ -36,7 +38,7 @@ SQLModel.metadata.naming_convention = {
 # Autoincrementing 64-bit keys; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 COUNTER_SHARDS = 16
-# PostgreSQL advisory lock: shared while a report judged with cached waivers is stored (migration 0003),
+# PostgreSQL advisory lock: shared while a report judged with cached waivers is stored (fast_ingest.py),
 # exclusive while the waivers change (collector/storage/waivers.py).
 WAIVER_LOCK_KEY = 7_291_034_551
 
@@ -65,6 +67,10 @@ class Subject(SQLModel, table=True):
     first_seen: dt.datetime = Field(sa_type=sa.DateTime())
     last_seen: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
     last_report_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
+    # The mark of the last report stored for this subject (migration 0009): its id and when its results
+    # were evaluated. A latest row that report found unchanged is not rewritten: it was evaluated then.
+    last_report_id: str | None = Field(default=None, max_length=64)
+    last_evaluated_at: dt.datetime | None = Field(default=None, sa_type=sa.DateTime())
 
 
 class Agent(SQLModel, table=True):
@@ -150,6 +156,8 @@ class LatestResult(SQLModel, table=True):
     evaluated_at: dt.datetime = Field(sa_type=sa.DateTime())
     since: dt.datetime = Field(sa_type=sa.DateTime())
     report_id: str | None = Field(default=None, max_length=64)
+    # What the result said (collector/storage/digest.py); empty when the row's own evaluated_at holds.
+    digest: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 class ResultInterval(SQLModel, table=True):

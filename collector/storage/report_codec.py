@@ -124,20 +124,22 @@ def _incoming(result: _Result, times: dict[str, dt.datetime | None]) -> Incoming
     observed = bytes(result.observed)
     if observed != b"null" and observed[:1] not in (b"{", b"["):
         raise _NotPlain
+    policy = result.policy
+    # Positional (the order of IncomingResult's fields): 40 of these per report.
     return IncomingResult(
-        policy_id=result.policy.id,
-        check_id=result.check_id,
-        status=result.status,
-        waived_status=waived_status,
-        waiver_id=result.waiver_id or None,
-        severity=result.severity,
-        title=result.title or "",
-        reason=result.reason or "",
-        observed=result.observed,
-        expectation=result.expectation,
-        policy_version=result.policy.version,
-        policy_hash=result.policy.hash,
-        evaluated_at=_time(result.evaluated_at, times),
-        frameworks=result.frameworks or {},
-        weight=result.weight,
+        policy.id,
+        result.check_id,
+        result.status,
+        waived_status,
+        result.waiver_id or None,
+        result.severity,
+        result.title or "",
+        result.reason or "",
+        result.observed,
+        result.expectation,
+        policy.version,
+        policy.hash,
+        _time(result.evaluated_at, times),
+        result.frameworks or {},
+        result.weight,
     )

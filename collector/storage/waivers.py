@@ -123,7 +123,7 @@ class WaiverCache:
 
     def cached(self, today: dt.date) -> tuple[int, WaiverIndex] | None:
         """The version and waivers last read for `today`, without asking the database (which the caller
-        must then do: collector/storage/fast_ingest.py passes the version to be checked)."""
+        must then do: collector/storage/fast_ingest.py compares it with the one its transaction read)."""
         state = self._state
         if state is None or state[1] != today:
             return None

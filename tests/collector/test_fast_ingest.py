@@ -1,9 +1,11 @@
-"""PostgreSQL's one-round-trip report store (rampart_store_report, migration 0003) against the Python one.
+"""One store pipeline: the same reports stored on SQLite and on PostgreSQL give the same tables.
 
-The same agents, waivers and sequence of reports go into two fresh schemas, one through
-`store_agent_report` (what SQLite and cloud runs use) and one through `FastReportStore`; every outcome and
-every row of every table they write must be the same. The sequence is random but seeded and covers what
-the function decides: new, unchanged and flipped results, checks missing from a report, late (older) runs,
+The same agents, waivers and sequence of reports go into a SQLite database, through `store_agent_report`
+(what the collector runs on SQLite, in one SQLAlchemy transaction), and into a fresh PostgreSQL schema,
+through `FastReportStore` (what it runs on PostgreSQL: its own psycopg connections, two round trips);
+every outcome and every row of every table they write must be the same. The sequence is random but
+seeded and covers what the pipeline decides: new, unchanged (not rewritten) and flipped results, facts
+that change under the same status, checks missing from a report, late (older) runs,
 re-sent reports, unknown evaluation times, waived results with and without a waiver here, a waiver approved
 and one revoked between reports (the cached waivers go stale), a host renamed (the cached subject goes
 stale), a new policy version stored (the cached assignments go stale; results judged with the version it
@@ -18,6 +20,7 @@ import json
 import random
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +32,7 @@ from checks.policy.loader import load_policy_document
 from collector.storage import migrate, models, registry, waivers
 from collector.storage.assignments import AssignmentCache
 from collector.storage.engine import make_engine, run_write, write_tx
-from collector.storage.fast_ingest import FastReportStore, available
+from collector.storage.fast_ingest import APPLICATION_NAME, FastReportStore, available
 from collector.storage.ingest import SignedEvidence, parse_report, store_agent_report
 from collector.storage.registry import AgentRevoked
 from collector.storage.report_codec import decode_report
@@ -54,11 +57,12 @@ COMPARED = ["subjects", "reports", "latest_results", "result_intervals", "status
 
 
 @pytest.fixture
-def two_schemas(pg_database: str | None) -> Iterator[tuple[Engine, Engine, str]]:
+def two_schemas(pg_database: str | None, tmp_path: Path) -> Iterator[tuple[Engine, Engine, str]]:
+    """(SQLite, PostgreSQL, PostgreSQL's URL), both migrated to head."""
     if pg_database is None:
         pytest.skip("RAMPART_TEST_PG_URL is empty: PostgreSQL half skipped")
     with ExitStack() as stack:
-        python_url = stack.enter_context(fresh_schema(pg_database))
+        python_url = f"sqlite:///{tmp_path / 'twin.db'}"
         fast_url = stack.enter_context(fresh_schema(pg_database))
         python_engine, fast_engine = make_engine(python_url, 2), make_engine(fast_url, 2)
         stack.callback(python_engine.dispose)
@@ -69,7 +73,7 @@ def two_schemas(pg_database: str | None) -> Iterator[tuple[Engine, Engine, str]]
 
 
 class Twin:
-    """Does every change to both databases, and stores each report through both paths."""
+    """Does every change to both databases, and stores each report on both (as the collector would)."""
 
     def __init__(self, python_engine: Engine, fast_engine: Engine, fast_url: str) -> None:
         self.engines = (python_engine, fast_engine)
@@ -80,7 +84,8 @@ class Twin:
         return [run_write(engine, work) for engine in self.engines]
 
     def store(self, agent_id: str, body: bytes, now: dt.datetime) -> tuple[Any, Any]:
-        parsed = parse_report(json.loads(body), agent_id)
+        parsed = decode_report(body, agent_id)  # the one decoder, whatever the database
+        assert parsed is not None
         try:
             python = run_write(
                 self.engines[0],
@@ -100,14 +105,22 @@ class Twin:
                 python.changed,
                 python.superseded,
                 python.not_counted,
+                python.rewritten,
             )
         except AgentRevoked:
             python_answer = "revoked"
-        typed = decode_report(body, agent_id)  # what the collector does on PostgreSQL
+        typed = decode_report(body, agent_id)
         assert typed is not None
         try:
             fast = self.fast.store(typed, body, EVIDENCE, now)
-            fast_answer: Any = (fast.duplicate, fast.stored, fast.changed, fast.superseded, fast.not_counted)
+            fast_answer: Any = (
+                fast.duplicate,
+                fast.stored,
+                fast.changed,
+                fast.superseded,
+                fast.not_counted,
+                fast.rewritten,
+            )
         except AgentRevoked:
             fast_answer = "revoked"
         return python_answer, fast_answer
@@ -137,10 +150,14 @@ def judged_with(rng: random.Random, step: int) -> dict[str, str]:
 def random_results(rng: random.Random, moment: dt.datetime, step: int) -> list[dict[str, Any]]:
     chosen = rng.sample(CHECKS, rng.randint(1, len(CHECKS)))  # some checks missing from a report
     results = []
+    run = moment - dt.timedelta(hours=rng.randint(0, 50) / 10)  # an agent stamps its results with the run's time
     for check in chosen:
-        status = rng.choice(STATUSES)
+        # Often the same as before (stored unchanged), often not (status or facts changed).
+        status = rng.choice(STATUSES) if rng.random() < 0.5 else "pass"
         late = rng.random() < 0.1
-        when = moment - dt.timedelta(hours=30 if late else rng.randint(0, 50) / 10)
+        when = moment - dt.timedelta(hours=30) if late else run
+        if rng.random() < 0.1:
+            when = moment - dt.timedelta(hours=rng.randint(0, 50) / 10)
         evaluated_at = "" if rng.random() < 0.05 else when.isoformat() + "Z"
         results.append(
             make_result(
@@ -148,7 +165,7 @@ def random_results(rng: random.Random, moment: dt.datetime, step: int) -> list[d
                 status,
                 **judged_with(rng, step),
                 severity=rng.choice(["low", "high", "critical"]),  # what the result claims: not what is stored
-                observed={"value": rng.randint(0, 3)},
+                observed={"value": rng.randint(0, 3) if rng.random() < 0.3 else 0},
                 evaluated_at=evaluated_at,
                 waived_status=rng.choice(["fail", "error"]) if status == "waived" else None,
                 waiver_id="wv-agent" if status == "waived" else None,
@@ -159,9 +176,9 @@ def random_results(rng: random.Random, moment: dt.datetime, step: int) -> list[d
     return results
 
 
-def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tuple[Engine, Engine, str]) -> None:
+def test_sqlite_and_postgresql_store_exactly_the_same(two_schemas: tuple[Engine, Engine, str]) -> None:
     python_engine, fast_engine, fast_url = two_schemas
-    assert not available(python_engine) or available(fast_engine)  # both schemas are at head: both have it
+    assert not available(python_engine) and available(fast_engine)
     twin = Twin(python_engine, fast_engine, fast_url)
     rng = random.Random(20261126)
     keys = [wire.generate_key() for _ in range(6)]
@@ -215,7 +232,7 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
             body = json.dumps(wire.make_report(agent_id=agent_id, results=random_results(rng, now, step))).encode()
             sent.append((agent_id, body))
         python_answer, fast_answer = twin.store(agent_id, body, now)
-        assert python_answer == fast_answer, f"step {step}: python {python_answer}, function {fast_answer}"
+        assert python_answer == fast_answer, f"step {step}: SQLite {python_answer}, PostgreSQL {fast_answer}"
         answers.append(fast_answer)
     twin.fast.dispose()
 
@@ -232,6 +249,8 @@ def test_the_function_stores_exactly_what_the_python_path_stores(two_schemas: tu
     assert flips and flips > 50 and waived and retired
     assert set(versions) == {"1.0.0", "2.0.0"}  # nothing of the made-up policy or version
     assert set(severities) == {"medium"}  # the policy's severity, not what each result claimed
+    unchanged = sum(a[1] - a[5] for a in answers if isinstance(a, tuple) and not a[0])
+    assert unchanged > 20, unchanged  # results found unchanged, their rows not rewritten, on both databases
     refusals: dict[str, int] = {}
     for answer in answers:
         if isinstance(answer, tuple):
@@ -294,8 +313,9 @@ def test_a_connection_lost_between_reports_is_replaced_and_the_report_stored_onc
             ended = connection.execute(
                 sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND query LIKE '%rampart_store_report%'"
-                )
+                    "AND pid <> pg_backend_pid() AND application_name = :name"
+                ),
+                {"name": APPLICATION_NAME},
             ).all()
         assert ended == [(True,)]
         second = store.store(*report("pass"), EVIDENCE, START + dt.timedelta(minutes=5))

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from collector.storage.models import iso, reports
+from collector.storage.ingest import evaluated_at_sql
+from collector.storage.models import iso, latest_results, reports, subjects
 from collector.storage.queries.common import catalog, empty_counts, score
 from collector.storage.queries.hosts import find_host
 from collector.storage.queries.statuses import Held, held_at
@@ -63,7 +64,13 @@ def host(
     results: list[dict[str, Any]] = []
     held = held_at(as_of)
     if as_of is None:
-        for row in connection.execute(_held_query(held, agent.subject_id, status)):
+        # An unchanged result was last evaluated at the host's last report (the store rewrote only what changed).
+        now_query = (
+            _held_query(held, agent.subject_id, status)
+            .add_columns(evaluated_at_sql(latest_results, subjects).label("evaluated"))
+            .join(subjects, subjects.c.id == latest_results.c.subject_id)
+        )
+        for row in connection.execute(now_query):
             entry = checks_known.get((row.policy_id, row.check_id))
             results.append(
                 {
@@ -78,7 +85,7 @@ def host(
                     "observed": row.observed,
                     "expectation": row.expectation,
                     "since": iso(row.since),
-                    "evaluated_at": iso(row.evaluated_at),
+                    "evaluated_at": iso(row.evaluated),
                     "policy_version": row.policy_version,
                     "policy_hash": row.policy_hash,
                     "report_id": row.report_id,
