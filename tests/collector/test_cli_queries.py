@@ -153,8 +153,8 @@ def test_users_tokens_waivers_policies_jobs_and_audit(live: LiveCollector, cli: 
     assert all(entry["actor"].startswith(("cli:", "user:", "system", "agent:", "test")) for entry in audit)
 
 
-def test_hosts_as_at_a_date(live: LiveCollector, cli: object) -> None:
-    run = cli  # type: ignore[assignment]
+def test_hosts_as_at_a_date(live: LiveCollector, cli: Cli) -> None:
+    run = cli
     agent = live.enrolled_agent(hostname="host-then")
     today = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     stamp = (today - dt.timedelta(hours=1)).isoformat() + "+00:00"

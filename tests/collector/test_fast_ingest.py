@@ -134,7 +134,7 @@ def table_rows(engine: Engine, name: str) -> list[tuple[Any, ...]]:
     return sorted(tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in rows)
 
 
-def judged_with(rng: random.Random, step: int) -> dict[str, str]:
+def judged_with(rng: random.Random, step: int) -> dict[str, Any]:
     """The policy a result names: mostly the version in force, sometimes one never assigned."""
     in_force = FLEET_POLICY if step < 100 else VERSION_2
     if step >= 100 and rng.random() < 0.15:  # an agent that has not picked up version 2 yet, or long since

@@ -16,12 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 from checks import wire
-from collector.storage import migrate, models, queries, registry
+from collector.storage import migrate, models, registry
 from collector.storage.assignments import AssignmentCache
 from collector.storage.digest import result_digest
 from collector.storage.engine import make_engine, run_write, write_tx
 from collector.storage.fast_ingest import FastReportStore, available
 from collector.storage.ingest import SignedEvidence, StoreOutcome, store_agent_report
+from collector.storage.queries import host as host_view
 from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.agents import make_result
@@ -80,7 +81,7 @@ class Collector:
 
     def host(self) -> dict[str, Any]:
         with self.engine.connect() as connection:
-            return queries.host(
+            return host_view.host(
                 connection, self.agent_id, now=START + dt.timedelta(days=1), stale_after=dt.timedelta(days=2)
             )
 
