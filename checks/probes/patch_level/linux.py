@@ -84,7 +84,12 @@ def _apt_cache_options(host: Host) -> list[str]:
     every package list on each call: about a CPU second. apt itself checks the cache against the lists
     and dpkg's status, and rebuilds it when either changed, so a kept cache is never stale."""
     path = host.cache_file("apt-pkgcache.bin")
-    return [] if path is None else ["-o", f"Dir::Cache::pkgcache={path}"]
+    if path is None:
+        return []
+    # The source cache too: building the binary cache writes srcpkgcache.bin, by default in /var/cache/apt,
+    # which is read-only under the agent's unit (and not the agent's to write).
+    source = host.cache_file("apt-srcpkgcache.bin")
+    return ["-o", f"Dir::Cache::pkgcache={path}", "-o", f"Dir::Cache::srcpkgcache={source}"]
 
 
 def collect_apt(host: Host, now: float) -> PatchFacts:

@@ -279,6 +279,8 @@ def test_live_apt_keeps_its_package_cache_in_the_agents_directory_and_the_facts_
     first = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
     cache = cache_dir / "apt-pkgcache.bin"
     assert cache.stat().st_size > 0 and (cache_dir.stat().st_mode & 0o777) == 0o700
+    # apt's source cache beside it, never in /var/cache/apt (read-only under the agent's unit)
+    assert (cache_dir / "apt-srcpkgcache.bin").stat().st_size > 0
     built = cache.stat().st_mtime_ns
     second = collect_patch_level_linux(LocalHost(cache_dir=str(cache_dir)), {})
     assert cache.stat().st_mtime_ns == built  # reused, not rebuilt: the lists and dpkg status did not change
