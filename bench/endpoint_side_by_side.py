@@ -126,15 +126,18 @@ TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 def footprint(quick: bool) -> dict[str, Any]:
     """bench/agent_footprint.py's figures, run as it is (it exits 1 when a target is missed: still figures)."""
     args = ["--runs", "2", "--idle-seconds", "5"] if quick else ["--runs", "5", "--idle-seconds", "20"]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "agent_footprint.py"), *args, "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=1800,
-    )
+    with tempfile.TemporaryDirectory(prefix="rampart-footprint-") as scratch:
+        written = Path(scratch) / "footprint.json"
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "agent_footprint.py"), *args, "--json", str(written)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=1800,
+        )
+        text = written.read_text(encoding="utf-8") if written.exists() else ""
     try:
-        figures: dict[str, Any] = json.loads(done.stdout)
+        figures: dict[str, Any] = json.loads(text)
     except ValueError as exc:
         raise BenchError(
             f"bench/agent_footprint.py gave no figures ({done.returncode}):\n{done.stderr[-2000:]}"
