@@ -9,6 +9,8 @@ import stat as _stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from checks.probes.host import (
     DEFAULT_OUTPUT_CAP,
@@ -138,6 +140,21 @@ def _collect_output(
     )
 
 
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """A file read's failure as the probe error that says it (missing, denied, a directory, unreadable)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ProbeError(f"{path} does not exist") from exc
+    except PermissionError as exc:
+        raise AccessDenied(f"permission denied reading {path}") from exc
+    except IsADirectoryError as exc:
+        raise ProbeError(f"{path} is a directory") from exc
+    except OSError as exc:
+        raise ProbeError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 class LocalHost:
     """This machine."""
 
@@ -163,44 +180,26 @@ class LocalHost:
         import hashlib
 
         digest = hashlib.sha256()
-        try:
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-        except FileNotFoundError as exc:
-            raise ProbeError(f"{path} does not exist") from exc
-        except PermissionError as exc:
-            raise AccessDenied(f"permission denied reading {path}") from exc
-        except IsADirectoryError as exc:
-            raise ProbeError(f"{path} is a directory") from exc
-        except OSError as exc:
-            raise ProbeError(f"cannot read {path}: {exc.strerror}") from exc
+        with _reading(path), open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
         return digest.hexdigest()
 
     def resolve(self, path: str) -> str:
         return os.path.realpath(path)
 
     def read_text(self, path: str, *, max_bytes: int = DEFAULT_OUTPUT_CAP) -> str:
-        try:
-            # Small reads: procfs handlers allocate the requested size and fail with ENOMEM on huge reads.
-            chunks: list[bytes] = []
-            remaining = max_bytes
-            with open(path, "rb", buffering=0) as handle:
-                while remaining > 0:
-                    chunk = handle.read(min(remaining, 65536))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    remaining -= len(chunk)
-            data = b"".join(chunks)
-        except FileNotFoundError as exc:
-            raise ProbeError(f"{path} does not exist") from exc
-        except PermissionError as exc:
-            raise AccessDenied(f"permission denied reading {path}") from exc
-        except IsADirectoryError as exc:
-            raise ProbeError(f"{path} is a directory") from exc
-        except OSError as exc:
-            raise ProbeError(f"cannot read {path}: {exc.strerror}") from exc
+        # Small reads: procfs handlers allocate the requested size and fail with ENOMEM on huge reads.
+        chunks: list[bytes] = []
+        remaining = max_bytes
+        with _reading(path), open(path, "rb", buffering=0) as handle:
+            while remaining > 0:
+                chunk = handle.read(min(remaining, 65536))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+        data = b"".join(chunks)
         return data.decode("utf-8", "replace")
 
     def stat(self, path: str) -> FileInfo | None:

@@ -41,14 +41,13 @@ def holders(spec: ProbeSpec) -> list[str]:
 
 
 PROBES = list(registry.all_probes())
-PACKAGED = PROBES
 
 
 def package_of(spec: ProbeSpec) -> str:
     return f"{holders(spec)[0].rpartition('.')[0]}"
 
 
-@pytest.mark.parametrize("spec", PACKAGED, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", PROBES, ids=lambda s: s.name)
 def test_a_probe_is_the_package_named_after_it(spec: ProbeSpec) -> None:
     assert holders(spec) == [f"{package_of(spec)}.spec"], f"{spec.name} must be defined in its package's spec.py only"
     package = package_of(spec)
@@ -58,7 +57,7 @@ def test_a_probe_is_the_package_named_after_it(spec: ProbeSpec) -> None:
     assert importlib.import_module(f"{package}.spec").SPEC is spec
 
 
-@pytest.mark.parametrize("spec", PACKAGED, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", PROBES, ids=lambda s: s.name)
 def test_a_probe_collects_with_its_own_modules(spec: ProbeSpec) -> None:
     package = package_of(spec)
     # A shared wrapper (azure_collector's walk over subscriptions) counts as the code it wraps.
@@ -67,7 +66,7 @@ def test_a_probe_collects_with_its_own_modules(spec: ProbeSpec) -> None:
     assert outside == {}, f"{spec.name}: collectors outside {package}"
 
 
-@pytest.mark.parametrize("spec", PACKAGED, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", PROBES, ids=lambda s: s.name)
 def test_a_probe_has_its_test_file(spec: ProbeSpec) -> None:
     assert (TESTS_DIR / f"test_{spec.name}.py").is_file(), f"tests/checks/probes/test_{spec.name}.py is missing"
 
