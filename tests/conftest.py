@@ -57,3 +57,13 @@ def built_distributions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say so when the shared PostgreSQL server was found away during the run (tests/support/shared_server.py)."""
+    from tests.support.shared_server import FOUND_DOWN
+
+    if FOUND_DOWN:
+        terminalreporter.section("the shared PostgreSQL server was found away", sep="!")
+        for found in FOUND_DOWN:
+            terminalreporter.write_line(found)

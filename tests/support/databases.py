@@ -15,6 +15,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from collector.storage.engine import normalise_url
+from tests.support.shared_server import connect
 
 
 def pg_base_url() -> str | None:
@@ -39,12 +40,12 @@ def temporary_database(base: str, prefix: str) -> Iterator[str]:
     """CREATE a uniquely named database on the server of `base`; DROP it (closing its connections) after."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
+    with connect(admin, base) as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
         yield _with_database(base, name)
     finally:
-        with admin.connect() as connection:
+        with connect(admin, base) as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
@@ -54,13 +55,13 @@ def fresh_schema(database_url: str) -> Iterator[str]:
     """A new empty schema; the URL returned puts it first on the search path."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
+    with connect(admin, database_url) as connection:
         connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in database_url else "?"
     try:
         yield f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with admin.connect() as connection:
+        with connect(admin, database_url) as connection:
             # A test that left a transaction open would make this wait for ever: fail instead.
             connection.exec_driver_sql("SET lock_timeout = '20s'")
             connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
