@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.policy.contract import fact_problems
-from checks.policy.expr import Outcome, Truth, substitute_inputs
+from checks.policy.expr import Expr, Outcome, Truth, substitute_inputs
 from checks.policy.model import Check, Policy, ProbeRef, Waiver, canonical_json
 from checks.probes import registry
 from checks.probes.host import ProbeError
 from checks.probes.redact import RedactingHost, redact_text, redact_value
 from checks.probes.registry import ResourceFacts
+from checks.regex_budget import RegexTooSlow, time_limit
 from checks.results import Result, Status, Subject, SubjectKind
 
 # Runs a probe: (probe ref with inputs resolved) -> facts, or a list of ResourceFacts; raises ProbeError.
@@ -203,7 +204,7 @@ def evaluate_check(
         if broken:
             return [result(Status.ERROR, f"cannot tell whether the check applies: {broken}", condition_facts)]
         if isinstance(condition_facts, dict):
-            outcome = condition.expect.evaluate(condition_facts, inputs)
+            outcome = bounded(condition.expect, condition_facts, inputs)
             if outcome.truth is Truth.FALSE:
                 return [result(Status.NOT_APPLICABLE, condition.reason)]
             if outcome.truth is Truth.UNKNOWN:
@@ -227,14 +228,23 @@ def evaluate_check(
             if broken:
                 results.append(result(Status.ERROR, broken, resource.facts, on))
                 continue
-            status, reason = judge(check.expect.evaluate(resource.facts, inputs))
+            status, reason = judge(bounded(check.expect, resource.facts, inputs))
             results.append(result(status, _with_redaction_note(reason, resource.facts), resource.facts, on))
         return results
     broken = _contract_breaks(check.probe.name, facts) if strict else ""
     if broken:
         return [result(Status.ERROR, broken, facts if isinstance(facts, dict) else None)]
-    status, reason = judge(check.expect.evaluate(facts, inputs))
+    status, reason = judge(bounded(check.expect, facts, inputs))
     return [result(status, _with_redaction_note(reason, facts), facts)]
+
+
+def bounded(expect: Expr, facts: Any, inputs: dict[str, Any]) -> Outcome:
+    """The expectation's outcome, its regular expressions held to one time budget (checks.regex_budget)."""
+    try:
+        with time_limit():
+            return expect.evaluate(facts, inputs)
+    except RegexTooSlow as exc:
+        return Outcome(Truth.UNKNOWN, [exc.reason or f"a regular expression was stopped after {exc.seconds:g} s"])
 
 
 def _contract_breaks(probe: str, facts: Any) -> str:

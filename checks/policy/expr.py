@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.probes.registry import UNKNOWN_BECAUSE
+from checks.regex_budget import RegexTooSlow, too_slow_reason
 
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "matches", "exists")
 COMBINATORS = ("all", "any", "none")
@@ -195,7 +196,11 @@ class Comparison(Expr):
             if not isinstance(observed, str):
                 return None
             pattern = self.pattern or re.compile(str(expected))
-            return pattern.search(observed) is not None
+            try:
+                return pattern.search(observed) is not None
+            except RegexTooSlow as exc:  # the check's budget ran out here (checks.policy.evaluate)
+                over = f"{_fact_label(self.fact)} ({len(observed):,} characters)"
+                raise RegexTooSlow(exc.seconds, too_slow_reason(pattern.pattern, over, exc)) from None
         raise AssertionError(op)
 
 
