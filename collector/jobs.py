@@ -38,6 +38,7 @@ from collector.storage import waivers as waiver_store
 from collector.storage.bulk import upsert
 from collector.storage.engine import write_tx
 from collector.storage.models import (
+    cloud_runs,
     job_runs,
     job_schedule,
     observations,
@@ -287,6 +288,7 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
     with write_tx(engine) as connection:
         old_observations = connection.execute(observations.delete().where(observations.c.day < cutoff.date())).rowcount
         old_runs = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff)).rowcount
+        old_cloud_runs = _forget_cloud_runs(connection, cutoff)
     from collector.dashboard.jobs import prune
 
     dashboard = prune(engine, config, now)
@@ -302,7 +304,18 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
         "snapshots_taken": taken,
         "snapshots_forgotten": forgotten,
         "deleted_job_runs": old_runs,
+        "deleted_cloud_runs": old_cloud_runs,
     }
+
+
+def _forget_cloud_runs(connection: sa.Connection, cutoff: dt.datetime) -> int:
+    """Cloud runs that finished before the horizon, except each tenant's last: the summary reads it (whether
+    the tenant's results are current, and since when not), however long ago it ran."""
+    last_of_each = sa.select(sa.func.max(cloud_runs.c.id)).group_by(cloud_runs.c.tenant_id).scalar_subquery()
+    deleted = connection.execute(
+        cloud_runs.delete().where(cloud_runs.c.finished_at < cutoff, cloud_runs.c.id.not_in(last_of_each))
+    )
+    return int(deleted.rowcount)
 
 
 # --- composition ---------------------------------------------------------------------------------------
