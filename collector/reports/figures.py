@@ -73,12 +73,13 @@ def gather(
     trend_start = previous.start if before else period.start
     # Weeks for short spans, months for longer ones (two quarters: seven points, not twenty-six).
     bucket = "week" if (end.day - trend_start).days <= 120 else "month"
-    bucket_ends = trend_view.bucket_ends(bucket, max(trend_start, horizon), end.day)
+    first_day = max(trend_start, horizon)
+    bucket_ends = trend_view.bucket_ends(bucket, first_day, end.day)
     area_of: dict[tuple[str, str], str | None] = {}
     for key, entry in entries.items():
         found = area_map.area_of(key[0], key[1], entry.frameworks)
         area_of[key] = found.key if found else None
-    trends = area_trends(check_counts_by_day(connection, end.day, group), bucket_ends, area_of)
+    trends = area_trends(check_counts_by_day(connection, first_day, end.day, group), bucket_ends, area_of)
 
     devices_now = devices(connection, end, stale_after, group, period.start)
     devices_before = devices(connection, before, stale_after, group, previous.start) if before else None

@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 
 from collector.config import CollectorConfig
 from collector.reports.figures_base import Moment
-from collector.storage.models import daily_changes, iso, latest_results, result_intervals, subjects
+from collector.storage.models import count_snapshots, daily_changes, iso, latest_results, result_intervals, subjects
 from collector.storage.queries import common
 from collector.storage.queries import summary as summary_view
+from collector.storage.snapshots import snapshot_on_or_before
 
 LONG_FAILING_DAYS = 30
 
@@ -31,10 +32,24 @@ def summary_at(connection: Connection, moment: Moment, group: str | None, config
 
 
 def check_counts_by_day(
-    connection: Connection, end: dt.date, group: str | None
+    connection: Connection, start: dt.date, end: dt.date, group: str | None
 ) -> list[tuple[dt.date, str, str, str, int]]:
     """(day, policy, check, status, net change) up to `end`, in day order: running sums give each day's
-    counts (the same sums the summary as at a date makes)."""
+    counts from `start` on (the same sums the summary as at a date makes). The counts at the newest
+    snapshot at or before `start` come first, as one change on that day, then the changes after it: the
+    rows read grow with the span drawn, not with the days kept."""
+    base = snapshot_on_or_before(connection, start)
+    opening: list[tuple[dt.date, str, str, str, int]] = []
+    if base is not None:
+        snap = count_snapshots.c
+        opening_query = (
+            sa.select(snap.policy_id, snap.check_id, snap.status, sa.func.sum(snap.count))
+            .where(snap.day == base)
+            .group_by(snap.policy_id, snap.check_id, snap.status)
+        )
+        if group:
+            opening_query = opening_query.where(snap.group_name == group)
+        opening = [(base, r[0], r[1], r[2], int(r[3])) for r in connection.execute(opening_query) if r[3]]
     changes = daily_changes.c
     query = (
         sa.select(changes.day, changes.policy_id, changes.check_id, changes.status, sa.func.sum(changes.delta))
@@ -42,9 +57,11 @@ def check_counts_by_day(
         .group_by(changes.day, changes.policy_id, changes.check_id, changes.status)
         .order_by(changes.day)
     )
+    if base is not None:
+        query = query.where(changes.day > base)
     if group:
         query = query.where(changes.group_name == group)
-    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in connection.execute(query) if r[4]]
+    return opening + [(r[0], r[1], r[2], r[3], int(r[4])) for r in connection.execute(query) if r[4]]
 
 
 def area_trends(

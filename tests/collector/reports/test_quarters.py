@@ -37,11 +37,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from checks import wire
+from collector import jobs
 from collector.config import CollectorConfig
 from collector.reports import evidence, figures, periods
 from collector.reports.evidence_files import ExportRequest
 from collector.storage import migrate, waivers
 from collector.storage.engine import make_engine, read_tx, run_write
+from collector.storage.snapshots import snapshot_on_or_before
 from tests.collector.reports.fleet import Fleet, Host
 
 U, D, F = "security-updates-within-14-days", "disks-encrypted", "host-firewall-enabled"
@@ -343,3 +345,19 @@ def test_what_happened_in_the_briefings_own_second_is_in_its_figures(engine: Eng
     devices = area(data, "devices")
     assert devices["now"]["enrolled"] == 1 and devices["now"]["reporting"] == 1, devices
     assert data["totals"]["waived"] == 1 and data["totals"]["pass"] == 1, data["totals"]
+
+
+def test_the_trends_read_from_the_counter_snapshots_match_the_sums_of_every_change(engine: Engine) -> None:
+    """Once the retention job has written the weekly snapshots, the briefing's trends start from the newest
+    one before their first day instead of summing every change kept: the same figures either way."""
+    council = Council(engine)
+    council.until(NOW)
+    summed = [briefing(engine, "2026-Q3", NOW), briefing(engine, "2026-Q3", NOW, group="labs")]
+    taken = jobs.retention(engine, CONFIG, NOW)["snapshots_taken"]
+    with read_tx(engine) as connection:
+        base = snapshot_on_or_before(connection, dt.date(2026, 7, 1))  # Q2 and Q3 are drawn: from 1 July
+    assert taken > 0 and base is not None and base < dt.date(2026, 7, 1)
+    from_snapshots = [briefing(engine, "2026-Q3", NOW), briefing(engine, "2026-Q3", NOW, group="labs")]
+    for before, after in zip(summed, from_snapshots, strict=True):
+        assert comparable(after) == comparable(before)
+    assert area(from_snapshots[0], "updates")["trend"] == [100.0, 100.0, 75.0, 75.0, 75.0]
