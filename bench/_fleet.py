@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from checks import wire
 from collector.storage import migrate, registry
 from collector.storage.assignments import AssignmentCache
+from collector.storage.batch_ingest import IncomingReport, store_agent_reports
 from collector.storage.engine import make_engine, read_tx, run_write, write_tx
 from collector.storage.history import shard_of
 from collector.storage.ingest import ParsedReport, SignedEvidence, parse_report, store_agent_report
 from collector.storage.models import agents
+from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.policies import store_fleet_policy
 
@@ -103,7 +105,7 @@ class Fleet:
 
 
 def enrol(
-    engine: sa.Engine, fleet: Fleet, *, groups: Sequence[str] = ("default",), batch: int = 500, processes: int = 2
+    engine: sa.Engine, fleet: Fleet, *, groups: Sequence[str] = ("default",), batch: int = 1000, processes: int = 2
 ) -> float:
     """Enrol every host with registry.enroll (`batch` agents per transaction), from `processes` processes on
     PostgreSQL, each with its own token per group (a token's use count is a row every enrolment updates);
@@ -156,16 +158,18 @@ def _enrol_share(
 ) -> None:
     engine = make_engine(url, 1)
     for start in range(0, len(hosts), batch):
-        with write_tx(engine) as connection:
-            for host in hosts[start : start + batch]:
-                registry.enroll(
-                    connection,
-                    agent_id=fleet.agent_ids[host],
-                    public_key=wire.public_key_text(fleet.keys[host]),
-                    token=tokens[groups[host % len(groups)]],
-                    host={"hostname": fleet.hostname(host), "os": "linux", "os_version": "12", "agent_version": "0.1"},
-                    now=now,
+        by_group: dict[str, list[registry.NewAgent]] = {}
+        for host in hosts[start : start + batch]:
+            by_group.setdefault(groups[host % len(groups)], []).append(
+                registry.NewAgent(
+                    fleet.agent_ids[host],
+                    wire.public_key_text(fleet.keys[host]),
+                    {"hostname": fleet.hostname(host), "os": "linux", "os_version": "12", "agent_version": "0.1"},
                 )
+            )
+        with write_tx(engine) as connection:
+            for group, enrolling in by_group.items():
+                registry.enroll_many(connection, enrolling, token=tokens[group], now=now)
     engine.dispose()
 
 
@@ -178,25 +182,20 @@ class Store:
         self.assignments = AssignmentCache(default_group, dt.timedelta(hours=24))
 
     def store(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
-        """Store (key, agent_id, body, moment) reports, `per_transaction` to a transaction, each signed as
-        the agent would sign it. Returns the reports stored (duplicates are not)."""
+        """Store (key, agent_id, body, moment) reports one by one with `store_agent_report`, as the collector
+        does, `per_transaction` to a transaction. Returns the reports stored (duplicates are not)."""
         stored = 0
-        pending: list[tuple[ParsedReport, bytes, SignedEvidence, dt.datetime]] = []
-
-        def flush() -> int:
-            stored = run_write(self.engine, write)
-            pending.clear()
-            return stored
+        pending: list[IncomingReport] = []
 
         def write(connection: sa.Connection) -> int:
             count = 0
-            for parsed, body, evidence, moment in pending:
+            for report in pending:
                 outcome = store_agent_report(
                     connection,
-                    parsed,
-                    body,
-                    evidence,
-                    now=moment.replace(tzinfo=None),
+                    report.parsed,
+                    report.body,
+                    report.evidence,
+                    now=report.now,
                     waivers=self.waivers.current,
                     assignments=self.assignments.current,
                 )
@@ -204,6 +203,45 @@ class Store:
                 count += 0 if outcome.duplicate else 1
             return count
 
+        for report in self._incoming(items, lambda body, agent_id: parse_report(json.loads(body), agent_id)):
+            pending.append(report)
+            if len(pending) >= per_transaction:
+                stored += run_write(self.engine, write)
+                pending.clear()
+        if pending:
+            stored += run_write(self.engine, write)
+        return stored
+
+    def load(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
+        """The same reports in bulk: `per_transaction` to one call of batch_ingest.store_agent_reports, decoded
+        as the collector decodes them (report_codec first). Returns the reports stored."""
+        stored = 0
+        pending: list[IncomingReport] = []
+
+        def write(connection: sa.Connection) -> int:
+            outcomes = store_agent_reports(
+                connection, pending, waivers=self.waivers.current, assignments=self.assignments.current
+            )
+            for outcome in outcomes:
+                assert not outcome.not_counted, outcome.not_counted
+            return sum(0 if outcome.duplicate else 1 for outcome in outcomes)
+
+        decode = lambda body, agent_id: decode_report(body, agent_id) or parse_report(json.loads(body), agent_id)  # noqa: E731
+        for report in self._incoming(items, decode):
+            pending.append(report)
+            if len(pending) >= per_transaction:
+                stored += run_write(self.engine, write)
+                pending.clear()
+        if pending:
+            stored += run_write(self.engine, write)
+        return stored
+
+    @staticmethod
+    def _incoming(
+        items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]],
+        decode: Callable[[bytes, str], ParsedReport],
+    ) -> Iterator[IncomingReport]:
+        """Each report signed as its agent signs it, and decoded."""
         for key, agent_id, body, moment in items:
             headers = wire.sign_request(key, agent_id, "POST", REPORT_PATH, body, int(moment.timestamp()))
             evidence = SignedEvidence(
@@ -213,16 +251,11 @@ class Store:
                 headers[wire.HEADER_CONTENT_SHA256],
                 headers[wire.HEADER_SIGNATURE],
             )
-            pending.append((parse_report(json.loads(body), agent_id), body, evidence, moment))
-            if len(pending) >= per_transaction:
-                stored += flush()
-        if pending:
-            stored += flush()
-        return stored
+            yield IncomingReport(decode(body, agent_id), body, evidence, moment.replace(tzinfo=None))
 
 
 def prime(
-    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 50
+    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 500
 ) -> float:
     """Every host's first report (all its results new), through the store, from `processes` processes on
     PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
@@ -233,7 +266,7 @@ def prime(
     if engine.dialect.name != "postgresql":
         processes = 1  # one writer at a time
     with read_tx(engine) as connection:
-        subject_of = dict(connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id)).tuples().all())
+        subject_of = {a: s for a, s in connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id))}
     engine.dispose()
     shares = [
         [host for host in range(len(fleet)) if shard_of(subject_of[fleet.agent_ids[host]]) % processes == index]
@@ -263,7 +296,7 @@ def _store_first(database_url: str, fleet: Fleet, hosts: list[int], moment: dt.d
     engine = make_engine(database_url, 1)
     stamp = utc_stamp(moment)
     items = ((fleet.keys[h], fleet.agent_ids[h], fleet.body(h, 1, stamp), moment) for h in hosts)
-    Store(engine).store(items, per_transaction)
+    Store(engine).load(items, per_transaction)
     engine.dispose()
 
 
@@ -297,7 +330,7 @@ def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: 
                 moment = min(first + dt.timedelta(days=offset), now)
                 yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, sequence, utc_stamp(moment)), moment
 
-        store.store(items(), per_transaction=50)
+        store.load(items(), per_transaction=500)
         for host in range(hosts):
             fleet.acknowledged(host, round_ + 2)
     loaded = time.perf_counter() - began

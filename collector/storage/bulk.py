@@ -2,7 +2,7 @@
 
 PostgreSQL: one `INSERT ... SELECT ... FROM json_to_recordset(:rows)` (or `UPDATE ... FROM
 json_to_recordset(...)`). The statement text is the same whatever the number of rows, so it is compiled
-and prepared once; the rows travel as one JSON text (encoded in C by the json module, parsed in C by
+and prepared once; the rows travel as one JSON text (encoded in C by msgspec, parsed in C by
 PostgreSQL) in one round trip. A plain executemany would send one statement per row; multi-row VALUES
 would make a new statement text for each row count; arrays per column cost a Python call per value.
 SQLite: executemany, which the sqlite3 module runs in C without round trips.
@@ -12,12 +12,11 @@ Statements are built once per (table, columns, conflict rule) and cached.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -45,17 +44,19 @@ def _recordset(table: sa.Table, names: tuple[str, ...], prefix: str = "") -> Any
     return sa.func.json_to_recordset(rows).table_valued(*columns).render_derived(name="u", with_types=True)
 
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} in a bulk statement")
+# msgspec writes the JSON text in C, datetimes as ISO 8601 (as isoformat does), and the facts that the typed
+# decoder kept as the agent sent them (msgspec.Raw, collector/storage/report_codec.py) as they came.
+_encoder = msgspec.json.Encoder()
 
 
 def _rows_param(rows: Sequence[dict[str, Any]], prefix: str = "", names: Sequence[str] | None = None) -> dict[str, str]:
-    """The rows as one JSON text, encoded in C by the json module, parsed in C by PostgreSQL."""
+    """The rows as one JSON text, encoded in C by msgspec, parsed in C by PostgreSQL."""
     if prefix:
         rows = [{prefix + name: row[name] for name in names or row} for row in rows]
-    return {"rows": json.dumps(list(rows), default=_json_default, separators=(",", ":"))}
+    try:
+        return {"rows": _encoder.encode(list(rows)).decode()}
+    except TypeError as exc:
+        raise TypeError(f"cannot send a value in a bulk statement: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
