@@ -46,6 +46,13 @@ def flip_index(host: int, sequence: int, checks: int = CHECKS) -> int:
     return zlib.crc32(f"{host}:{sequence}".encode()) % checks
 
 
+def flip_indices(host: int, sequence: int, flips: int, checks: int = CHECKS) -> set[int]:
+    """The results a report changes when it changes `flips` draws of them (repeats fall together)."""
+    if flips == 1:
+        return {flip_index(host, sequence, checks)}
+    return {zlib.crc32(f"{host}:{sequence}:{k}".encode()) % checks for k in range(flips)}
+
+
 @dataclass
 class Fleet:
     """N simulated agents: each its own Ed25519 key, and the statuses its next report will carry."""
@@ -55,9 +62,10 @@ class Fleet:
     statuses: list[bytearray]
     sent: list[int] = field(default_factory=list)  # reports acknowledged so far, per host
     template: ReportTemplate = field(default_factory=ReportTemplate)
+    flips: int = 1  # draws of results each report after the first changes (flip_indices)
 
     @classmethod
-    def generate(cls, count: int, seed: int = 1, fail_rates: Sequence[float] | None = None) -> Fleet:
+    def generate(cls, count: int, seed: int = 1, fail_rates: Sequence[float] | None = None, flips: int = 1) -> Fleet:
         rng = random.Random(seed)
         rates = fail_rates or [0.02 + 0.4 * (i % 7) / 7 for i in range(CHECKS)]
         keys = [wire.generate_key() for _ in range(count)]
@@ -66,6 +74,7 @@ class Fleet:
             agent_ids=[wire.agent_id_for(key) for key in keys],
             statuses=[bytearray(1 if rng.random() < rate else 0 for rate in rates) for _ in range(count)],
             sent=[0] * count,
+            flips=flips,
         )
 
     def __len__(self) -> int:
@@ -80,8 +89,8 @@ class Fleet:
         report, sequence 1, sends the initial statuses unchanged)."""
         statuses = bytearray(self.statuses[host])
         if sequence > 1:
-            index = flip_index(host, sequence)
-            statuses[index] ^= 1
+            for index in flip_indices(host, sequence, self.flips):
+                statuses[index] ^= 1
         return statuses
 
     def acknowledged(self, host: int, sequence: int) -> None:
@@ -105,15 +114,22 @@ class Fleet:
 
 
 def enrol(
-    engine: sa.Engine, fleet: Fleet, *, groups: Sequence[str] = ("default",), batch: int = 1000, processes: int = 2
+    engine: sa.Engine,
+    fleet: Fleet,
+    *,
+    groups: Sequence[str] = ("default",),
+    batch: int = 1000,
+    processes: int = 2,
+    at: dt.datetime | None = None,
 ) -> float:
-    """Enrol every host with registry.enroll (`batch` agents per transaction), from `processes` processes on
-    PostgreSQL, each with its own token per group (a token's use count is a row every enrolment updates);
-    hosts are spread over `groups` in turn. Returns the seconds it took."""
+    """Enrol every host with registry.enroll_many (`batch` agents per transaction, one call per group),
+    from `processes` processes on PostgreSQL, each with its own token per group (a token's use count is a
+    row every enrolment updates); hosts are spread over `groups` in turn, enrolled `at` (default now).
+    Returns the seconds it took."""
     began = time.perf_counter()
     if engine.dialect.name != "postgresql":
         processes = 1
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    now = (at or dt.datetime.now(dt.UTC)).replace(tzinfo=None, microsecond=0)
     tokens: list[dict[str, str]] = [{} for _ in range(processes)]
     with write_tx(engine) as connection:
         for index in range(processes):
@@ -257,27 +273,40 @@ class Store:
 def prime(
     database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 500
 ) -> float:
-    """Every host's first report (all its results new), through the store, from `processes` processes on
-    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
-    for each other's counter rows. Returns the seconds it took."""
-    began = time.perf_counter()
+    """Every host's first report (all its results new), through the store (`replay`). Returns the seconds."""
     moment = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return replay(database_url, fleet, [(moment, host) for host in range(len(fleet))], processes=processes,
+                  per_transaction=per_transaction)  # fmt: skip
+
+
+def replay(
+    database_url: str,
+    fleet: Fleet,
+    schedule: Sequence[tuple[dt.datetime, int]],
+    *,
+    processes: int = 1,
+    per_transaction: int = 500,
+) -> float:
+    """Each (moment, host) of `schedule`, in its order, as that host's next report, stored at that moment
+    through the store in bulk (Store.load: batch_ingest.store_agent_reports), from `processes` processes on
+    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
+    for each other's counter rows. A host's reports must come in time order (an older run arriving late is
+    kept in the raw report only). Returns the seconds it took."""
+    began = time.perf_counter()
     engine = make_engine(database_url, 1)
     if engine.dialect.name != "postgresql":
         processes = 1  # one writer at a time
     with read_tx(engine) as connection:
         subject_of = {a: s for a, s in connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id))}
     engine.dispose()
-    shares = [
-        [host for host in range(len(fleet)) if shard_of(subject_of[fleet.agent_ids[host]]) % processes == index]
-        for index in range(processes)
-    ]
+    stripe = [shard_of(subject_of[agent_id]) % processes for agent_id in fleet.agent_ids]
+    shares = [[(moment, host) for moment, host in schedule if stripe[host] == index] for index in range(processes)]
     if processes == 1:
-        _store_first(database_url, fleet, shares[0], moment, per_transaction)
+        _replay_share(database_url, fleet, shares[0], per_transaction)
     else:
         context = multiprocessing.get_context("fork")
         children = [
-            context.Process(target=_store_first, args=(database_url, fleet, share, moment, per_transaction))
+            context.Process(target=_replay_share, args=(database_url, fleet, share, per_transaction))
             for share in shares
         ]
         for child in children:
@@ -286,17 +315,26 @@ def prime(
             child.join()
         failed = [child.exitcode for child in children if child.exitcode]
         if failed:
-            raise RuntimeError(f"storing the first reports failed in {len(failed)} process(es)")
-    for host in range(len(fleet)):
-        fleet.acknowledged(host, 1)
+            raise RuntimeError(f"storing the reports failed in {len(failed)} process(es)")
+    if processes > 1:  # the children's fleets were copies: move this one on as they did
+        for _moment, host in schedule:
+            fleet.acknowledged(host, fleet.sent[host] + 1)
     return time.perf_counter() - began
 
 
-def _store_first(database_url: str, fleet: Fleet, hosts: list[int], moment: dt.datetime, per_transaction: int) -> None:
+def _replay_share(
+    database_url: str, fleet: Fleet, share: Sequence[tuple[dt.datetime, int]], per_transaction: int
+) -> None:
     engine = make_engine(database_url, 1)
-    stamp = utc_stamp(moment)
-    items = ((fleet.keys[h], fleet.agent_ids[h], fleet.body(h, 1, stamp), moment) for h in hosts)
-    Store(engine).load(items, per_transaction)
+
+    def items() -> Iterator[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
+        for moment, host in share:
+            sequence = fleet.sent[host] + 1
+            body = fleet.body(host, sequence, utc_stamp(moment))
+            fleet.acknowledged(host, sequence)  # a failure to store it fails the whole replay
+            yield fleet.keys[host], fleet.agent_ids[host], body, moment
+
+    Store(engine).load(items(), per_transaction)
     engine.dispose()
 
 
@@ -315,24 +353,14 @@ def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: 
     first = now - dt.timedelta(days=days)
     rng = random.Random(5)
     stored = prime(database_url, fleet, at=first, processes=2)
-    store = Store(engine)
     for round_ in range(later_reports):
         # Reports are stored in date order per host (an older run arriving late is kept as raw only).
         offsets = sorted(
             ((rng.uniform(days * round_ / later_reports, days * (round_ + 1) / later_reports), host)
              for host in range(hosts)),
         )  # fmt: skip
-
-        def items(
-            offsets: list[tuple[float, int]] = offsets, sequence: int = round_ + 2
-        ) -> Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
-            for offset, host in offsets:
-                moment = min(first + dt.timedelta(days=offset), now)
-                yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, sequence, utc_stamp(moment)), moment
-
-        store.load(items(), per_transaction=500)
-        for host in range(hosts):
-            fleet.acknowledged(host, round_ + 2)
+        schedule = [(min(first + dt.timedelta(days=offset), now), host) for offset, host in offsets]
+        replay(database_url, fleet, schedule, processes=2)
     loaded = time.perf_counter() - began
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -99,7 +99,7 @@ def insert_rows(
     if connection.dialect.name == "postgresql":
         connection.execute(_pg_insert(table, names, conflict, update), _rows_param(rows))
     else:
-        connection.execute(_sqlite_insert(table, conflict, update), list(rows))
+        _sqlite_executemany(connection, _sqlite_insert(table, conflict, update), names, rows)
 
 
 @functools.lru_cache(maxsize=32)
@@ -150,8 +150,10 @@ def update_rows(
         params = {**_rows_param(rows, prefix="s_", names=match_names + value_names), **fixed}
         connection.execute(_pg_update(table, match_names, value_names, null_names, same_names), params)
     else:
-        connection.execute(
+        _sqlite_executemany(
+            connection,
             _sqlite_update(table, match_names, value_names, null_names, same_names),
+            None,
             [
                 {
                     **{f"m_{name}": row[name] for name in match_names},
@@ -161,3 +163,32 @@ def update_rows(
                 for row in rows
             ],
         )
+
+
+def _sqlite_executemany(
+    connection: Connection, statement: Any, names: tuple[str, ...] | None, rows: Sequence[dict[str, Any]]
+) -> None:
+    """executemany of a statement compiled once: each row's values converted with their columns' own bind
+    processors (SQLAlchemy's, so stored exactly as connection.execute would store them) and handed to
+    sqlite3 as tuples. connection.execute(statement, rows) costs tens of microseconds a row in Python."""
+    sql, order, processors = _sqlite_compiled(statement, names, connection.dialect)
+    connection.exec_driver_sql(
+        sql,
+        [
+            tuple(
+                value if p is None or value is None else p(value) for value, p in zip(values, processors, strict=True)
+            )
+            for values in ([row[name] for name in order] for row in rows)
+        ],
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_compiled(
+    statement: Any, names: tuple[str, ...] | None, dialect: Any
+) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
+    """(SQL text, parameter names in order, each one's bind processor or None) of a statement."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names) if names is not None else None)
+    order = tuple(compiled.positiontup or ())
+    processors = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in order)
+    return compiled.string, order, processors
