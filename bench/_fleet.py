@@ -1,9 +1,16 @@
 """Simulated hosts, enrolled and reporting through the collector's own code, in bulk.
 
-Enrolment calls collector/storage/registry.py (what POST /api/v1/enroll runs); reports go through
-collector/storage/ingest.py (`parse_report`, `store_agent_report`: what the collector stores a report with),
-signed for real, several per transaction so that a fleet of 100,000 hosts loads in minutes. No other writer:
-the latest rows, history intervals and counters are what ingest writes.
+Enrolment calls `registry.enroll_many` (collector/storage/registry.py: what `enroll`, behind POST
+/api/v1/enroll, writes for each agent, a thousand agents in a few statements); reports are signed for real,
+decoded as the collector decodes them (collector/storage/report_codec.py, else `parse_report`) and stored
+with `batch_ingest.store_agent_reports` (collector/storage/batch_ingest.py: the collector's `admit` and
+`plan_results`, 500 reports to a transaction, one statement per table for all of them), by `replay`, which
+stores any schedule of reports back-dated to their moments (the store takes the moment it stores at as
+the report's received time and the subject's last contact; the results' evaluation times are in the
+bodies). No other writer: the latest rows, history intervals, counters, daily changes and marks are what
+ingest writes. tests/collector/test_batch_ingest.py shows that the bulk paths write exactly what
+`enroll` and `store_agent_report`, one by one, write. `Store.store` keeps the one-by-one path
+(bench/ingest_inprocess.py measures it).
 """
 
 from __future__ import annotations
