@@ -170,14 +170,18 @@ def _sqlite_executemany(
 ) -> None:
     """executemany of a statement compiled once: each row's values converted with their columns' own bind
     processors (SQLAlchemy's, so stored exactly as connection.execute would store them) and handed to
-    sqlite3 as tuples. connection.execute(statement, rows) costs tens of microseconds a row in Python."""
-    sql, order, processors = _sqlite_compiled(statement, names, connection.dialect)
+    sqlite3 as tuples. connection.execute(statement, rows) costs tens of microseconds a row in Python.
+    An INSERT that leaves out a column with a Python-side default goes through connection.execute, which
+    fills the default in."""
+    plan = _sqlite_compiled(statement, names, connection.dialect)
+    if plan is None:
+        connection.execute(statement, list(rows))
+        return
+    sql, order, processors = plan
     connection.exec_driver_sql(
         sql,
         [
-            tuple(
-                value if p is None or value is None else p(value) for value, p in zip(values, processors, strict=True)
-            )
+            tuple(value if p is None else p(value) for value, p in zip(values, processors, strict=True))
             for values in ([row[name] for name in order] for row in rows)
         ],
     )
@@ -186,9 +190,12 @@ def _sqlite_executemany(
 @functools.lru_cache(maxsize=64)
 def _sqlite_compiled(
     statement: Any, names: tuple[str, ...] | None, dialect: Any
-) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
-    """(SQL text, parameter names in order, each one's bind processor or None) of a statement."""
+) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
+    """(SQL text, parameter names in order, each one's bind processor or None) of a statement; None when
+    it takes a parameter the rows do not carry (a default for a column left out)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(names) if names is not None else None)
     order = tuple(compiled.positiontup or ())
+    if names is not None and not set(order) <= set(names):
+        return None
     processors = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in order)
     return compiled.string, order, processors
