@@ -1,9 +1,16 @@
 """Simulated hosts, enrolled and reporting through the collector's own code, in bulk.
 
-Enrolment calls collector/storage/registry.py (what POST /api/v1/enroll runs); reports go through
-collector/storage/ingest.py (`parse_report`, `store_agent_report`: what the collector stores a report with),
-signed for real, several per transaction so that a fleet of 100,000 hosts loads in minutes. No other writer:
-the latest rows, history intervals and counters are what ingest writes.
+Enrolment calls `registry.enroll_many` (collector/storage/registry.py: what `enroll`, behind POST
+/api/v1/enroll, writes for each agent, a thousand agents in a few statements); reports are signed for real,
+decoded as the collector decodes them (collector/storage/report_codec.py, else `parse_report`) and stored
+with `batch_ingest.store_agent_reports` (collector/storage/batch_ingest.py: the collector's `admit` and
+`plan_results`, 500 reports to a transaction, one statement per table for all of them), by `replay`, which
+stores any schedule of reports back-dated to their moments (the store takes the moment it stores at as
+the report's received time and the subject's last contact; the results' evaluation times are in the
+bodies). No other writer: the latest rows, history intervals, counters, daily changes and marks are what
+ingest writes. tests/collector/test_batch_ingest.py shows that the bulk paths write exactly what
+`enroll` and `store_agent_report`, one by one, write. `Store.store` keeps the one-by-one path
+(bench/ingest_inprocess.py measures it).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import random
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +34,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from checks import wire
 from collector.storage import migrate, registry
 from collector.storage.assignments import AssignmentCache
+from collector.storage.batch_ingest import IncomingReport, store_agent_reports
 from collector.storage.engine import make_engine, read_tx, run_write, write_tx
 from collector.storage.history import shard_of
 from collector.storage.ingest import ParsedReport, SignedEvidence, parse_report, store_agent_report
 from collector.storage.models import agents
+from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.policies import store_fleet_policy
 
@@ -44,6 +53,13 @@ def flip_index(host: int, sequence: int, checks: int = CHECKS) -> int:
     return zlib.crc32(f"{host}:{sequence}".encode()) % checks
 
 
+def flip_indices(host: int, sequence: int, flips: int, checks: int = CHECKS) -> set[int]:
+    """The results a report changes when it changes `flips` draws of them (repeats fall together)."""
+    if flips == 1:
+        return {flip_index(host, sequence, checks)}
+    return {zlib.crc32(f"{host}:{sequence}:{k}".encode()) % checks for k in range(flips)}
+
+
 @dataclass
 class Fleet:
     """N simulated agents: each its own Ed25519 key, and the statuses its next report will carry."""
@@ -53,9 +69,10 @@ class Fleet:
     statuses: list[bytearray]
     sent: list[int] = field(default_factory=list)  # reports acknowledged so far, per host
     template: ReportTemplate = field(default_factory=ReportTemplate)
+    flips: int = 1  # draws of results each report after the first changes (flip_indices)
 
     @classmethod
-    def generate(cls, count: int, seed: int = 1, fail_rates: Sequence[float] | None = None) -> Fleet:
+    def generate(cls, count: int, seed: int = 1, fail_rates: Sequence[float] | None = None, flips: int = 1) -> Fleet:
         rng = random.Random(seed)
         rates = fail_rates or [0.02 + 0.4 * (i % 7) / 7 for i in range(CHECKS)]
         keys = [wire.generate_key() for _ in range(count)]
@@ -64,6 +81,7 @@ class Fleet:
             agent_ids=[wire.agent_id_for(key) for key in keys],
             statuses=[bytearray(1 if rng.random() < rate else 0 for rate in rates) for _ in range(count)],
             sent=[0] * count,
+            flips=flips,
         )
 
     def __len__(self) -> int:
@@ -78,8 +96,8 @@ class Fleet:
         report, sequence 1, sends the initial statuses unchanged)."""
         statuses = bytearray(self.statuses[host])
         if sequence > 1:
-            index = flip_index(host, sequence)
-            statuses[index] ^= 1
+            for index in flip_indices(host, sequence, self.flips):
+                statuses[index] ^= 1
         return statuses
 
     def acknowledged(self, host: int, sequence: int) -> None:
@@ -103,15 +121,22 @@ class Fleet:
 
 
 def enrol(
-    engine: sa.Engine, fleet: Fleet, *, groups: Sequence[str] = ("default",), batch: int = 500, processes: int = 2
+    engine: sa.Engine,
+    fleet: Fleet,
+    *,
+    groups: Sequence[str] = ("default",),
+    batch: int = 1000,
+    processes: int = 2,
+    at: dt.datetime | None = None,
 ) -> float:
-    """Enrol every host with registry.enroll (`batch` agents per transaction), from `processes` processes on
-    PostgreSQL, each with its own token per group (a token's use count is a row every enrolment updates);
-    hosts are spread over `groups` in turn. Returns the seconds it took."""
+    """Enrol every host with registry.enroll_many (`batch` agents per transaction, one call per group),
+    from `processes` processes on PostgreSQL, each with its own token per group (a token's use count is a
+    row every enrolment updates); hosts are spread over `groups` in turn, enrolled `at` (default now).
+    Returns the seconds it took."""
     began = time.perf_counter()
     if engine.dialect.name != "postgresql":
         processes = 1
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    now = (at or dt.datetime.now(dt.UTC)).replace(tzinfo=None, microsecond=0)
     tokens: list[dict[str, str]] = [{} for _ in range(processes)]
     with write_tx(engine) as connection:
         for index in range(processes):
@@ -156,16 +181,18 @@ def _enrol_share(
 ) -> None:
     engine = make_engine(url, 1)
     for start in range(0, len(hosts), batch):
-        with write_tx(engine) as connection:
-            for host in hosts[start : start + batch]:
-                registry.enroll(
-                    connection,
-                    agent_id=fleet.agent_ids[host],
-                    public_key=wire.public_key_text(fleet.keys[host]),
-                    token=tokens[groups[host % len(groups)]],
-                    host={"hostname": fleet.hostname(host), "os": "linux", "os_version": "12", "agent_version": "0.1"},
-                    now=now,
+        by_group: dict[str, list[registry.NewAgent]] = {}
+        for host in hosts[start : start + batch]:
+            by_group.setdefault(groups[host % len(groups)], []).append(
+                registry.NewAgent(
+                    fleet.agent_ids[host],
+                    wire.public_key_text(fleet.keys[host]),
+                    {"hostname": fleet.hostname(host), "os": "linux", "os_version": "12", "agent_version": "0.1"},
                 )
+            )
+        with write_tx(engine) as connection:
+            for group, enrolling in by_group.items():
+                registry.enroll_many(connection, enrolling, token=tokens[group], now=now)
     engine.dispose()
 
 
@@ -178,25 +205,20 @@ class Store:
         self.assignments = AssignmentCache(default_group, dt.timedelta(hours=24))
 
     def store(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
-        """Store (key, agent_id, body, moment) reports, `per_transaction` to a transaction, each signed as
-        the agent would sign it. Returns the reports stored (duplicates are not)."""
+        """Store (key, agent_id, body, moment) reports one by one with `store_agent_report`, as the collector
+        does, `per_transaction` to a transaction. Returns the reports stored (duplicates are not)."""
         stored = 0
-        pending: list[tuple[ParsedReport, bytes, SignedEvidence, dt.datetime]] = []
-
-        def flush() -> int:
-            stored = run_write(self.engine, write)
-            pending.clear()
-            return stored
+        pending: list[IncomingReport] = []
 
         def write(connection: sa.Connection) -> int:
             count = 0
-            for parsed, body, evidence, moment in pending:
+            for report in pending:
                 outcome = store_agent_report(
                     connection,
-                    parsed,
-                    body,
-                    evidence,
-                    now=moment.replace(tzinfo=None),
+                    report.parsed,
+                    report.body,
+                    report.evidence,
+                    now=report.now,
                     waivers=self.waivers.current,
                     assignments=self.assignments.current,
                 )
@@ -204,6 +226,45 @@ class Store:
                 count += 0 if outcome.duplicate else 1
             return count
 
+        for report in self._incoming(items, lambda body, agent_id: parse_report(json.loads(body), agent_id)):
+            pending.append(report)
+            if len(pending) >= per_transaction:
+                stored += run_write(self.engine, write)
+                pending.clear()
+        if pending:
+            stored += run_write(self.engine, write)
+        return stored
+
+    def load(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
+        """The same reports in bulk: `per_transaction` to one call of batch_ingest.store_agent_reports, decoded
+        as the collector decodes them (report_codec first). Returns the reports stored."""
+        stored = 0
+        pending: list[IncomingReport] = []
+
+        def write(connection: sa.Connection) -> int:
+            outcomes = store_agent_reports(
+                connection, pending, waivers=self.waivers.current, assignments=self.assignments.current
+            )
+            for outcome in outcomes:
+                assert not outcome.not_counted, outcome.not_counted
+            return sum(0 if outcome.duplicate else 1 for outcome in outcomes)
+
+        decode = lambda body, agent_id: decode_report(body, agent_id) or parse_report(json.loads(body), agent_id)  # noqa: E731
+        for report in self._incoming(items, decode):
+            pending.append(report)
+            if len(pending) >= per_transaction:
+                stored += run_write(self.engine, write)
+                pending.clear()
+        if pending:
+            stored += run_write(self.engine, write)
+        return stored
+
+    @staticmethod
+    def _incoming(
+        items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]],
+        decode: Callable[[bytes, str], ParsedReport],
+    ) -> Iterator[IncomingReport]:
+        """Each report signed as its agent signs it, and decoded."""
         for key, agent_id, body, moment in items:
             headers = wire.sign_request(key, agent_id, "POST", REPORT_PATH, body, int(moment.timestamp()))
             evidence = SignedEvidence(
@@ -213,38 +274,46 @@ class Store:
                 headers[wire.HEADER_CONTENT_SHA256],
                 headers[wire.HEADER_SIGNATURE],
             )
-            pending.append((parse_report(json.loads(body), agent_id), body, evidence, moment))
-            if len(pending) >= per_transaction:
-                stored += flush()
-        if pending:
-            stored += flush()
-        return stored
+            yield IncomingReport(decode(body, agent_id), body, evidence, moment.replace(tzinfo=None))
 
 
 def prime(
-    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 50
+    database_url: str, fleet: Fleet, *, at: dt.datetime | None = None, processes: int = 1, per_transaction: int = 500
 ) -> float:
-    """Every host's first report (all its results new), through the store, from `processes` processes on
-    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
-    for each other's counter rows. Returns the seconds it took."""
-    began = time.perf_counter()
+    """Every host's first report (all its results new), through the store (`replay`). Returns the seconds."""
     moment = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return replay(database_url, fleet, [(moment, host) for host in range(len(fleet))], processes=processes,
+                  per_transaction=per_transaction)  # fmt: skip
+
+
+def replay(
+    database_url: str,
+    fleet: Fleet,
+    schedule: Sequence[tuple[dt.datetime, int]],
+    *,
+    processes: int = 1,
+    per_transaction: int = 500,
+) -> float:
+    """Each (moment, host) of `schedule`, in its order, as that host's next report, stored at that moment
+    through the store in bulk (Store.load: batch_ingest.store_agent_reports), from `processes` processes on
+    PostgreSQL. Each process takes the hosts of its own counter stripes, so that no two transactions wait
+    for each other's counter rows. A host's reports must come in time order (an older run arriving late is
+    kept in the raw report only). Returns the seconds it took."""
+    began = time.perf_counter()
     engine = make_engine(database_url, 1)
     if engine.dialect.name != "postgresql":
         processes = 1  # one writer at a time
     with read_tx(engine) as connection:
-        subject_of = dict(connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id)).tuples().all())
+        subject_of = {a: s for a, s in connection.execute(sa.select(agents.c.agent_id, agents.c.subject_id))}
     engine.dispose()
-    shares = [
-        [host for host in range(len(fleet)) if shard_of(subject_of[fleet.agent_ids[host]]) % processes == index]
-        for index in range(processes)
-    ]
+    stripe = [shard_of(subject_of[agent_id]) % processes for agent_id in fleet.agent_ids]
+    shares = [[(moment, host) for moment, host in schedule if stripe[host] == index] for index in range(processes)]
     if processes == 1:
-        _store_first(database_url, fleet, shares[0], moment, per_transaction)
+        _replay_share(database_url, fleet, shares[0], per_transaction)
     else:
         context = multiprocessing.get_context("fork")
         children = [
-            context.Process(target=_store_first, args=(database_url, fleet, share, moment, per_transaction))
+            context.Process(target=_replay_share, args=(database_url, fleet, share, per_transaction))
             for share in shares
         ]
         for child in children:
@@ -253,17 +322,26 @@ def prime(
             child.join()
         failed = [child.exitcode for child in children if child.exitcode]
         if failed:
-            raise RuntimeError(f"storing the first reports failed in {len(failed)} process(es)")
-    for host in range(len(fleet)):
-        fleet.acknowledged(host, 1)
+            raise RuntimeError(f"storing the reports failed in {len(failed)} process(es)")
+    if processes > 1:  # the children's fleets were copies: move this one on as they did
+        for _moment, host in schedule:
+            fleet.acknowledged(host, fleet.sent[host] + 1)
     return time.perf_counter() - began
 
 
-def _store_first(database_url: str, fleet: Fleet, hosts: list[int], moment: dt.datetime, per_transaction: int) -> None:
+def _replay_share(
+    database_url: str, fleet: Fleet, share: Sequence[tuple[dt.datetime, int]], per_transaction: int
+) -> None:
     engine = make_engine(database_url, 1)
-    stamp = utc_stamp(moment)
-    items = ((fleet.keys[h], fleet.agent_ids[h], fleet.body(h, 1, stamp), moment) for h in hosts)
-    Store(engine).store(items, per_transaction)
+
+    def items() -> Iterator[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
+        for moment, host in share:
+            sequence = fleet.sent[host] + 1
+            body = fleet.body(host, sequence, utc_stamp(moment))
+            fleet.acknowledged(host, sequence)  # a failure to store it fails the whole replay
+            yield fleet.keys[host], fleet.agent_ids[host], body, moment
+
+    Store(engine).load(items(), per_transaction)
     engine.dispose()
 
 
@@ -282,24 +360,14 @@ def load_fleet(database_url: str, hosts: int, *, days: int = 60, later_reports: 
     first = now - dt.timedelta(days=days)
     rng = random.Random(5)
     stored = prime(database_url, fleet, at=first, processes=2)
-    store = Store(engine)
     for round_ in range(later_reports):
         # Reports are stored in date order per host (an older run arriving late is kept as raw only).
         offsets = sorted(
             ((rng.uniform(days * round_ / later_reports, days * (round_ + 1) / later_reports), host)
              for host in range(hosts)),
         )  # fmt: skip
-
-        def items(
-            offsets: list[tuple[float, int]] = offsets, sequence: int = round_ + 2
-        ) -> Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]]:
-            for offset, host in offsets:
-                moment = min(first + dt.timedelta(days=offset), now)
-                yield fleet.keys[host], fleet.agent_ids[host], fleet.body(host, sequence, utc_stamp(moment)), moment
-
-        store.store(items(), per_transaction=50)
-        for host in range(hosts):
-            fleet.acknowledged(host, round_ + 2)
+        schedule = [(min(first + dt.timedelta(days=offset), now), host) for offset, host in offsets]
+        replay(database_url, fleet, schedule, processes=2)
     loaded = time.perf_counter() - began
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -5,8 +5,8 @@
     python bench/dashboard_pages.py --db postgresql --hosts 100000 --repeat 15
 
 The fleet is loaded through the collector's own store (bench/_fleet.py: each host enrolled with the
-registry and reporting through store_agent_report, so the latest results, history intervals, striped
-counters and daily changes are what ingest writes). A real `rampart-collector
+registry and reporting through the store in bulk, batch_ingest.store_agent_reports, so the latest results,
+history intervals, striped counters and daily changes are what ingest writes). A real `rampart-collector
 serve` (one worker, HTTPS) then answers each page `--repeat` times after one warm-up, signed in as an
 admin through the sign-in form. The figure is the server's own time for the page (the `Server-Timing`
 header the dashboard sets: from the request reaching the dashboard to the response starting), beside the

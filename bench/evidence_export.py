@@ -1,8 +1,8 @@
 """Evidence export benchmark: 100,000 hosts x 40 checks x 90 days of history; time, and peak memory (target:
 under 300 MB).
 
-    python bench/evidence_export.py                 # SQLite, 20,000 hosts (make bench)
-    python bench/evidence_export.py --quick         # 2,000 hosts (make bench-quick)
+    python bench/evidence_export.py                 # SQLite, 10,000 hosts (make bench)
+    python bench/evidence_export.py --quick         # 1,000 hosts (make bench-quick)
     python bench/evidence_export.py --db both --hosts 100000
     python bench/evidence_export.py --db sqlite --hosts 20000
 
@@ -94,11 +94,11 @@ def main() -> int:
     parsed = parser(__doc__)
     pg_url_option(parsed)
     parsed.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parsed.add_argument("--hosts", type=int, help="hosts (20,000; quick 2,000)")
+    parsed.add_argument("--hosts", type=int, help="hosts (10,000; quick 1,000)")
     parsed.add_argument("--days", type=int, default=90)
     parsed.add_argument("--keep", metavar="DIR", help="load into DIR and keep it (bench/briefing.py --fleet DIR)")
     args = parsed.parse_args()
-    args.hosts = args.hosts or (2_000 if args.quick else 20_000)
+    args.hosts = args.hosts or (1_000 if args.quick else 10_000)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     out: dict[str, Any] = {"meta": machine(), "days": args.days}
     with tempfile.TemporaryDirectory(prefix="rampart-bench-evidence-") as tmp:

@@ -5,7 +5,8 @@
     python bench/fleet_queries.py --db postgresql --hosts 100000 --repeat 20
 
 The fleet (bench/_fleet.py): --hosts hosts in five groups x 40 checks, each its own key, enrolled with the
-registry and reporting through `store_agent_report` (several reports per transaction): a first report 60
+registry and reporting through the store in bulk (`batch_ingest.store_agent_reports`, 500 reports per
+transaction): a first report 60
 days ago and one more at a random day since, so the counters, daily changes and history intervals are
 exactly what ingest writes (no other writer). Then each query --repeat times after a warm-up, in-process,
 and the summary over HTTPS from a served collector. Median and p95.

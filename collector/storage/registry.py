@@ -8,6 +8,7 @@ same key and the same token (its answer was lost) gets its enrolment back withou
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,9 @@ from sqlalchemy.engine import Connection
 from checks.policy.model import canonical_json
 from collector.security import ENROLLMENT_PREFIX, new_id, new_secret, token_hash
 from collector.storage import audit
+from collector.storage.bulk import insert_rows
 from collector.storage.history import retire_subject
-from collector.storage.models import agents, enrollment_tokens, iso, subjects
+from collector.storage.models import agents, audit_log, enrollment_tokens, iso, subjects
 
 HOST_TEXT_FIELDS = {"hostname": 255, "os": 100, "os_version": 100, "agent_version": 50}
 MAX_HOST_FACTS_BYTES = 16384
@@ -53,6 +55,15 @@ class Enrolment:
     agent_id: str
     group: str
     created: bool
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    """One agent of `enroll_many`: what POST /api/v1/enroll carries (its id derived from its key by the caller)."""
+
+    agent_id: str
+    public_key: str
+    host: dict[str, Any]
 
 
 # --- enrolment tokens ----------------------------------------------------------------------------------
@@ -134,16 +145,17 @@ def revoke_token(connection: Connection, token_id: str, *, by: str, now: dt.date
     return bool(result.rowcount)
 
 
-def _consume_token(connection: Connection, secret: str, now: dt.datetime) -> tuple[str, str]:
+def _consume_token(connection: Connection, secret: str, now: dt.datetime, uses: int = 1) -> tuple[str, str]:
+    """Take `uses` uses of the token at once, all or none."""
     row = connection.execute(
         enrollment_tokens.update()
         .where(
             enrollment_tokens.c.token_hash == token_hash(secret),
             enrollment_tokens.c.revoked_at.is_(None),
             enrollment_tokens.c.expires_at > now,
-            enrollment_tokens.c.uses < enrollment_tokens.c.max_uses,
+            enrollment_tokens.c.uses + uses <= enrollment_tokens.c.max_uses,
         )
-        .values(uses=enrollment_tokens.c.uses + 1)
+        .values(uses=enrollment_tokens.c.uses + uses)
         .returning(enrollment_tokens.c.id, enrollment_tokens.c.group_name)
     ).first()
     if row is None:
@@ -224,6 +236,73 @@ def enroll(
     )
     audit.record(connection, f"agent:{agent_id}", "agent.enroll", agent_id, {"token": token_id, "group": group}, now)
     return Enrolment(agent_id, group, created=True)
+
+
+def enroll_many(
+    connection: Connection, enrolling: Sequence[NewAgent], *, token: str, now: dt.datetime
+) -> list[Enrolment]:
+    """Register many agents with one token in a few statements, writing what `enroll` writes for each
+    (loading a fleet: bench/_fleet.py). The token's uses are taken all at once, so BadToken means none was
+    enrolled. An agent already enrolled is handed to `enroll` (its own rules); ids must be distinct."""
+    if not enrolling:
+        return []
+    facts = [host_fields(agent.host) for agent in enrolling]  # BadHostFacts before anything is written
+    ids = [agent.agent_id for agent in enrolling]
+    if len(set(ids)) != len(ids):
+        raise ValueError("an agent is named twice")
+    known = set(connection.execute(sa.select(agents.c.agent_id).where(agents.c.agent_id.in_(ids))).scalars())
+    fresh = [(agent, fact) for agent, fact in zip(enrolling, facts, strict=True) if agent.agent_id not in known]
+    answers = {
+        agent.agent_id: enroll(connection, agent_id=agent.agent_id, public_key=agent.public_key, token=token,
+                               host=agent.host, now=now)
+        for agent in enrolling
+        if agent.agent_id in known
+    }  # fmt: skip
+    if fresh:
+        token_id, group = _consume_token(connection, token, now, uses=len(fresh))
+        subject_of = _insert_subjects(connection, [(a.agent_id, f["hostname"]) for a, f in fresh], group, now)
+        insert_rows(
+            connection,
+            agents,
+            [
+                {"agent_id": a.agent_id, "subject_id": subject_of[a.agent_id], "public_key": a.public_key,
+                 **f, "group_name": group, "enrolled_at": now, "token_id": token_id, "revoked_at": None,
+                 "revoked_by": None}
+                for a, f in fresh
+            ],
+        )  # fmt: skip
+        insert_rows(
+            connection,
+            audit_log,
+            [
+                {"at": now, "actor": f"agent:{a.agent_id}"[:100], "action": "agent.enroll", "target": a.agent_id[:255],
+                 "details": {"token": token_id, "group": group}}
+                for a, _ in fresh
+            ],
+        )  # fmt: skip
+        answers.update({a.agent_id: Enrolment(a.agent_id, group, created=True) for a, _ in fresh})
+    return [answers[agent_id] for agent_id in ids]
+
+
+def _insert_subjects(
+    connection: Connection, named: Sequence[tuple[str, str]], group: str, now: dt.datetime
+) -> dict[str, int]:
+    """Insert the subjects of new agents (agent id, hostname); their ids by agent id."""
+    insert_rows(
+        connection,
+        subjects,
+        [
+            {"kind": "host", "ext_id": agent_id, "name": name, "group_name": group, "first_seen": now,
+             "last_seen": now, "last_report_at": None}
+            for agent_id, name in named
+        ],
+    )  # fmt: skip
+    rows = connection.execute(
+        sa.select(subjects.c.ext_id, subjects.c.id).where(
+            subjects.c.kind == "host", subjects.c.ext_id.in_([agent_id for agent_id, _ in named])
+        )
+    )
+    return {ext_id: subject_id for ext_id, subject_id in rows}
 
 
 def authenticate(connection: Connection, agent_id: str) -> AgentAuth | None:
