@@ -14,11 +14,11 @@ adds what is missing, per connection:
   still incomplete are counted a read at a time as they arrive, so no more than the limit and one read
   (at most 256 KiB) is ever kept of them.
 - body: a response sent before the request's body was all received closes the connection (its rest is
-  never read).
-- one write per small response: uvicorn writes a response's status line and headers, then its body, each
-  a TLS record and a send of its own; the head is held until the body's first write and leaves with it
-  (`HeadWithBody`), which halves the records and sends of the answer to every report. The time to read a body is bounded by the application (`body_timeout_s`, 408: see
+  never read). The time to read a body is bounded by the application (`body_timeout_s`, 408: see
   collector/api/app.py), which can still answer with a proper error.
+- one write per response: uvicorn writes a response's status line and headers, then its body, each a
+  TLS record and a send of its own; the head is held until the body's first write and leaves with it
+  (`HeadWithBody`), which halves the records and sends of the answer to every report.
 
 A TLS handshake that never completes is ended by the event loop after 60 s (asyncio's and uvloop's
 default; uvicorn exposes no setting); such connections are not yet HTTP connections.
@@ -34,7 +34,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -218,7 +218,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         # A HEAD response has no body to carry its head; an upgrade made no cycle.
         if cycle is not None and cycle is not before and self.scope["method"] != "HEAD":
-            cycle.transport = HeadWithBody(self.transport, cycle)
+            # Not a Transport subclass: its methods would shadow the delegation of the ones not written here.
+            cycle.transport = cast(asyncio.Transport, HeadWithBody(self.transport, cycle))
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:

@@ -131,7 +131,9 @@ def _plain_policy(policy: _Policy) -> bool:
 _PLAIN_FACTS = frozenset(b"{[n")
 
 
-def _incoming(result: _Result, times: dict[str, dt.datetime | None], policies: set[tuple[str, str, str]]) -> IncomingResult:
+def _incoming(
+    result: _Result, times: dict[str, dt.datetime | None], policies: set[tuple[str, str, str]]
+) -> IncomingResult:
     """One result, checked as parse_result checks it (40 per report: the checks are written inline)."""
     check_id = result.check_id
     if not check_id or check_id.isspace():

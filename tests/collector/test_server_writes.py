@@ -31,7 +31,8 @@ def test_each_response_of_a_kept_alive_connection_is_one_record(live: LiveCollec
             record = first_record(sock)
             head, _, body = record.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200"), record
-            length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length"))
+            lines = head.lower().split(b"\r\n")
+            length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
             assert length > 0 and len(body) == length, record  # the body came in the same record
     finally:
         sock.close()
