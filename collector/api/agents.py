@@ -8,11 +8,12 @@ only then is it parsed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
 
-from anyio import to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -96,9 +97,16 @@ async def _read_body(state: AppState, request: Request) -> bytes:
     return b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=65536)
+def _public_key(text: str) -> Ed25519PublicKey:
+    """An agent's key, loaded once (it never changes for an agent id); a malformed one is not kept."""
+    return wire.load_public_key(text)
+
+
 def _verify(state: AppState, auth_key: str, signed: wire.SignedHeaders, request: Request, body: bytes) -> None:
     try:
-        wire.verify_request(wire.load_public_key(auth_key), signed, request.method, request.url.path, body)
+        # The path as sent: the scope's (request.url would build the whole URL for it).
+        wire.verify_request(_public_key(auth_key), signed, request.method, request.scope["path"], body)
     except wire.WireError as exc:
         raise _reject(state, 400 if exc.code == "bad_digest" else 401, exc.code, exc.message) from None
 
@@ -362,7 +370,7 @@ async def reports(request: Request) -> Response:
                 raise _reject(state, 400, exc.code, exc.message) from None
         evidence = SignedEvidence(
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],
             timestamp=signed.timestamp,
             content_sha256=signed.content_sha256,
             signature=wire.b64url(signed.signature),
@@ -383,7 +391,7 @@ async def reports(request: Request) -> Response:
         started = time.perf_counter()
         try:
             if fast is not None:
-                outcome = await to_thread.run_sync(fast.store, parsed, body, evidence, now, limiter=state.limiter())
+                outcome = await state.in_store_thread(fast.store, parsed, body, evidence, now)
             else:
                 outcome = await state.write(work, limiter=state.limiter())
         except AgentRevoked:

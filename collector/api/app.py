@@ -98,6 +98,20 @@ class Observe:
         self.app = app
         self.state = state
         self.reports_route = reports_route
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, route_path: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and timer's series for these labels, looked up once (prometheus_client's
+        labels() validates and locks at every call); a few hundred at most are kept."""
+        key = (method, route_path, status)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) > 512:  # methods are the client's to choose
+                self._children.clear()
+            metrics = self.state.metrics
+            found = metrics.requests.labels(method, route_path, str(status)), metrics.request_seconds.labels(route_path)
+            self._children[key] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -187,9 +201,9 @@ class Observe:
         elapsed = time.perf_counter() - started
         route = scope.get("route")
         route_path = getattr(route, "path", "unmatched")
-        metrics = self.state.metrics
-        metrics.requests.labels(scope["method"], route_path, str(status)).inc()
-        metrics.request_seconds.labels(route_path).observe(elapsed)
+        counted, timed = self._series(scope["method"], route_path, status)
+        counted.inc()
+        timed.observe(elapsed)
         state = scope.get("state") or {}
         log.info(
             "request",

@@ -16,6 +16,9 @@ adds what is missing, per connection:
 - body: a response sent before the request's body was all received closes the connection (its rest is
   never read). The time to read a body is bounded by the application (`body_timeout_s`, 408: see
   collector/api/app.py), which can still answer with a proper error.
+- one write per response: uvicorn writes a response's status line and headers, then its body, each a
+  TLS record and a send of its own; the head is held until the body's first write and leaves with it
+  (`HeadWithBody`), which halves the records and sends of the answer to every report.
 
 A TLS handshake that never completes is ended by the event loop after 60 s (asyncio's and uvloop's
 default; uvicorn exposes no setting); such connections are not yet HTTP connections.
@@ -31,7 +34,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,6 +46,38 @@ from collector.config import CollectorConfig
 log = logging.getLogger("rampart.collector.server")
 PROTOCOL = "collector.api.server:GuardedHttpToolsProtocol"
 REFUSAL_GRACE_S = 2.0
+
+
+class HeadWithBody:
+    """The transport of one request's response cycle: the status line and headers uvicorn writes first are
+    held, and written with the first write that follows (the body, or its first chunk); a close or an
+    abort comes after the head, never before it. Anything else goes to the connection's transport."""
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._held = False  # the head has been held once (later writes go straight through)
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif not self._held and self._cycle.response_started:  # the head (a 100 Continue comes before it)
+            self._head, self._held = data, True
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 @dataclass(frozen=True)
@@ -178,7 +213,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if size > self.limits.max_header_bytes:
             self._refuse(HEADERS_TOO_LARGE)
             return
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        # A HEAD response has no body to carry its head; an upgrade made no cycle.
+        if cycle is not None and cycle is not before and self.scope["method"] != "HEAD":
+            # Not a Transport subclass: its methods would shadow the delegation of the ones not written here.
+            cycle.transport = cast(asyncio.Transport, HeadWithBody(self.transport, cycle))
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:

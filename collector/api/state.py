@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -78,6 +80,7 @@ class AppState:
     _fast_store: FastReportStore | None = None
     _fast_checked: bool = False
     _fast_lock: threading.Lock = field(default_factory=threading.Lock)
+    _store_threads: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         grace = dt.timedelta(hours=self.config.policy_change_grace_hours)
@@ -103,7 +106,23 @@ class AppState:
                 )
             self._fast_checked = True
 
+    async def in_store_thread(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)` in one of max_concurrent_ingest threads kept for storing reports: at most that many
+        at once, as `limiter()` bounds the other path. A plain executor, not anyio's to_thread: the same
+        hand-off for 10-30 us less CPU per call here (anyio looks up its limiter and thread pool each time).
+        Cancelled meanwhile, it still waits for the work to end (as to_thread.run_sync does)."""
+        if self._store_threads is None:
+            self._store_threads = ThreadPoolExecutor(self.config.max_concurrent_ingest, thread_name_prefix="store")
+        future = asyncio.get_running_loop().run_in_executor(self._store_threads, work, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+
     def dispose(self) -> None:
+        if self._store_threads is not None:
+            self._store_threads.shutdown(wait=True)
         if self._fast_store is not None:
             self._fast_store.dispose()
         self.engine.dispose()
