@@ -47,6 +47,7 @@ from collector.storage.ingest import (
     StoreOutcome,
     SubjectRow,
     WaiverIndex,
+    created_on,
     plan_results,
 )
 from collector.storage.models import WAIVER_LOCK_KEY
@@ -90,17 +91,18 @@ PREVIOUS = (
 )
 # Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
 # signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
-# other part joins it), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
+# other part joins it; a report without created_at has no created_on its re-sends share: looked up by id), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
 # Counter rows in key order (COLLATE "C", as Python orders them on every other path), so that two
 # transactions cannot deadlock on them.
 WRITE_TEXT = """
 WITH report AS (
-    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped,
-                         signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
-    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(result_count)s, %(dropped)s,
-           %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
+    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, created_on, result_count,
+                         dropped, signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
+    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(created_on)s, %(result_count)s,
+           %(dropped)s, %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
       FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL
-    ON CONFLICT (report_id) DO NOTHING
+       AND (%(created_at)s::varchar <> '' OR NOT EXISTS (SELECT FROM reports WHERE report_id = %(report_id)s::varchar))
+    ON CONFLICT (report_id, created_on) DO NOTHING
     RETURNING 1
 ),
 latest AS (
@@ -219,6 +221,7 @@ class FastReportStore:
             "now": now,
             "report_id": parsed.report_id,
             "created_at": parsed.created_at,
+            "created_on": created_on(parsed, now),
             "result_count": len(parsed.results),
             "dropped": parsed.dropped,
             "method": evidence.method,

@@ -116,13 +116,18 @@ class Report(SQLModel, table=True):
     """A signed report as received: enough to verify the agent's signature again later."""
 
     __tablename__ = "reports"
+    # Unique with the partition key, as PostgreSQL requires of a partitioned table (migration 0011): a
+    # re-sent report carries the same created_at, so this is as strict as a report_id alone.
+    __table_args__ = (sa.UniqueConstraint("report_id", "created_on"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
-    report_id: str = Field(max_length=64, unique=True)
+    report_id: str = Field(max_length=64)
     agent_id: str = Field(max_length=40, index=True)
     subject_id: int
     received_at: dt.datetime = Field(index=True, sa_type=sa.DateTime())
     created_at: str = Field(default="", max_length=40)
+    # created_at as a time (naive UTC), or received_at when the agent gave none: the partition key.
+    created_on: dt.datetime = Field(index=True, sa_type=sa.DateTime())
     result_count: int
     dropped: int = 0
     signed_method: str = Field(max_length=8)
