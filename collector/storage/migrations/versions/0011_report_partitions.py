@@ -55,10 +55,14 @@ def created_on(created_at: str, received_at: dt.datetime) -> dt.datetime:
 
 
 def _fill_in_python(bind: sa.Connection, where: str) -> None:
-    rows = bind.exec_driver_sql(f"SELECT id, created_at, received_at FROM reports WHERE {where}").all()
+    query = sa.text(f"SELECT id, created_at, received_at FROM reports WHERE {where}")
+    rows = bind.execute(query.columns(id=sa.BigInteger(), created_at=sa.String(), received_at=sa.DateTime())).all()
     if rows:
         bind.execute(
-            sa.text("UPDATE reports SET created_on = :on WHERE id = :id"),
+            # As a DateTime: SQLite keeps it as the text SQLAlchemy writes, which ingest's must equal.
+            sa.text("UPDATE reports SET created_on = :on WHERE id = :id").bindparams(
+                sa.bindparam("on", type_=sa.DateTime())
+            ),
             [{"id": row[0], "on": created_on(row[1], row[2])} for row in rows],
         )
 
