@@ -286,7 +286,7 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
             log.warning("history partitions not maintained this run", exc_info=True)
     intervals = _delete_in_batches(engine, result_intervals, result_intervals.c.valid_to < cutoff)
     # Raw reports by when the agent made them, the key PostgreSQL partitions them on.
-    old_reports = _delete_in_batches(engine, reports, reports.c.created_on < cutoff)
+    old_reports = _delete_in_batches(engine, reports, reports.c.created_on < cutoff.date())
     with write_tx(engine) as connection:
         old_observations = connection.execute(observations.delete().where(observations.c.day < cutoff.date())).rowcount
         old_runs = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff)).rowcount

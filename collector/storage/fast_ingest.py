@@ -91,7 +91,8 @@ PREVIOUS = (
 )
 # Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
 # signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
-# other part joins it; a report without created_at has no created_on its re-sends share: looked up by id), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
+# other part joins it; a report without created_at is looked up by its id alone, collector/storage/ingest.py),
+# then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
 # Counter rows in key order (COLLATE "C", as Python orders them on every other path), so that two
 # transactions cannot deadlock on them.
 WRITE_TEXT = """

@@ -359,10 +359,11 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
     return SubjectRow(*row)
 
 
-def created_on(parsed: ParsedReport, now: dt.datetime) -> dt.datetime:
-    """The report's partition key: when the agent made it (the same on every re-send of it), or, when it
-    did not say, `now` (then only `insert_report`'s look-up by report_id finds a re-send)."""
-    return parse_time(parsed.created_at, "created_at") or now
+def created_on(parsed: ParsedReport, now: dt.datetime) -> dt.date:
+    """The report's partition key (collector/storage/partitions.py): the day (UTC) the agent made it, the
+    same on every re-send of it; or, when it did not say, the day it was received, which a re-send on
+    another day does not share: `insert_report` then looks the report_id up in every partition."""
+    return (parse_time(parsed.created_at, "created_at") or now).date()
 
 
 def insert_report(
@@ -374,9 +375,10 @@ def insert_report(
     now: dt.datetime,
 ) -> bool:
     """Keep the signed report; False when this report_id is already stored (a re-send)."""
-    if not parsed.created_at and connection.execute(
-        sa.select(reports.c.id).where(reports.c.report_id == parsed.report_id).limit(1)
-    ).first():
+    if (
+        not parsed.created_at
+        and connection.execute(sa.select(reports.c.id).where(reports.c.report_id == parsed.report_id).limit(1)).first()
+    ):
         return False
     statement = upsert(connection, reports).values(
         report_id=parsed.report_id,

@@ -126,8 +126,8 @@ class Report(SQLModel, table=True):
     subject_id: int
     received_at: dt.datetime = Field(index=True, sa_type=sa.DateTime())
     created_at: str = Field(default="", max_length=40)
-    # created_at as a time (naive UTC), or received_at when the agent gave none: the partition key.
-    created_on: dt.datetime = Field(index=True, sa_type=sa.DateTime())
+    # The day (UTC) of created_at, or of received_at when the agent gave none: the partition key.
+    created_on: dt.date = Field(index=True, sa_type=sa.Date())
     result_count: int
     dropped: int = 0
     signed_method: str = Field(max_length=8)

@@ -3,7 +3,7 @@ so that retention drops whole months instead of deleting rows one by one, and qu
 the months it can be in.
 
 Each table is range-partitioned on its date (`result_intervals` on `valid_to`, when the interval closed;
-`daily_changes` and `observations` on `day`; `reports` on `created_on`, when the agent made the report)
+`daily_changes` and `observations` on `day`; `reports` on `created_on`, the day the agent made it)
 into partitions kept in a schema of their own, named after the tables' (`public_partitions`), out of the
 way of the tables the models describe:
 - `<table>_YYYY_MM`, one per month, created AHEAD_MONTHS ahead by the retention job;
@@ -21,7 +21,11 @@ cheap; a primary key across partitions must hold the partition key, which `valid
 `reports` keeps its unique report_id (a re-sent report is a duplicate, collector/storage/ingest.py) as
 UNIQUE (report_id, created_on), and its primary key as (id, created_on): every unique key of a partitioned
 table holds the partition key. The agent's spool keeps the body it signed, so a re-send, days or months
-later, carries the same created_at, hence the same created_on, the same partition, and hits the same key.
+later, carries the same created_at, hence the same created_on, the same partition, and hits the same key
+(so does a body made again the same day under the same id). Looking a report_id up in every partition
+instead would cost each report an index probe per month kept (and, with generic plans, a lock on every
+partition): 0.3 ms a report measured here, against 2 ms for all of it. Only a report without created_at
+pays it (ingest.py).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ PARTITIONED = {
     "result_intervals": ("valid_to", True),
     "daily_changes": ("day", False),
     "observations": ("day", False),
-    "reports": ("created_on", True),
+    "reports": ("created_on", False),
 }
 _MONTH = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
 

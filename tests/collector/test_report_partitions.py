@@ -74,13 +74,14 @@ class Fleet:
             del report["created_at"]  # a sender that does not say when it made the report
         return json.dumps(report).encode()
 
-    def stored(self, report_id: str) -> list[Any]:
+    def stored(self, report_id: str) -> list[tuple[Any, ...]]:
         with self.engine.connect() as connection:
-            return connection.execute(
+            rows = connection.execute(
                 sa.select(models.reports.c.signed_timestamp, models.reports.c.created_on).where(
                     models.reports.c.report_id == report_id
                 )
             ).all()
+        return [tuple(row) for row in rows]
 
 
 def sqlalchemy_store(fleet: Fleet) -> Store:
@@ -133,7 +134,7 @@ def test_a_report_resent_in_a_later_month_is_a_duplicate_stored_once(
     # The agent's spool sends it again weeks later (the answer was lost), signed anew.
     again = store(body, evidence(2_000), first_seen + dt.timedelta(days=40))
     assert again.duplicate and again.stored == 0
-    expected_on = dt.datetime(2026, 10, 30, 23, 59, 59) if created_at else first_seen
+    expected_on = dt.date(2026, 10, 30) if created_at else first_seen.date()
     assert fleet.stored("spooled-report-0001") == [(1_000, expected_on)]
     # And a new report of the same host is not one.
     assert not store(fleet.body("next-report-0002", created_at, "pass"), evidence(3_000), first_seen).duplicate
@@ -188,9 +189,7 @@ def test_retention_drops_the_old_months_of_reports(tmp_path: Path, database_url:
         assert "reports_before" in names and where_rows_are(live.engine).get("reports_before", 0) == 0
         # A report still lands, and a re-send of a kept one is still a duplicate.
         made = NOW.isoformat() + "Z"
-        assert agent.report([make_result("c00", "fail")], report_id="after-retention", created_at=made).json()[
-            "stored"
-        ]
+        assert agent.report([make_result("c00", "fail")], report_id="after-retention", created_at=made).json()["stored"]
         resent = agent.report([make_result("c00", "pass")], report_id="aged-0002",
                               created_at=(NOW - dt.timedelta(days=2)).isoformat() + "Z")  # fmt: skip
         assert resent.status_code == 200 and resent.json()["duplicate"] is True
@@ -204,12 +203,12 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 OLD_ROWS = {  # created_at as a 0010 collector stored it -> the created_on 0011 gives it
-    "z-000001": ("2026-11-26T10:00:00Z", dt.datetime(2026, 11, 26, 10, 0, 0)),
-    "offset-01": ("2026-11-26T11:30:00.75+02:00", dt.datetime(2026, 11, 26, 9, 30, 0)),
-    "naive-001": ("2026-11-26T10:00:00.5", dt.datetime(2026, 11, 26, 10, 0, 0)),
-    "short-001": ("2026-11-26T10:00", dt.datetime(2026, 11, 26, 10, 0, 0)),  # read in Python
-    "empty-001": ("", dt.datetime(2026, 11, 27, 6, 0, 0)),  # received_at
-    "epoch-001": ("1970-01-01T00:00:00Z", dt.datetime(1970, 1, 1)),
+    "z-000001": ("2026-11-26T10:00:00Z", dt.date(2026, 11, 26)),
+    "offset-01": ("2026-11-27T01:30:00.75+02:00", dt.date(2026, 11, 26)),  # the day in UTC
+    "naive-001": ("2026-11-26T23:59:59.5", dt.date(2026, 11, 26)),
+    "short-001": ("2026-11-26T10:00", dt.date(2026, 11, 26)),  # read in Python
+    "empty-001": ("", dt.date(2026, 11, 27)),  # the day it was received
+    "epoch-001": ("1970-01-01T00:00:00Z", dt.date(1970, 1, 1)),
 }
 
 

@@ -1,8 +1,7 @@
 """The raw signed reports by month: `reports.created_on`, and (PostgreSQL) `reports` partitioned on it.
 
-- `created_on`: when the agent made the report (its `created_at`, naive UTC, whole seconds, as
-  collector/storage/ingest.py reads it), or when it was received where the report did not say. Filled
-  here from the rows there are.
+- `created_on`: the day (UTC) the agent made the report (its `created_at`, as collector/storage/ingest.py
+  reads it), or the day it was received where the report did not say. Filled here from the rows there are.
 - The unique report_id becomes UNIQUE (report_id, created_on), on both databases (one model): a
   partitioned table's unique keys must hold its partition key, and a re-sent report carries the same
   created_at, so it is as strict as before (collector/storage/partitions.py).
@@ -36,13 +35,13 @@ depends_on = None
 _PLAIN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
 _ZONED = r"(Z|[+-]\d{2}:\d{2})$"
 _PG_CREATED_ON = (
-    "CASE WHEN created_at = '' THEN received_at "
-    f"WHEN created_at ~ '{_ZONED}' THEN date_trunc('second', created_at::timestamptz AT TIME ZONE 'UTC') "
-    "ELSE date_trunc('second', created_at::timestamp) END"
+    "CASE WHEN created_at = '' THEN received_at::date "
+    f"WHEN created_at ~ '{_ZONED}' THEN (created_at::timestamptz AT TIME ZONE 'UTC')::date "
+    "ELSE created_at::timestamp::date END"
 )
 
 
-def created_on(created_at: str, received_at: dt.datetime) -> dt.datetime:
+def created_on(created_at: str, received_at: dt.datetime) -> dt.date:
     """What ingest (collector/storage/ingest.py, parse_time) makes of created_at; received_at for a value
     it would not read (none is stored: ingest refuses them)."""
     try:
@@ -50,8 +49,8 @@ def created_on(created_at: str, received_at: dt.datetime) -> dt.datetime:
         if parsed.tzinfo is not None:
             parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        return received_at
-    return parsed.replace(microsecond=0)
+        return received_at.date()
+    return parsed.date()
 
 
 def _fill_in_python(bind: sa.Connection, where: str) -> None:
@@ -59,9 +58,9 @@ def _fill_in_python(bind: sa.Connection, where: str) -> None:
     rows = bind.execute(query.columns(id=sa.BigInteger(), created_at=sa.String(), received_at=sa.DateTime())).all()
     if rows:
         bind.execute(
-            # As a DateTime: SQLite keeps it as the text SQLAlchemy writes, which ingest's must equal.
+            # As a Date: SQLite keeps it as the text SQLAlchemy writes, which ingest's must equal.
             sa.text("UPDATE reports SET created_on = :on WHERE id = :id").bindparams(
-                sa.bindparam("on", type_=sa.DateTime())
+                sa.bindparam("on", type_=sa.Date())
             ),
             [{"id": row[0], "on": created_on(row[1], row[2])} for row in rows],
         )
@@ -69,14 +68,14 @@ def _fill_in_python(bind: sa.Connection, where: str) -> None:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    op.add_column("reports", sa.Column("created_on", sa.DateTime(), nullable=True))
+    op.add_column("reports", sa.Column("created_on", sa.Date(), nullable=True))
     if bind.dialect.name == "postgresql":
         _fill_in_python(bind, f"created_at <> '' AND created_at !~ '{_PLAIN}'")
         _partition(bind)
     else:
         _fill_in_python(bind, "1 = 1")
         with op.batch_alter_table("reports") as batch:
-            batch.alter_column("created_on", existing_type=sa.DateTime(), nullable=False)
+            batch.alter_column("created_on", existing_type=sa.Date(), nullable=False)
             batch.drop_constraint("uq_reports_report_id", type_="unique")
             batch.create_unique_constraint("uq_reports_report_id_created_on", ["report_id", "created_on"])
     op.create_index("ix_reports_created_on", "reports", ["created_on"])
@@ -103,7 +102,7 @@ def _partition(bind: sa.Connection) -> None:
     this_month = partitions.month_of(dt.datetime.now(dt.UTC).date())
     # As migration 0010: months for the rows there are and the default 400 days kept, none older than two
     # years (a host's clock set to 1970 must not make six hundred months: its report goes to `before`).
-    first = min(partitions.month_of(oldest.date()) if oldest else this_month, partitions.add_months(this_month, -13))
+    first = min(partitions.month_of(oldest) if oldest else this_month, partitions.add_months(this_month, -13))
     first = max(first, partitions.add_months(this_month, -24))
     partitions.create_layout(bind, "reports", first, partitions.add_months(this_month, partitions.AHEAD_MONTHS))
     bind.exec_driver_sql(f"INSERT INTO reports SELECT {select} FROM reports_unpartitioned")
@@ -124,9 +123,7 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         _unpartition(bind)
         return
-    bind.exec_driver_sql(
-        "DELETE FROM reports WHERE id NOT IN (SELECT min(id) FROM reports GROUP BY report_id)"
-    )
+    bind.exec_driver_sql("DELETE FROM reports WHERE id NOT IN (SELECT min(id) FROM reports GROUP BY report_id)")
     with op.batch_alter_table("reports") as batch:
         batch.drop_constraint("uq_reports_report_id_created_on", type_="unique")
         batch.create_unique_constraint("uq_reports_report_id", ["report_id"])
