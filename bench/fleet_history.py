@@ -152,12 +152,13 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
             body = zlib.compress(json.dumps({"report_id": report_id, "agent_id": f"ag-{index:032x}",
                                              "results": results}).encode(), 1)  # fmt: skip
             received = now - dt.timedelta(hours=1 + index % 20)
-            rows["reports"].append((report_id, f"ag-{index:032x}", subject, received, "", CHECKS, 0, "POST",
-                                    "/api/v1/reports", 0, "0" * 64, "s" * 86, body))  # fmt: skip
+            rows["reports"].append((report_id, f"ag-{index:032x}", subject, received, "", received.date(), CHECKS,
+                                    0, "POST", "/api/v1/reports", 0, "0" * 64, "s" * 86, body))  # fmt: skip
             if rng.random() < 0.95:
-                rows["reports"].append((f"p-{index:08d}", f"ag-{index:032x}", subject,
-                                        previous_end - dt.timedelta(hours=10), "", 0, 0, "POST", "/api/v1/reports", 0,
-                                        "0" * 64, "s" * 86, zlib.compress(b"{}")))  # fmt: skip
+                earlier = previous_end - dt.timedelta(hours=10)
+                rows["reports"].append((f"p-{index:08d}", f"ag-{index:032x}", subject, earlier, "", earlier.date(),
+                                        0, 0, "POST", "/api/v1/reports", 0, "0" * 64, "s" * 86,
+                                        zlib.compress(b"{}")))  # fmt: skip
         return rows
 
     subject_cols = "id, kind, ext_id, name, group_name, first_seen, last_seen, last_report_at"
@@ -167,8 +168,8 @@ def load(database_url: str, hosts: int, days: int, now: dt.datetime, previous_en
         "result_intervals": "subject_id, policy_id, check_id, status, policy_hash, valid_from, valid_to, report_id",
         "latest_results": "subject_id, policy_id, check_id, status, severity, title, reason, observed, "
         "policy_version, policy_hash, evaluated_at, since, report_id",
-        "reports": "report_id, agent_id, subject_id, received_at, created_at, result_count, dropped, signed_method, "
-        "signed_path, signed_timestamp, content_sha256, signature, body_zlib",
+        "reports": "report_id, agent_id, subject_id, received_at, created_at, created_on, result_count, dropped, "
+        "signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib",
     }
     batch = 2000
     # Bulk loads run faster into bare tables: the secondary indexes are built once at the end, as defined.
