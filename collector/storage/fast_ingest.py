@@ -91,8 +91,7 @@ PREVIOUS = (
 )
 # Everything the plan writes, in one statement (a data-modifying CTE runs whether or not it is read): the
 # signed report first (a known report_id, or an agent revoked meanwhile, makes the rest a no-op: every
-# other part joins it; a report without created_at is looked up by its id alone, collector/storage/ingest.py),
-# then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
+# other part joins it), then the rows, each kind as one JSON parameter (encoded in C, parsed in C).
 # Counter rows in key order (COLLATE "C", as Python orders them on every other path), so that two
 # transactions cannot deadlock on them.
 WRITE_TEXT = """
@@ -102,7 +101,6 @@ WITH report AS (
     SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(created_on)s, %(result_count)s,
            %(dropped)s, %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
       FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL
-       AND (%(created_at)s::varchar <> '' OR NOT EXISTS (SELECT FROM reports WHERE report_id = %(report_id)s::varchar))
     ON CONFLICT (report_id, created_on) DO NOTHING
     RETURNING 1
 ),
@@ -158,6 +156,13 @@ SELECT EXISTS (SELECT FROM report)
 """
 # Whitespace collapsed: psycopg caches the conversion of statements up to 4 kB only.
 WRITE = " ".join(WRITE_TEXT.split())
+# A report without created_at: its re-sends share no created_on (collector/storage/ingest.py), so its id is
+# looked up in every partition. Only such a report runs this: a statement that names every partition pays
+# for them (each locked and opened) on every call, even where it does not read them.
+_CONFLICT = "ON CONFLICT (report_id, created_on) DO NOTHING"
+WRITE_UNDATED = WRITE.replace(
+    _CONFLICT, "AND NOT EXISTS (SELECT FROM reports WHERE report_id = %(report_id)s::varchar) " + _CONFLICT
+)
 REVOKED = "SELECT revoked_at IS NOT NULL FROM agents WHERE agent_id = %(agent)s"
 
 
@@ -280,7 +285,8 @@ class FastReportStore:
                 waivers=waivers,
             )
             # Second: the writes and the commit.
-            written = connection.execute(WRITE, _write_params(report, subject, plan), prepare=True)
+            statement = WRITE if parsed.created_at else WRITE_UNDATED
+            written = connection.execute(statement, _write_params(report, subject, plan), prepare=True)
             connection.commit()
             stored = written.fetchone()
         if stored and stored[0]:

@@ -116,8 +116,7 @@ class Report(SQLModel, table=True):
     """A signed report as received: enough to verify the agent's signature again later."""
 
     __tablename__ = "reports"
-    # Unique with the partition key, as PostgreSQL requires of a partitioned table (migration 0011): a
-    # re-sent report carries the same created_at, so this is as strict as a report_id alone.
+    # With the partition key, as PostgreSQL requires (partitions.py): a re-send carries the same created_at.
     __table_args__ = (sa.UniqueConstraint("report_id", "created_on"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -126,8 +125,7 @@ class Report(SQLModel, table=True):
     subject_id: int
     received_at: dt.datetime = Field(index=True, sa_type=sa.DateTime())
     created_at: str = Field(default="", max_length=40)
-    # The day (UTC) of created_at, or of received_at when the agent gave none: the partition key.
-    created_on: dt.date = Field(index=True, sa_type=sa.Date())
+    created_on: dt.date = Field(index=True, sa_type=sa.Date())  # the day (UTC) of created_at, or received
     result_count: int
     dropped: int = 0
     signed_method: str = Field(max_length=8)
