@@ -29,8 +29,8 @@ from tests.support.databases import temporary_database
 BENCHMARK = True
 NAME = "ingest_copy"
 REPORT_COLUMNS = (
-    "report_id, agent_id, subject_id, received_at, created_at, result_count, dropped, signed_method, signed_path, "
-    "signed_timestamp, content_sha256, signature, body_zlib"
+    "report_id, agent_id, subject_id, received_at, created_at, created_on, result_count, dropped, signed_method, "
+    "signed_path, signed_timestamp, content_sha256, signature, body_zlib"
 )
 RESULT_COLUMNS = (
     "subject_id, policy_id, check_id, status, waived_status, waiver_id, severity, title, reason, observed, "
@@ -50,8 +50,8 @@ def copy(url: str, total: int, agents: int) -> dict[str, Any]:
         body = template.body(agent_id, report_id, f"host-{index % agents:06d}", [int(s) for s in statuses], utc_stamp())
         report = json.loads(body)
         report_rows.append(
-            (report_id, agent_id, index % agents, now, report["created_at"], CHECKS, 0, "POST", "/api/v1/reports",
-             int(time.time()), hashlib.sha256(body).hexdigest(), "-" * 86, zlib.compress(body, 1))
+            (report_id, agent_id, index % agents, now, report["created_at"], now[:10], CHECKS, 0, "POST",
+             "/api/v1/reports", int(time.time()), hashlib.sha256(body).hexdigest(), "-" * 86, zlib.compress(body, 1))
         )  # fmt: skip
         for result in report["results"]:
             result_rows.append(

@@ -251,7 +251,8 @@ def _delete_in_batches(engine: Engine, table: sa.Table, condition: Any) -> int:
     while True:
         with write_tx(engine) as connection:
             ids = sa.select(table.c.id).where(condition).limit(BATCH).scalar_subquery()
-            count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+            # The condition again: on a partitioned table it confines the delete to the partitions it names.
+            count = connection.execute(table.delete().where(table.c.id.in_(ids), condition)).rowcount
         deleted += count
         if count < BATCH:
             return deleted
@@ -260,8 +261,9 @@ def _delete_in_batches(engine: Engine, table: sa.Table, condition: Any) -> int:
 
 def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict[str, Any]:
     """Forget history and raw reports past the retention horizon; expire waivers; write the counter snapshots
-    due (collector/storage/snapshots.py); on PostgreSQL create history partitions ahead and drop the months
-    past the horizon (collector/storage/partitions.py), then delete what is left of the horizon's month."""
+    due (collector/storage/snapshots.py); on PostgreSQL create history and report partitions ahead and drop
+    the months past the horizon (collector/storage/partitions.py), then delete what is left of the horizon's
+    month."""
     cutoff = now - dt.timedelta(days=config.retention_days)
     horizon = cutoff.date()
     with write_tx(engine) as connection:
@@ -284,7 +286,8 @@ def retention(engine: Engine, config: CollectorConfig, now: dt.datetime) -> dict
         except sa.exc.OperationalError:  # a lock not granted in time: the next run does it
             log.warning("history partitions not maintained this run", exc_info=True)
     intervals = _delete_in_batches(engine, result_intervals, result_intervals.c.valid_to < cutoff)
-    old_reports = _delete_in_batches(engine, reports, reports.c.received_at < cutoff)
+    # Raw reports by when the agent made them, the key PostgreSQL partitions them on.
+    old_reports = _delete_in_batches(engine, reports, reports.c.created_on < cutoff.date())
     with write_tx(engine) as connection:
         old_observations = connection.execute(observations.delete().where(observations.c.day < cutoff.date())).rowcount
         old_runs = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff)).rowcount

@@ -41,6 +41,7 @@ from collector.storage.ingest import (
     WaiverIndex,
     WaiverSource,
     _latest_update,
+    created_on,
     plan_results,
 )
 from collector.storage.models import agents, latest_results, reports, subjects
@@ -160,6 +161,7 @@ def insert_reports(
                 "subject_id": subject_of[parsed.agent_id].id,
                 "received_at": now,
                 "created_at": parsed.created_at,
+                "created_on": created_on(parsed, now),
                 "result_count": len(parsed.results),
                 "dropped": parsed.dropped,
                 "signed_method": evidence.method,

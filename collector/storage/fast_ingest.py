@@ -47,6 +47,7 @@ from collector.storage.ingest import (
     StoreOutcome,
     SubjectRow,
     WaiverIndex,
+    created_on,
     plan_results,
 )
 from collector.storage.models import WAIVER_LOCK_KEY
@@ -95,12 +96,12 @@ PREVIOUS = (
 # transactions cannot deadlock on them.
 WRITE_TEXT = """
 WITH report AS (
-    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, result_count, dropped,
-                         signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
-    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(result_count)s, %(dropped)s,
-           %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
+    INSERT INTO reports (report_id, agent_id, subject_id, received_at, created_at, created_on, result_count,
+                         dropped, signed_method, signed_path, signed_timestamp, content_sha256, signature, body_zlib)
+    SELECT %(report_id)s, a.agent_id, a.subject_id, %(now)s, %(created_at)s, %(created_on)s, %(result_count)s,
+           %(dropped)s, %(method)s, %(path)s, %(timestamp)s, %(sha256)s, %(signature)s, %(body)s
       FROM agents a WHERE a.agent_id = %(agent)s AND a.revoked_at IS NULL
-    ON CONFLICT (report_id) DO NOTHING
+    ON CONFLICT (report_id, created_on) DO NOTHING
     RETURNING 1
 ),
 latest AS (
@@ -155,6 +156,13 @@ SELECT EXISTS (SELECT FROM report)
 """
 # Whitespace collapsed: psycopg caches the conversion of statements up to 4 kB only.
 WRITE = " ".join(WRITE_TEXT.split())
+# A report without created_at: its re-sends share no created_on (collector/storage/ingest.py), so its id is
+# looked up in every partition. Only such a report runs this: a statement that names every partition pays
+# for them (each locked and opened) on every call, even where it does not read them.
+_CONFLICT = "ON CONFLICT (report_id, created_on) DO NOTHING"
+WRITE_UNDATED = WRITE.replace(
+    _CONFLICT, "AND NOT EXISTS (SELECT FROM reports WHERE report_id = %(report_id)s::varchar) " + _CONFLICT
+)
 REVOKED = "SELECT revoked_at IS NOT NULL FROM agents WHERE agent_id = %(agent)s"
 
 
@@ -219,6 +227,7 @@ class FastReportStore:
             "now": now,
             "report_id": parsed.report_id,
             "created_at": parsed.created_at,
+            "created_on": created_on(parsed, now),
             "result_count": len(parsed.results),
             "dropped": parsed.dropped,
             "method": evidence.method,
@@ -276,7 +285,8 @@ class FastReportStore:
                 waivers=waivers,
             )
             # Second: the writes and the commit.
-            written = connection.execute(WRITE, _write_params(report, subject, plan), prepare=True)
+            statement = WRITE if parsed.created_at else WRITE_UNDATED
+            written = connection.execute(statement, _write_params(report, subject, plan), prepare=True)
             connection.commit()
             stored = written.fetchone()
         if stored and stored[0]:

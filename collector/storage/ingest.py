@@ -359,6 +359,13 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
     return SubjectRow(*row)
 
 
+def created_on(parsed: ParsedReport, now: dt.datetime) -> dt.date:
+    """The report's partition key (collector/storage/partitions.py): the day (UTC) the agent made it, the
+    same on every re-send of it; or, when it did not say, the day it was received, which a re-send on
+    another day does not share: `insert_report` then looks the report_id up in every partition."""
+    return (parse_time(parsed.created_at, "created_at") or now).date()
+
+
 def insert_report(
     connection: Connection,
     parsed: ParsedReport,
@@ -368,12 +375,18 @@ def insert_report(
     now: dt.datetime,
 ) -> bool:
     """Keep the signed report; False when this report_id is already stored (a re-send)."""
+    if (
+        not parsed.created_at
+        and connection.execute(sa.select(reports.c.id).where(reports.c.report_id == parsed.report_id).limit(1)).first()
+    ):
+        return False
     statement = upsert(connection, reports).values(
         report_id=parsed.report_id,
         agent_id=parsed.agent_id,
         subject_id=subject.id,
         received_at=now,
         created_at=parsed.created_at,
+        created_on=created_on(parsed, now),
         result_count=len(parsed.results),
         dropped=parsed.dropped,
         signed_method=evidence.method,
@@ -384,7 +397,7 @@ def insert_report(
         body_zlib=zlib.compress(body, 1),
     )
     inserted = connection.execute(
-        statement.on_conflict_do_nothing(index_elements=["report_id"]).returning(reports.c.id)
+        statement.on_conflict_do_nothing(index_elements=["report_id", "created_on"]).returning(reports.c.id)
     ).first()
     return inserted is not None
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Kept here so that commands can check the schema without loading Alembic; a test
 # checks it is Alembic's head.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 _MIGRATION_LOCK = 0x52414D50  # "RAMP": one advisory lock id for schema changes
 
 

@@ -116,13 +116,16 @@ class Report(SQLModel, table=True):
     """A signed report as received: enough to verify the agent's signature again later."""
 
     __tablename__ = "reports"
+    # With the partition key, as PostgreSQL requires (partitions.py): a re-send carries the same created_at.
+    __table_args__ = (sa.UniqueConstraint("report_id", "created_on"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
-    report_id: str = Field(max_length=64, unique=True)
+    report_id: str = Field(max_length=64)
     agent_id: str = Field(max_length=40, index=True)
     subject_id: int
     received_at: dt.datetime = Field(index=True, sa_type=sa.DateTime())
     created_at: str = Field(default="", max_length=40)
+    created_on: dt.date = Field(index=True, sa_type=sa.Date())  # the day (UTC) of created_at, or received
     result_count: int
     dropped: int = 0
     signed_method: str = Field(max_length=8)

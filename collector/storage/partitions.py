@@ -1,9 +1,11 @@
-"""PostgreSQL: the history tables partitioned by month (migration 0010), so that retention drops whole
-months instead of deleting rows one by one, and queries on a date read only the months it can be in.
+"""PostgreSQL: the history tables (migration 0010) and the raw signed reports (0011) partitioned by month,
+so that retention drops whole months instead of deleting rows one by one, and queries on a date read only
+the months it can be in.
 
 Each table is range-partitioned on its date (`result_intervals` on `valid_to`, when the interval closed;
-`daily_changes` and `observations` on `day`) into partitions kept in a schema of their own, named after the
-tables' (`public_partitions`), out of the way of the tables the models describe:
+`daily_changes` and `observations` on `day`; `reports` on `created_on`, the day the agent made it)
+into partitions kept in a schema of their own, named after the tables' (`public_partitions`), out of the
+way of the tables the models describe:
 - `<table>_YYYY_MM`, one per month, created AHEAD_MONTHS ahead by the retention job;
 - `<table>_before` (everything older than the first month) and `<table>_after` (everything past the last
   month): a late report dated long ago, or a job that did not run for months, never finds no partition;
@@ -15,6 +17,15 @@ Retention (`drop_before`) drops the months wholly before the horizon and the `be
 makes a new, empty `before` up to the first month kept; rows of the month the horizon falls in are
 deleted as on SQLite. A partition's own unique index on `id` (result_intervals) keeps look-ups by id
 cheap; a primary key across partitions must hold the partition key, which `valid_to` (nullable) cannot.
+
+`reports` keeps its unique report_id (a re-sent report is a duplicate, collector/storage/ingest.py) as
+UNIQUE (report_id, created_on), and its primary key as (id, created_on): every unique key of a partitioned
+table holds the partition key. The agent's spool keeps the body it signed, so a re-send, days or months
+later, carries the same created_at, hence the same created_on, the same partition, and hits the same key
+(so does a body made again the same day under the same id). Looking a report_id up in every partition
+instead would cost each report an index probe per month kept and, with generic plans, a lock on every
+partition: about 0.2 ms of PostgreSQL CPU a report (docs/benchmarks.md), of 2 ms for all of it. Only a
+report without created_at pays it (ingest.py, fast_ingest.py).
 """
 
 from __future__ import annotations
@@ -26,7 +37,12 @@ from sqlalchemy.engine import Connection
 
 AHEAD_MONTHS = 2
 # Table -> its partition key and whether that is a timestamp (else a date).
-PARTITIONED = {"result_intervals": ("valid_to", True), "daily_changes": ("day", False), "observations": ("day", False)}
+PARTITIONED = {
+    "result_intervals": ("valid_to", True),
+    "daily_changes": ("day", False),
+    "observations": ("day", False),
+    "reports": ("created_on", False),
+}
 _MONTH = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
 
 
@@ -180,11 +196,19 @@ def maintain(connection: Connection, today: dt.date, horizon: dt.date) -> dict[s
     from collector.storage import snapshots
 
     # The balance lives on the horizon's eve: a month of daily changes goes once it ends on or before it.
-    cutoffs = {"result_intervals": horizon, "daily_changes": horizon - dt.timedelta(days=1), "observations": horizon}
+    cutoffs = {
+        "result_intervals": horizon,
+        "daily_changes": horizon - dt.timedelta(days=1),
+        "observations": horizon,
+        "reports": horizon,
+    }
     outcome = {"partitions_created": 0, "partitions_dropped": 0}
     if not _work_due(connection, today, cutoffs):
         return outcome
     connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")  # never queue ingest behind a long wait
+    # Reports first: ingest writes the signed report before the history, so taking them in that order too
+    # cannot deadlock with a report being stored.
+    connection.exec_driver_sql("LOCK TABLE reports IN ACCESS EXCLUSIVE MODE")
     snapshots.lock_changes(connection, "ACCESS EXCLUSIVE")
     snapshots.quiet_triggers(connection)
     snapshots.fold_before(connection, horizon)

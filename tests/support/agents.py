@@ -74,6 +74,7 @@ class SimAgent:
         self.session = requests.Session()
         self.session.trust_env = False
         self.hostname = f"host-{self.agent_id[3:11]}"
+        self._made: dict[str, str] = {}  # report id -> created_at
 
     def signed(
         self,
@@ -121,6 +122,11 @@ class SimAgent:
             host={"hostname": self.hostname},
             **kwargs,
         )
+        # A report sent again under its id was made when it was first sent, as the agent's spool keeps it
+        # (unless the test says when).
+        if "created_at" not in kwargs:
+            report["created_at"] = self._made.get(report["report_id"], report["created_at"])
+        self._made[report["report_id"]] = report["created_at"]
         return json.dumps(report).encode()
 
     def report(self, results: list[dict[str, Any]], report_id: str | None = None, **kwargs: Any) -> requests.Response:
