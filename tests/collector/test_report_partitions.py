@@ -27,7 +27,7 @@ from collector.storage.ingest import SignedEvidence, StoreOutcome, parse_report,
 from collector.storage.report_codec import decode_report
 from collector.storage.waivers import WaiverCache
 from tests.support.agents import make_result
-from tests.support.live import live_collector
+from tests.support.live import LiveCollector, live_collector
 from tests.support.policies import FLEET_POLICY, store_policy
 
 NOW = models.utcnow().replace(microsecond=0)
@@ -152,47 +152,53 @@ def test_reports_made_far_in_the_future_or_the_past_are_stored(fleet_and_store: 
 
 def test_retention_drops_the_old_months_of_reports(tmp_path: Path, database_url: str) -> None:
     with live_collector(tmp_path, database_url, retention_days=RETENTION) as live:
-        agent = live.enrolled_agent()
-        ages = (400, 200, 100, 61, 59, 2)  # days since the agent made each report (spooled, or just made)
-        for days in ages:
-            made = (NOW - dt.timedelta(days=days)).isoformat() + "Z"
-            reply = agent.report([make_result("c00", "pass")], report_id=f"aged-{days:04d}", created_at=made)
-            assert reply.status_code == 200, reply.text
-        postgres = live.engine.dialect.name == "postgresql"
-        horizon = (NOW - dt.timedelta(days=RETENTION)).date()
-        gone = [partitions.month_of((NOW - dt.timedelta(days=d)).date()) for d in (200, 100)]
-        if postgres:
-            with live.engine.connect() as connection:
-                assert {month_name(m) for m in gone} <= set(partitions.partition_names(connection, "reports"))
+        # In a function of its own: the answers it holds (and their connections) are gone before the server
+        # stops, as with the `live` fixture; kept in this frame, they outlast its graceful shutdown.
+        age_reports_and_retain(live)
 
-        outcome = jobs.retention(live.engine, live.config, NOW)
 
-        kept = {row[0] for row in live.rows(sa.select(models.reports.c.report_id))}
-        assert kept == {"aged-0059", "aged-0002"}
-        cutoff = NOW - dt.timedelta(days=RETENTION)
-        old = [NOW - dt.timedelta(days=d) for d in ages if NOW - dt.timedelta(days=d) < cutoff]
-        in_horizons_month = [m for m in old if partitions.add_months(partitions.month_of(m.date()), 1) > horizon]
-        # PostgreSQL deletes only those of the horizon's month: the others went with their months.
-        assert outcome["deleted_reports"] == len(in_horizons_month if postgres else old)
-        if not postgres:
-            return
-        assert outcome["partitions_dropped"] > 0
+def age_reports_and_retain(live: LiveCollector) -> None:
+    agent = live.enrolled_agent()
+    ages = (400, 200, 100, 61, 59, 2)  # days since the agent made each report (spooled, or just made)
+    for days in ages:
+        made = (NOW - dt.timedelta(days=days)).isoformat() + "Z"
+        reply = agent.report([make_result("c00", "pass")], report_id=f"aged-{days:04d}", created_at=made)
+        assert reply.status_code == 200, reply.text
+    postgres = live.engine.dialect.name == "postgresql"
+    horizon = (NOW - dt.timedelta(days=RETENTION)).date()
+    gone = [partitions.month_of((NOW - dt.timedelta(days=d)).date()) for d in (200, 100)]
+    if postgres:
         with live.engine.connect() as connection:
-            names = set(partitions.partition_names(connection, "reports"))
-            assert partitions.months(connection, "reports")[0] == partitions.month_of(horizon)
-            for month in gone:  # gone from the catalogue, not only detached
-                assert month_name(month) not in names
-                found = connection.exec_driver_sql(
-                    "SELECT to_regclass(current_schema() || '_partitions.' || %(n)s)", {"n": month_name(month)}
-                ).scalar()
-                assert found is None
-        assert "reports_before" in names and where_rows_are(live.engine).get("reports_before", 0) == 0
-        # A report still lands, and a re-send of a kept one is still a duplicate.
-        made = NOW.isoformat() + "Z"
-        assert agent.report([make_result("c00", "fail")], report_id="after-retention", created_at=made).json()["stored"]
-        resent = agent.report([make_result("c00", "pass")], report_id="aged-0002",
-                              created_at=(NOW - dt.timedelta(days=2)).isoformat() + "Z")  # fmt: skip
-        assert resent.status_code == 200 and resent.json()["duplicate"] is True
+            assert {month_name(m) for m in gone} <= set(partitions.partition_names(connection, "reports"))
+
+    outcome = jobs.retention(live.engine, live.config, NOW)
+
+    kept = {row[0] for row in live.rows(sa.select(models.reports.c.report_id))}
+    assert kept == {"aged-0059", "aged-0002"}
+    cutoff = NOW - dt.timedelta(days=RETENTION)
+    old = [NOW - dt.timedelta(days=d) for d in ages if NOW - dt.timedelta(days=d) < cutoff]
+    in_horizons_month = [m for m in old if partitions.add_months(partitions.month_of(m.date()), 1) > horizon]
+    # PostgreSQL deletes only those of the horizon's month: the others went with their months.
+    assert outcome["deleted_reports"] == len(in_horizons_month if postgres else old)
+    if not postgres:
+        return
+    assert outcome["partitions_dropped"] > 0
+    with live.engine.connect() as connection:
+        names = set(partitions.partition_names(connection, "reports"))
+        assert partitions.months(connection, "reports")[0] == partitions.month_of(horizon)
+        for month in gone:  # gone from the catalogue, not only detached
+            assert month_name(month) not in names
+            found = connection.exec_driver_sql(
+                "SELECT to_regclass(current_schema() || '_partitions.' || %(n)s)", {"n": month_name(month)}
+            ).scalar()
+            assert found is None
+    assert "reports_before" in names and where_rows_are(live.engine).get("reports_before", 0) == 0
+    # A report still lands, and a re-send of a kept one is still a duplicate.
+    made = NOW.isoformat() + "Z"
+    assert agent.report([make_result("c00", "fail")], report_id="after-retention", created_at=made).json()["stored"]
+    resent = agent.report([make_result("c00", "pass")], report_id="aged-0002",
+                          created_at=(NOW - dt.timedelta(days=2)).isoformat() + "Z")  # fmt: skip
+    assert resent.status_code == 200 and resent.json()["duplicate"] is True
 
 
 def downgrade(engine: Engine, revision: str) -> None:
