@@ -16,6 +16,7 @@ ingest writes. tests/collector/test_batch_ingest.py shows that the bulk paths wr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import multiprocessing
 import random
@@ -196,6 +197,15 @@ def _enrol_share(
     engine.dispose()
 
 
+def _parse(body: bytes, agent_id: str) -> ParsedReport:
+    return parse_report(json.loads(body), agent_id)
+
+
+def _decode(body: bytes, agent_id: str) -> ParsedReport:
+    """As the collector decodes a report: the typed decoder, or parse_report where it declines."""
+    return decode_report(body, agent_id) or _parse(body, agent_id)
+
+
 class Store:
     """collector/storage/ingest.py's store, as the collector calls it, for reports made here."""
 
@@ -207,12 +217,10 @@ class Store:
     def store(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
         """Store (key, agent_id, body, moment) reports one by one with `store_agent_report`, as the collector
         does, `per_transaction` to a transaction. Returns the reports stored (duplicates are not)."""
-        stored = 0
-        pending: list[IncomingReport] = []
 
-        def write(connection: sa.Connection) -> int:
+        def write(lot: list[IncomingReport], connection: sa.Connection) -> int:
             count = 0
-            for report in pending:
+            for report in lot:
                 outcome = store_agent_report(
                     connection,
                     report.parsed,
@@ -226,37 +234,39 @@ class Store:
                 count += 0 if outcome.duplicate else 1
             return count
 
-        for report in self._incoming(items, lambda body, agent_id: parse_report(json.loads(body), agent_id)):
-            pending.append(report)
-            if len(pending) >= per_transaction:
-                stored += run_write(self.engine, write)
-                pending.clear()
-        if pending:
-            stored += run_write(self.engine, write)
-        return stored
+        return self._in_transactions(self._incoming(items, _parse), per_transaction, write)
 
     def load(self, items: Iterable[tuple[Ed25519PrivateKey, str, bytes, dt.datetime]], per_transaction: int) -> int:
         """The same reports in bulk: `per_transaction` to one call of batch_ingest.store_agent_reports, decoded
         as the collector decodes them (report_codec first). Returns the reports stored."""
-        stored = 0
-        pending: list[IncomingReport] = []
 
-        def write(connection: sa.Connection) -> int:
+        def write(lot: list[IncomingReport], connection: sa.Connection) -> int:
             outcomes = store_agent_reports(
-                connection, pending, waivers=self.waivers.current, assignments=self.assignments.current
+                connection, lot, waivers=self.waivers.current, assignments=self.assignments.current
             )
             for outcome in outcomes:
                 assert not outcome.not_counted, outcome.not_counted
             return sum(0 if outcome.duplicate else 1 for outcome in outcomes)
 
-        decode = lambda body, agent_id: decode_report(body, agent_id) or parse_report(json.loads(body), agent_id)  # noqa: E731
-        for report in self._incoming(items, decode):
-            pending.append(report)
-            if len(pending) >= per_transaction:
-                stored += run_write(self.engine, write)
-                pending.clear()
-        if pending:
-            stored += run_write(self.engine, write)
+        return self._in_transactions(self._incoming(items, _decode), per_transaction, write)
+
+    def _in_transactions(
+        self,
+        incoming: Iterable[IncomingReport],
+        per_transaction: int,
+        write: Callable[[list[IncomingReport], sa.Connection], int],
+    ) -> int:
+        """`incoming` in lots of `per_transaction`, each stored by `write` in a transaction of its own; the
+        reports stored in all."""
+        stored = 0
+        lot: list[IncomingReport] = []
+        for report in incoming:
+            lot.append(report)
+            if len(lot) >= per_transaction:
+                stored += run_write(self.engine, functools.partial(write, lot))
+                lot = []
+        if lot:
+            stored += run_write(self.engine, functools.partial(write, lot))
         return stored
 
     @staticmethod
