@@ -32,6 +32,7 @@ from collector.storage.history import Change, record_changes
 from collector.storage.ingest import (
     LATEST_KEY,
     PREVIOUS_COLUMNS,
+    SUBJECT_ROW_COLUMNS,
     ParsedReport,
     Plan,
     Previous,
@@ -191,15 +192,7 @@ def lock_subjects(connection: Connection, agent_ids: Sequence[str]) -> dict[str,
     if missing:
         raise AgentRevoked(missing[0])
     rows = connection.execute(
-        sa.select(
-            subjects.c.id,
-            subjects.c.kind,
-            subjects.c.ext_id,
-            subjects.c.name,
-            subjects.c.group_name,
-            subjects.c.last_report_id,
-            subjects.c.last_evaluated_at,
-        )
+        sa.select(*SUBJECT_ROW_COLUMNS)
         .where(subjects.c.id.in_(sorted(subject_ids.values())))
         .order_by(subjects.c.id)
         .with_for_update()

@@ -285,6 +285,18 @@ class SubjectRow:
     last_evaluated_at: dt.datetime | None = None
 
 
+# A subject's columns in SubjectRow's order, for SubjectRow(*row).
+SUBJECT_ROW_COLUMNS = (
+    subjects.c.id,
+    subjects.c.kind,
+    subjects.c.ext_id,
+    subjects.c.name,
+    subjects.c.group_name,
+    subjects.c.last_report_id,
+    subjects.c.last_evaluated_at,
+)
+
+
 class Previous(NamedTuple):
     """What is needed of a latest row to tell whether an incoming result changes it (a tuple: 40 are
     made per report)."""
@@ -337,15 +349,7 @@ def lock_agent_subject(connection: Connection, agent_id: str, now: dt.datetime) 
             .scalar_subquery()
         )
         .values(last_seen=now, last_report_at=now)
-        .returning(
-            subjects.c.id,
-            subjects.c.kind,
-            subjects.c.ext_id,
-            subjects.c.name,
-            subjects.c.group_name,
-            subjects.c.last_report_id,
-            subjects.c.last_evaluated_at,
-        )
+        .returning(*SUBJECT_ROW_COLUMNS)
     ).first()
     if row is None:
         raise AgentRevoked(agent_id)
