@@ -160,6 +160,7 @@ WRITE = " ".join(WRITE_TEXT.split())
 # looked up in every partition. Only such a report runs this: a statement that names every partition pays
 # for them (each locked and opened) on every call, even where it does not read them.
 _CONFLICT = "ON CONFLICT (report_id, created_on) DO NOTHING"
+assert WRITE.count(_CONFLICT) == 1, "WRITE_UNDATED is made from WRITE's conflict clause"
 WRITE_UNDATED = WRITE.replace(
     _CONFLICT, "AND NOT EXISTS (SELECT FROM reports WHERE report_id = %(report_id)s::varchar) " + _CONFLICT
 )
